@@ -1,0 +1,79 @@
+// The 14 MCP filesystem tools, implemented against a sandbox::Workspace.
+//
+// Output text matches the reference server (@modelcontextprotocol/server-filesystem 2026.8.31)
+// byte for byte on benign input; see ../shared/mcp-filesystem-tools.md and docs in
+// executor/TOOLS.md for the deliberate differences. These functions run inside sandboxed worker
+// processes (seccomp + Landlock), so they use only *at syscalls on handles from the Workspace:
+// no std::filesystem, no absolute-name opens, no threads, no exec.
+//
+// Failures are CallResult{is_error = true}, never exceptions out of call()/typed functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "sandbox/sandbox.hpp"
+
+namespace shmcp::executor {
+
+struct ContentBlock {
+  enum class Kind : std::uint8_t { text = 0, image = 1, audio = 2, resource = 3 };
+  Kind kind = Kind::text;
+  std::string text;       // text: the text; image/audio/resource: base64 data
+  std::string mime_type;  // image/audio/resource
+  std::string uri;        // resource only
+};
+
+// An MCP CallToolResult. structuredContent is derived: {content: <text of block 0>} for text tools,
+// {content: [<block 0>]} for read_media_file, absent on errors.
+struct CallResult {
+  std::vector<ContentBlock> content;
+  bool is_error = false;
+  bool media = false;  // structuredContent is {content: [block]} rather than {content: text}
+
+  static CallResult text(std::string t);
+  static CallResult error(std::string message);
+};
+
+// CallToolResult JSON as the reference returns it.
+nlohmann::json to_json(const CallResult& r);
+
+struct ToolOptions {
+  bool read_only = false;                       // write tools answer "access denied: read-only"
+  bool allow_hardlinks = false;                 // refuse regular files with st_nlink > 1 unless set
+  std::uint64_t max_read_bytes = 64ull << 20;   // per file read
+  std::uint64_t max_write_bytes = 64ull << 20;  // per write/edit
+  std::uint32_t max_walk_depth = 64;            // directory_tree / search_files
+  std::uint64_t max_walk_entries = 100000;
+  std::uint32_t max_walk_millis = 10000;
+};
+
+class Tools {
+ public:
+  Tools(const sandbox::Workspace& ws, ToolOptions opts);
+
+  // Dispatch by name with JSON arguments (validated against the input schema; a failure is an
+  // isError result naming the tool and field). Unknown tool: returns std::nullopt.
+  std::optional<CallResult> call(std::string_view tool, const nlohmann::json& args);
+
+  // Typed entry points (the shm fast path skips JSON for these).
+  CallResult read_text_file(std::string_view path, std::optional<double> head,
+                            std::optional<double> tail);
+  CallResult write_file(std::string_view path, std::string_view content);
+
+  // tools/list entries: name, description (ours), inputSchema (identical to the reference),
+  // annotations, outputSchema.
+  static const nlohmann::json& list();
+  static bool known(std::string_view tool);
+
+ private:
+  const sandbox::Workspace& ws_;
+  ToolOptions opts_;
+};
+
+}  // namespace shmcp::executor

@@ -1,0 +1,134 @@
+// shmcp sandbox: kernel-enforced path resolution beneath the workspace, and the one-way process
+// lockdown (rlimits, no_new_privs, capabilities, Landlock, seccomp) each executor worker applies to
+// itself once before serving any call.
+//
+// Threading: Workspace is immutable after open() and safe to share between threads. lock_down()
+// must be called from a process that has exactly one thread (seccomp and Landlock are per thread).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "channel/result.hpp"
+
+namespace shmcp::sandbox {
+
+// Owning file descriptor. -1 means empty.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) noexcept;
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Longest path (in bytes) accepted from a caller; longer is rejected before any syscall.
+inline constexpr std::size_t kMaxPathBytes = 4096;
+
+// A path the caller gave, split into what the kernel will resolve beneath the workspace.
+struct ResolvedName {
+  std::string relative;  // relative to the workspace root, never empty ("." for the root itself)
+  std::string display;   // absolute path under Workspace::root() for messages and output
+};
+
+// The workspace: an O_PATH handle on the root directory. Every filesystem operation of a tool goes
+// through it; nothing is opened by absolute name.
+class Workspace {
+ public:
+  // Opens `root` (must be an existing directory). root() becomes its canonical absolute path.
+  static Result<Workspace> open(const std::string& root);
+  // Adopts an already-open directory fd (the worker's inherited handle) with its canonical path.
+  static Workspace adopt(UniqueFd root_fd, std::string canonical_root);
+
+  int fd() const noexcept { return root_fd_.get(); }
+  const std::string& root() const noexcept { return root_; }
+
+  // Lexical validation only (no syscalls): rejects NUL bytes, over-long paths, Windows drive or UNC
+  // paths; an absolute path must equal root() or continue it on a component boundary; a relative
+  // path is taken relative to root(). Nothing is trimmed or decoded. Errors are Errc::access_denied
+  // with the reference's sentence "Access denied - path outside allowed directories: <p> not in <root>"
+  // or Errc::invalid_argument for malformed input.
+  Result<ResolvedName> name(std::string_view user_path) const;
+
+  // openat2(root, relative, {flags, mode, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV})
+  // retried on EAGAIN. With follow_last == false the final component is not followed (O_NOFOLLOW
+  // semantics; use O_PATH to get a handle on a symlink itself). O_CLOEXEC is always added.
+  // An escape attempt (EXDEV from RESOLVE_BENEATH, ELOOP from a magic link) maps to
+  // Errc::access_denied "Access denied - symlink target outside allowed directories: <display>";
+  // ENOENT to Errc::not_found; other errnos to Errc::io with the errno name.
+  Result<UniqueFd> open(std::string_view user_path, int flags, mode_t mode = 0,
+                        bool follow_last = true) const;
+
+  // Opens the parent directory of user_path beneath the root (following in-workspace symlinks) and
+  // returns it with the final component (never empty, ".", ".." or containing '/'). For operations
+  // that create, replace or rename an entry by name inside a directory handle (write_file,
+  // create_directory, move_file). The root itself has no parent: Errc::invalid_argument.
+  struct Parent {
+    UniqueFd dir;
+    std::string leaf;
+    ResolvedName name;
+  };
+  Result<Parent> open_parent(std::string_view user_path) const;
+
+ private:
+  UniqueFd root_fd_;
+  std::string root_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Process lockdown.
+
+struct Limits {
+  std::uint64_t max_file_size = 1ull << 30;      // RLIMIT_FSIZE
+  std::uint64_t max_open_files = 256;            // RLIMIT_NOFILE
+  std::uint64_t max_address_space = 4ull << 30;  // RLIMIT_AS (0 = leave as is)
+};
+
+struct LockdownOptions {
+  bool read_only = false;          // Landlock grants read rights only
+  bool allow_unsandboxed = false;  // continue (with a warning) if Landlock/seccomp are unavailable
+  Limits limits;
+  std::vector<int> keep_fds;       // fds to keep open; the workspace fd is always kept
+  // Under ASan/TSan/coverage the runtime makes extra syscalls; the filter then also allows those.
+  bool sanitizer_runtime = false;
+};
+
+struct LockdownReport {
+  int landlock_abi = 0;       // 0 when not applied
+  bool seccomp = false;
+  bool no_new_privs = false;
+  bool caps_dropped = false;
+  std::vector<std::string> warnings;  // what was skipped under allow_unsandboxed
+};
+
+// Best Landlock ABI the running kernel offers (0 if none). Safe to call anywhere.
+int landlock_abi_version() noexcept;
+
+// Applies, in order: close every fd not in keep_fds (close_range), rlimits, no_new_privs, drop all
+// capabilities (bounding set, ambient, effective/permitted/inheritable), Landlock rooted at
+// workspace (read-only rights with read_only; no execute, no device/FIFO/socket/symlink creation,
+// no TCP bind/connect where the ABI supports it), then the seccomp allowlist (default action
+// SECCOMP_RET_KILL_PROCESS). Call once, single-threaded, after tzset() and after mapping shared
+// memory. A failure means the process must not serve calls (unless allow_unsandboxed).
+Result<LockdownReport> lock_down(const Workspace& workspace, const LockdownOptions& options);
+
+}  // namespace shmcp::sandbox
