@@ -87,7 +87,17 @@ class Workspace {
     std::string leaf;
     ResolvedName name;
   };
+  // The parent handle is O_PATH: usable as the dirfd of *at() calls; reopen "." beneath it for
+  // fsync or getdents. The leaf is a single name, but the kernel follows it if it is a symlink:
+  // operations on it must not follow (O_NOFOLLOW / O_EXCL / AT_SYMLINK_NOFOLLOW, or rename over it).
   Result<Parent> open_parent(std::string_view user_path) const;
+
+  // Opens a regular file for reading or writing (no O_CREAT) without ever opening anything else:
+  // the type is checked on an O_PATH handle first, then the file is opened with O_NONBLOCK|O_NOCTTY
+  // and must be the same inode; O_NONBLOCK is cleared again unless requested. A FIFO, device,
+  // socket or directory is Errc::invalid_argument "Not a regular file: <display>" and never blocks.
+  // Plain open(path, O_RDONLY) on a FIFO blocks until a writer appears: readers must use this.
+  Result<UniqueFd> open_regular(std::string_view user_path, int flags) const;
 
  private:
   UniqueFd root_fd_;
@@ -122,6 +132,11 @@ struct LockdownReport {
 
 // Best Landlock ABI the running kernel offers (0 if none). Safe to call anywhere.
 int landlock_abi_version() noexcept;
+
+// The Landlock layer of lock_down() on its own (also sets no_new_privs, which Landlock requires):
+// restricts the calling thread to the workspace with the same rights lock_down() grants. Returns the
+// ABI used. Exposed so tests can check Landlock's answers without seccomp in front of it.
+Result<int> restrict_to_workspace(const Workspace& workspace, bool read_only);
 
 // Applies, in order: close every fd not in keep_fds (close_range), rlimits, no_new_privs, drop all
 // capabilities (bounding set, ambient, effective/permitted/inheritable), Landlock rooted at

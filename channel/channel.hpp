@@ -1,0 +1,200 @@
+// shmcp channel: a named shared-memory segment (/dev/shm/shmcp.NAME) holding many lanes, each a
+// request ring and a response ring, between one executor and many clients.
+//
+// Ownership without pids: the executor holds an OFD write lock on byte 0 of the segment file (its
+// lease) and each client holds an OFD write lock on byte 1 + lane. OFD locks belong to an open file
+// description, not a process, so they work across PID namespaces (both sides may be pid 1) and the
+// kernel drops them when the holder dies. "Is my peer alive?" is an F_OFD_GETLK away.
+//
+// Threading: a Segment may be shared by many threads. A ClientLane is used by one thread at a
+// time. A ServerEndpoint belongs to one (single-threaded) worker process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "channel/layout.hpp"
+#include "channel/messages.hpp"
+#include "channel/result.hpp"
+#include "channel/ring.hpp"
+
+namespace shmcp::channel {
+
+struct ChannelConfig {
+  std::uint32_t lanes = 64;
+  std::uint32_t slots_per_ring = 16;
+  std::uint32_t slot_size = 8192;               // bytes per slot, header included
+  std::uint32_t max_message = 64u << 20;        // largest request or response
+  std::uint32_t workers = 1;                    // worker slots to reserve (<= kMaxWorkers)
+  WaitMode wait_mode = WaitMode::adaptive;      // the executor's default (informational to clients)
+  mode_t mode = 0600;                           // 0660 when the peers run as different uids
+  std::optional<gid_t> group;                   // group owner for 0660
+};
+
+// Validates a channel name: 1-200 of [A-Za-z0-9._-], not starting with '.'.
+Status validate_name(std::string_view name);
+// "/dev/shm/shmcp.NAME" (informational; the segment is opened through Boost.Interprocess).
+std::string segment_path(std::string_view name);
+// Bytes the segment will occupy for `cfg`.
+std::uint64_t segment_size(const ChannelConfig& cfg);
+
+class Segment {
+ public:
+  // Executor side. Removes a stale segment of the same name (one whose lease is free), refuses if
+  // a live executor holds it (Errc::busy), creates, sizes with posix_fallocate (Errc::too_large
+  // with a clear message if /dev/shm is too small — never SIGBUS later), applies mode/group, takes
+  // the lease, initialises the layout and marks it ready. The segment is unlinked when destroyed.
+  static Result<std::shared_ptr<Segment>> create(const std::string& name, const ChannelConfig& cfg);
+  // Client side. Validates magic, ABI version, layout hash and geometry (Errc::version_mismatch,
+  // Errc::corrupt), waits up to wait_ready_ns for an initialising segment, and checks the lease
+  // (Errc::peer_dead for a segment nobody serves). Geometry is copied out: never re-read.
+  static Result<std::shared_ptr<Segment>> attach(const std::string& name, std::uint64_t wait_ready_ns = 0);
+
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  const std::string& name() const noexcept { return name_; }
+  bool is_owner() const noexcept { return owner_; }
+  std::uint64_t epoch() const noexcept { return epoch_; }
+  std::uint32_t lane_count() const noexcept { return lanes_; }
+  std::uint32_t worker_count() const noexcept { return workers_; }
+  std::uint32_t max_message() const noexcept { return max_message_; }
+  std::uint32_t slots_per_ring() const noexcept { return slots_; }
+  std::uint32_t slot_size() const noexcept { return slot_size_; }
+  std::uint64_t size() const noexcept { return size_; }
+  WaitMode default_wait_mode() const noexcept { return wait_mode_; }
+
+  SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
+  LaneControl& lane(std::uint32_t i) const noexcept;      // i < lane_count() (checked by callers)
+  WorkerSlot& worker(std::uint32_t i) const noexcept;     // i < kMaxWorkers
+  StatsBlock& stats() const noexcept;
+  Ring request_ring(std::uint32_t i) const noexcept;
+  Ring response_ring(std::uint32_t i) const noexcept;
+
+  // Liveness via the OFD lease locks (one fcntl each).
+  bool executor_alive() const noexcept;
+  bool client_alive(std::uint32_t lane) const noexcept;
+  // The fd the mapping came from (workers keep it for client_alive checks).
+  int fd() const noexcept { return fd_; }
+  // Executor: marks the segment closing (clients fail new calls with Errc::closed).
+  void mark_closing() noexcept;
+  // Executor: bumps the heartbeat (informational; liveness uses the lease).
+  void heartbeat() noexcept;
+
+  // Client: claims the lowest free lane (takes its lease lock on a fresh open file description).
+  // Errc::busy when every lane is taken.
+  struct LaneLease {
+    std::shared_ptr<void> holder;  // keeps the lease's open file description alive
+    int fd = -1;
+    std::uint32_t index = 0;
+  };
+  Result<LaneLease> claim_lane();
+  void release_lane(LaneLease& lease) noexcept;
+
+ private:
+  Segment() = default;
+  struct Mapping;  // Boost.Interprocess objects (kept out of this header)
+  std::unique_ptr<Mapping> map_;
+
+  std::string name_;
+  bool owner_ = false;
+  int fd_ = -1;        // mapping fd (and the executor's lease fd for the owner is lease_fd_)
+  std::shared_ptr<void> lease_;  // owner only: the open description holding the byte-0 lock
+  std::byte* base_ = nullptr;
+  std::uint64_t size_ = 0;
+  std::uint64_t epoch_ = 0;
+  std::uint32_t lanes_ = 0, slots_ = 0, slot_size_ = 0, max_message_ = 0, workers_ = 0;
+  std::uint64_t workers_off_ = 0, stats_off_ = 0, lanes_off_ = 0, lane_stride_ = 0;
+  WaitMode wait_mode_ = WaitMode::adaptive;
+};
+
+// A client's lane: one thread's private request/response pair. Request ids carry the lane's
+// claim generation so responses left over from a dead predecessor are recognised and dropped.
+class ClientLane {
+ public:
+  static Result<ClientLane> claim(std::shared_ptr<Segment> segment);
+  ClientLane(ClientLane&&) noexcept;
+  ClientLane& operator=(ClientLane&&) noexcept;
+  ~ClientLane();
+
+  std::uint32_t index() const noexcept { return lease_.index; }
+  const std::shared_ptr<Segment>& segment() const noexcept { return seg_; }
+  std::uint64_t next_id() noexcept { return (static_cast<std::uint64_t>(gen_) << 40) | (++counter_ & ((1ull << 40) - 1)); }
+
+  // Sends a request and waits for the response with the same id; responses with other ids are
+  // dropped. Errors: peer_dead (executor lease free: it died), closed (executor shutting down),
+  // timeout, too_large, corrupt (the executor wrote garbage).
+  // The returned span points into an internal buffer valid until the next call.
+  Result<std::span<const std::byte>> call(std::uint64_t id, std::span<const std::byte> request,
+                                          std::uint64_t deadline_ns, const WaitPolicy& policy);
+
+  // Pipelining: send without waiting, then collect responses in order.
+  Status send(std::uint64_t id, std::span<const std::byte> request, std::uint64_t deadline_ns,
+              const WaitPolicy& policy);
+  Result<std::span<const std::byte>> receive(std::uint64_t deadline_ns, const WaitPolicy& policy,
+                                             std::uint64_t* id_out = nullptr);
+
+ private:
+  ClientLane() = default;
+  Status check_executor() const;
+  std::shared_ptr<Segment> seg_;
+  Segment::LaneLease lease_;
+  Ring req_, resp_;
+  std::uint32_t gen_ = 0;
+  std::uint64_t counter_ = 0;
+  std::vector<std::byte> buf_;
+};
+
+// Executor side, one per worker process: finds a lane with a pending request, owns it while
+// serving, and writes the response. Only one worker consumes a lane at a time (CAS on
+// LaneControl::server_owner), so each ring keeps a single consumer and a single producer.
+class ServerEndpoint {
+ public:
+  ServerEndpoint(std::shared_ptr<Segment> segment, std::uint32_t worker_index);
+  ~ServerEndpoint();
+
+  struct Incoming {
+    std::uint32_t lane;
+    std::uint64_t id;
+    std::span<const std::byte> bytes;  // valid until the next next()
+  };
+  // Waits for the next request on any lane. `stop` is polled while waiting; returns Errc::closed
+  // once it is set. A corrupt lane is reported as Errc::corrupt (with the lane released and
+  // skipped from then on) so the caller can count and log it; call next() again.
+  Result<Incoming> next(const WaitPolicy& policy, const std::atomic<bool>* stop);
+  // Sends the response for the request last returned on `lane`. Gives up when the client dies or
+  // `deadline_ns` passes (the response is dropped).
+  Status reply(std::uint32_t lane, std::uint64_t id, std::span<const std::byte> response,
+               std::uint64_t deadline_ns, const WaitPolicy& policy);
+  // Gives the current lane back (and re-checks it so a request that raced in is not stranded).
+  void release_current() noexcept;
+
+  std::uint64_t corrupt_lanes() const noexcept { return corrupt_count_; }
+
+ private:
+  bool try_take(std::uint32_t lane) noexcept;
+  std::shared_ptr<Segment> seg_;
+  std::uint32_t me_;  // worker index + 1
+  std::optional<std::uint32_t> current_;
+  std::uint32_t batch_ = 0;
+  std::uint32_t scan_from_ = 0;
+  std::vector<std::uint8_t> poisoned_;
+  std::vector<std::byte> buf_;
+  std::uint64_t corrupt_count_ = 0;
+};
+
+// Executor side, supervisor: answers the in-flight call of a worker that died or was killed, and
+// reclaims lanes whose client died. Call only once the worker is known dead (waitpid).
+void answer_for_dead_worker(Segment& seg, std::uint32_t worker_index, wire::Status status, std::string_view why);
+// Returns the number of lanes reclaimed (client lease free but lane marked claimed).
+std::uint32_t reclaim_dead_clients(Segment& seg);
+
+}  // namespace shmcp::channel

@@ -1,0 +1,159 @@
+// The shared-memory segment layout: a wire format shared by two programs that may be built at
+// different times and run in different containers (separate PID namespaces: both may be pid 1).
+//
+// Rules: plain-old-data only; every cross-region reference is an offset from the segment base;
+// fixed-size fields; std::atomic of lock-free integral types only (their layout equals the
+// integer's, checked below). No pointers, no pids, no process-owned locks. Anything read from here
+// may have been scribbled on by a hostile peer: readers bounds-check every index and length.
+//
+// Segment:  [SegmentHeader 4 KiB][WorkerSlot x kMaxWorkers][StatsBlock][Lane 0]...[Lane n-1]
+// Lane:     [LaneControl 512 B][request ring slots][response ring slots]
+// Slot:     [SlotHeader 32 B][payload: slot_size - 32 B]
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace shmcp::channel {
+
+inline constexpr std::uint64_t kMagic = 0x31484348504D4853ull;  // "SHMPCHH1" little-endian
+inline constexpr std::uint32_t kAbiVersion = 1;
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::uint32_t kMaxWorkers = 64;
+inline constexpr std::uint32_t kMaxLanes = 4096;
+inline constexpr std::uint32_t kMaxTools = 32;       // per-tool counters in StatsBlock
+inline constexpr std::uint32_t kLatencyBuckets = 24;  // power-of-two microsecond buckets
+
+using AtomicU32 = std::atomic<std::uint32_t>;
+using AtomicU64 = std::atomic<std::uint64_t>;
+static_assert(AtomicU32::is_always_lock_free && AtomicU64::is_always_lock_free);
+static_assert(sizeof(AtomicU32) == 4 && sizeof(AtomicU64) == 8);
+static_assert(std::is_standard_layout_v<AtomicU64>);
+
+enum class SegmentState : std::uint32_t { initializing = 0, ready = 1, closing = 2 };
+
+// One ring's shared control words. The producer owns `tail`, the consumer owns `head`; the futex
+// words let either side sleep. Producer and consumer words live on separate cache lines.
+struct alignas(kCacheLine) RingControl {
+  alignas(kCacheLine) AtomicU64 head;        // consumer: slots consumed (monotonic)
+  AtomicU32 producer_waiting;                // producer sleeps on space_futex while set
+  AtomicU32 space_futex;                     // bumped by the consumer when it frees space
+  alignas(kCacheLine) AtomicU64 tail;        // producer: slots published (monotonic)
+  AtomicU32 consumer_waiting;                // consumer sleeps on data_futex while set
+  AtomicU32 data_futex;                      // bumped by the producer when it publishes
+};
+static_assert(sizeof(RingControl) == 2 * kCacheLine);
+
+// Fragment header at the start of each slot. `seq` is written last (release) by the producer:
+// slot i of round r holds seq == r * nslots + i + 1 once published. A consumer expecting position p
+// reads the slot only when seq == p + 1.
+struct SlotHeader {
+  AtomicU64 seq;
+  std::uint64_t msg_id;     // request id (responses carry the id they answer)
+  std::uint32_t total_len;  // whole message length
+  std::uint32_t offset;     // this fragment's offset within the message
+  std::uint32_t frag_len;   // bytes of payload in this slot
+  std::uint32_t reserved;
+};
+static_assert(sizeof(SlotHeader) == 32);
+static_assert(offsetof(SlotHeader, seq) == 0 && offsetof(SlotHeader, total_len) == 16);
+
+struct alignas(kCacheLine) LaneControl {
+  // Client side. `client_gen` is bumped each time a client claims the lane; request ids carry it so
+  // a new owner can tell its responses from a dead predecessor's.
+  alignas(kCacheLine) AtomicU32 claimed;     // 1 while a client holds the lane's lease lock
+  AtomicU32 client_gen;
+  AtomicU64 calls;                           // requests sent on this lane (client-written)
+  // Executor side: which worker (index + 1) currently consumes this lane; 0 = none. Workers CAS it.
+  alignas(kCacheLine) AtomicU32 server_owner;
+  AtomicU32 reserved0;
+  AtomicU64 reclaimed;                       // times the supervisor reclaimed a dead client's lane
+  RingControl request;
+  RingControl response;
+};
+static_assert(sizeof(LaneControl) == 6 * kCacheLine);
+
+// Per-worker control, written by the worker, read by the supervisor (deadline enforcement and
+// answering the in-flight call of a worker that died).
+struct alignas(kCacheLine) WorkerSlot {
+  AtomicU32 state;          // 0 empty, 1 starting, 2 serving, 3 dead
+  AtomicU32 lane_plus1;     // lane being served (0 = idle)
+  AtomicU64 call_id;        // request id in flight on that lane
+  AtomicU64 deadline_ns;    // CLOCK_MONOTONIC deadline of that call
+  AtomicU64 calls;          // calls completed
+  AtomicU32 generation;     // bumped on each respawn
+  AtomicU32 sandboxed;      // 1 once lock_down succeeded
+  AtomicU64 started_ns;
+  std::uint8_t pad[16];
+};
+static_assert(sizeof(WorkerSlot) == kCacheLine);
+
+// Counters the workers bump and the supervisor exports as /metrics. Indices are bounds-checked.
+struct alignas(kCacheLine) StatsBlock {
+  AtomicU64 calls_ok[kMaxTools];
+  AtomicU64 calls_tool_error[kMaxTools];
+  AtomicU64 calls_failed[kMaxTools];
+  AtomicU64 latency_us_bucket[kMaxTools][kLatencyBuckets];  // executor-side service time
+  AtomicU64 latency_sum_ns[kMaxTools];
+  AtomicU64 corrupt_messages;
+  AtomicU64 worker_restarts;
+  AtomicU64 sandbox_violations;
+  AtomicU64 timeouts;
+  AtomicU64 lanes_reclaimed;
+  std::uint8_t pad[24];
+};
+static_assert(sizeof(StatsBlock) % kCacheLine == 0);
+
+struct alignas(4096) SegmentHeader {
+  std::uint64_t magic;
+  std::uint32_t abi_version;
+  std::uint32_t header_size;
+  std::uint64_t layout_hash;   // layout_hash() of the creator
+  std::uint64_t epoch;         // random per creation: a restarted executor has a new epoch
+  std::uint64_t total_size;
+  std::uint32_t lane_count;
+  std::uint32_t slots_per_ring;
+  std::uint32_t slot_size;
+  std::uint32_t max_message;
+  std::uint32_t worker_count;
+  std::uint32_t wait_mode;     // the executor's default WaitMode (informational)
+  std::uint64_t workers_offset;
+  std::uint64_t stats_offset;
+  std::uint64_t lanes_offset;
+  std::uint64_t lane_stride;
+  std::uint64_t created_realtime_ns;
+  alignas(kCacheLine) AtomicU32 state;          // SegmentState; ready is stored last (release)
+  AtomicU32 lanes_high_water;                   // lanes ever claimed: workers scan [0, hw)
+  AtomicU64 heartbeat_ns;                       // supervisor's CLOCK_MONOTONIC, every ~10 ms
+  // Server doorbell: workers sleep here when every lane is idle.
+  alignas(kCacheLine) AtomicU32 doorbell;
+  AtomicU32 sleepers;
+};
+static_assert(sizeof(SegmentHeader) == 4096);
+static_assert(offsetof(SegmentHeader, state) == 128);
+
+// A hash of every size and offset above plus the ABI version: attaching to a segment made by a
+// build with a different layout is refused even if someone forgot to bump kAbiVersion.
+constexpr std::uint64_t layout_hash() {
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  mix(kAbiVersion);
+  mix(sizeof(SegmentHeader));
+  mix(offsetof(SegmentHeader, state));
+  mix(offsetof(SegmentHeader, doorbell));
+  mix(sizeof(LaneControl));
+  mix(offsetof(LaneControl, request));
+  mix(offsetof(LaneControl, response));
+  mix(sizeof(RingControl));
+  mix(sizeof(SlotHeader));
+  mix(sizeof(WorkerSlot));
+  mix(sizeof(StatsBlock));
+  mix(kMaxWorkers);
+  mix(kMaxTools);
+  mix(kLatencyBuckets);
+  return h;
+}
+
+}  // namespace shmcp::channel

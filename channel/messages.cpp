@@ -1,0 +1,94 @@
+#include "channel/messages.hpp"
+
+namespace shmcp::channel {
+
+namespace {
+// Generous for our schemas (depth 3-4) but bounded so a hostile buffer can't make the verifier
+// walk forever.
+flatbuffers::Verifier::Options verifier_options() {
+  flatbuffers::Verifier::Options o;
+  o.max_depth = 16;
+  o.max_tables = 1'000'000;
+  o.check_alignment = true;
+  return o;
+}
+
+template <class T>
+Result<const T*> verify(std::span<const std::byte> bytes, const char* ident, const char* what) {
+  if (bytes.size() < 8) return make_error(Errc::corrupt, std::string(what) + " truncated (" + std::to_string(bytes.size()) + " bytes)");
+  const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
+  if (!flatbuffers::BufferHasIdentifier(p, ident))
+    return make_error(Errc::version_mismatch, std::string(what) + " has the wrong identifier (expected " + ident + ")");
+  flatbuffers::Verifier v(p, bytes.size(), verifier_options());
+  if (!v.VerifyBuffer<T>(ident)) return make_error(Errc::corrupt, std::string(what) + " failed FlatBuffers verification");
+  return flatbuffers::GetRoot<T>(p);
+}
+}  // namespace
+
+Result<const wire::Request*> verify_request(std::span<const std::byte> bytes) {
+  return verify<wire::Request>(bytes, kRequestIdentifier, "request");
+}
+
+Result<const wire::Response*> verify_response(std::span<const std::byte> bytes) {
+  return verify<wire::Response>(bytes, kResponseIdentifier, "response");
+}
+
+void build_ping_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t deadline_ns) {
+  build_kind_request(fbb, id, deadline_ns, wire::CallKind::Ping);
+}
+
+void build_kind_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t deadline_ns,
+                        wire::CallKind kind) {
+  fbb.Clear();
+  wire::RequestBuilder b(fbb);
+  b.add_id(id);
+  b.add_deadline_ns(deadline_ns);
+  b.add_kind(kind);
+  fbb.Finish(b.Finish(), kRequestIdentifier);
+}
+
+void build_json_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t deadline_ns,
+                        std::string_view tool, std::string_view args_json) {
+  fbb.Clear();
+  auto t = fbb.CreateString(tool.data(), tool.size());
+  auto j = fbb.CreateString(args_json.data(), args_json.size());
+  auto a = wire::CreateJsonArgs(fbb, j);
+  fbb.Finish(wire::CreateRequest(fbb, id, deadline_ns, wire::CallKind::Tool, t, wire::Args::JsonArgs, a.Union()),
+             kRequestIdentifier);
+}
+
+void build_read_text_file_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id,
+                                  std::uint64_t deadline_ns, std::string_view path, double head, double tail) {
+  fbb.Clear();
+  auto t = fbb.CreateString("read_text_file");
+  auto p = fbb.CreateString(path.data(), path.size());
+  auto a = wire::CreateReadTextFileArgs(fbb, p, head, tail);
+  fbb.Finish(wire::CreateRequest(fbb, id, deadline_ns, wire::CallKind::Tool, t, wire::Args::ReadTextFileArgs,
+                                 a.Union()),
+             kRequestIdentifier);
+}
+
+void build_write_file_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t deadline_ns,
+                              std::string_view path, std::string_view content) {
+  fbb.Clear();
+  auto t = fbb.CreateString("write_file");
+  auto p = fbb.CreateString(path.data(), path.size());
+  auto c = fbb.CreateString(content.data(), content.size());
+  auto a = wire::CreateWriteFileArgs(fbb, p, c);
+  fbb.Finish(wire::CreateRequest(fbb, id, deadline_ns, wire::CallKind::Tool, t, wire::Args::WriteFileArgs,
+                                 a.Union()),
+             kRequestIdentifier);
+}
+
+void build_status_response(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, wire::Status status,
+                           std::string_view error) {
+  fbb.Clear();
+  auto e = error.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(error.data(), error.size());
+  wire::ResponseBuilder b(fbb);
+  b.add_id(id);
+  b.add_status(status);
+  if (!error.empty()) b.add_error(e);
+  fbb.Finish(b.Finish(), kResponseIdentifier);
+}
+
+}  // namespace shmcp::channel

@@ -1,0 +1,265 @@
+#include "channel/ring.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace shmcp::channel {
+
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// The shared waiting protocol for both directions. The waiter announces itself in `waiting`
+// (seq_cst) after sampling the futex word and before re-checking `ready`; the other side publishes
+// (seq_cst fence) and then reads `waiting`. In the single total order either the publisher sees
+// the flag and bumps the word (so FUTEX_WAIT returns at once), or the waiter's re-check sees the
+// publication: no lost wake-up. Sleeps are capped at kPeerCheckIntervalNs so a dead peer is
+// noticed even though it will never wake us.
+template <class Ready>
+Status wait_until(Ready&& ready, AtomicU32& waiting, AtomicU32& word, const WaitPolicy& policy,
+                  std::uint64_t deadline_ns, const PeerCheck& check) {
+  if (ready()) return {};
+  const std::uint64_t start = monotonic_ns();
+  std::uint64_t next_check = start + kPeerCheckIntervalNs;
+  auto periodic = [&](std::uint64_t now) -> Status {
+    if (deadline_ns != 0 && now >= deadline_ns) return make_error(Errc::timeout, "deadline exceeded");
+    if (now >= next_check) {
+      next_check = now + kPeerCheckIntervalNs;
+      if (check) return check();
+    }
+    return {};
+  };
+
+  if (policy.mode != WaitMode::block) {
+    const bool forever = policy.mode == WaitMode::spin;
+    const std::uint64_t spin_end = start + policy.spin_ns;
+    for (std::uint32_t i = 1;; ++i) {
+      if (ready()) return {};
+      cpu_relax();
+      if ((i & 255u) == 0) {
+        const std::uint64_t now = monotonic_ns();
+        if (auto s = periodic(now); !s) return s;
+        if (!forever && now >= spin_end) break;
+      }
+    }
+  }
+
+  for (;;) {
+    const std::uint32_t seen = word.load(std::memory_order_seq_cst);
+    waiting.store(1, std::memory_order_seq_cst);
+    if (ready()) {
+      waiting.store(0, std::memory_order_relaxed);
+      return {};
+    }
+    std::uint64_t now = monotonic_ns();
+    std::uint64_t sleep = std::min<std::uint64_t>(kPeerCheckIntervalNs, next_check > now ? next_check - now : 1);
+    if (deadline_ns != 0) sleep = std::min(sleep, deadline_ns > now ? deadline_ns - now : 1);
+    futex_wait(&word, seen, sleep);
+    waiting.store(0, std::memory_order_relaxed);
+    if (ready()) return {};
+    if (auto s = periodic(monotonic_ns()); !s) return s;
+  }
+}
+
+}  // namespace
+
+std::string_view wait_mode_name(WaitMode m) noexcept {
+  switch (m) {
+    case WaitMode::spin: return "spin";
+    case WaitMode::adaptive: return "adaptive";
+    case WaitMode::block: return "block";
+  }
+  return "?";
+}
+
+Result<WaitMode> parse_wait_mode(std::string_view s) {
+  if (s == "spin") return WaitMode::spin;
+  if (s == "adaptive") return WaitMode::adaptive;
+  if (s == "block") return WaitMode::block;
+  return make_error(Errc::invalid_argument, "unknown wait mode '" + std::string(s) + "' (spin, adaptive, block)");
+}
+
+std::uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void futex_wake(AtomicU32* word, int count) noexcept {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE, count, nullptr, nullptr, 0);
+}
+
+void futex_wait(AtomicU32* word, std::uint32_t expected, std::uint64_t timeout_ns) noexcept {
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (timeout_ns != 0) {
+    ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000ull);
+    ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000ull);
+    tsp = &ts;
+  }
+  // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "re-check"; nothing to report.
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT, expected, tsp, nullptr, 0);
+}
+
+Ring::Ring(RingControl* control, std::byte* slots, std::uint32_t nslots, std::uint32_t slot_size,
+           std::uint32_t max_message) noexcept
+    : c_(control), slots_(slots), nslots_(nslots), slot_size_(slot_size), max_message_(max_message) {}
+
+SlotHeader* Ring::slot(std::uint64_t pos) const noexcept {
+  return reinterpret_cast<SlotHeader*>(slots_ + (pos % nslots_) * slot_size_);
+}
+
+std::byte* Ring::payload(std::uint64_t pos) const noexcept {
+  return slots_ + (pos % nslots_) * slot_size_ + sizeof(SlotHeader);
+}
+
+Ring::SlotState Ring::state_at(std::uint64_t pos) const noexcept {
+  const std::uint64_t seq = slot(pos)->seq.load(std::memory_order_acquire);
+  if (seq == pos + 1) return SlotState::ready;
+  // Before publication the slot holds the previous round's seq (or 0 in the first round).
+  if (seq == 0 || seq + nslots_ == pos + 1) return SlotState::empty;
+  return SlotState::corrupt;
+}
+
+bool Ring::readable() const noexcept {
+  return state_at(c_->head.load(std::memory_order_relaxed)) != SlotState::empty;
+}
+
+void Ring::publish(std::uint64_t pos, std::uint64_t msg_id, std::uint32_t total, std::uint32_t offset,
+                   std::span<const std::byte> frag) noexcept {
+  SlotHeader* h = slot(pos);
+  h->msg_id = msg_id;
+  h->total_len = total;
+  h->offset = offset;
+  h->frag_len = static_cast<std::uint32_t>(frag.size());
+  h->reserved = 0;
+  if (!frag.empty()) std::memcpy(payload(pos), frag.data(), frag.size());
+  h->seq.store(pos + 1, std::memory_order_release);
+  c_->tail.store(pos + 1, std::memory_order_relaxed);
+}
+
+Status Ring::wait_space(std::uint64_t pos, const WaitPolicy& policy, std::uint64_t deadline_ns,
+                        const PeerCheck& check) {
+  bool corrupt = false;
+  auto ready = [&] {
+    const std::uint64_t head = c_->head.load(std::memory_order_acquire);
+    if (head > pos) {  // the consumer claims to have read what we never wrote
+      corrupt = true;
+      return true;
+    }
+    return pos - head < nslots_;
+  };
+  auto s = wait_until(ready, c_->producer_waiting, c_->space_futex, policy, deadline_ns, check);
+  if (!s) return s;
+  if (corrupt) return make_error(Errc::corrupt, "ring head is ahead of tail (hostile or corrupt peer)");
+  return {};
+}
+
+Status Ring::send(std::uint64_t msg_id, std::span<const std::byte> msg, const WaitPolicy& policy,
+                  std::uint64_t deadline_ns, const PeerCheck& check) {
+  if (msg.size() > max_message_)
+    return make_error(Errc::too_large, "message of " + std::to_string(msg.size()) +
+                                           " bytes exceeds the channel's maximum of " +
+                                           std::to_string(max_message_));
+  const auto total = static_cast<std::uint32_t>(msg.size());
+  const std::uint32_t per = payload_per_slot();
+  std::uint64_t pos = c_->tail.load(std::memory_order_relaxed);
+  std::uint32_t offset = 0;
+  do {
+    if (auto s = wait_space(pos, policy, deadline_ns, check); !s) return s;
+    const std::uint32_t n = std::min(per, total - offset);
+    publish(pos, msg_id, total, offset, msg.subspan(offset, n));
+    ++pos;
+    offset += n;
+    // Pairs with the consumer's seq_cst store to consumer_waiting (see wait_until).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (c_->consumer_waiting.load(std::memory_order_relaxed) != 0) {
+      c_->data_futex.fetch_add(1, std::memory_order_seq_cst);
+      futex_wake(&c_->data_futex, 1);
+    }
+  } while (offset < total);
+  return {};
+}
+
+Status Ring::try_send(std::uint64_t msg_id, std::span<const std::byte> msg) {
+  if (msg.size() > max_message_)
+    return make_error(Errc::too_large, "message exceeds the channel's maximum");
+  const std::uint32_t per = payload_per_slot();
+  const std::uint64_t need = msg.empty() ? 1 : (msg.size() + per - 1) / per;
+  const std::uint64_t pos = c_->tail.load(std::memory_order_relaxed);
+  const std::uint64_t head = c_->head.load(std::memory_order_acquire);
+  if (head > pos) return make_error(Errc::corrupt, "ring head is ahead of tail (hostile or corrupt peer)");
+  if (pos - head + need > nslots_) return make_error(Errc::ring_full, "ring full");
+  return send(msg_id, msg, WaitPolicy{WaitMode::spin, 0}, 0, {});
+}
+
+Status Ring::wait_data(const WaitPolicy& policy, std::uint64_t deadline_ns, const PeerCheck& check) {
+  auto ready = [&] { return readable(); };
+  return wait_until(ready, c_->consumer_waiting, c_->data_futex, policy, deadline_ns, check);
+}
+
+Result<std::uint64_t> Ring::receive(std::vector<std::byte>& out, const WaitPolicy& policy,
+                                    std::uint64_t deadline_ns, const PeerCheck& check) {
+  const std::uint32_t per = payload_per_slot();
+  bool in_message = false;
+  std::uint64_t id = 0;
+  std::uint32_t total = 0, have = 0;
+  for (;;) {
+    if (auto s = wait_data(policy, deadline_ns, check); !s) return Error(std::move(s).error());
+    const std::uint64_t pos = c_->head.load(std::memory_order_relaxed);
+    if (state_at(pos) == SlotState::corrupt)
+      return make_error(Errc::corrupt, "slot sequence number out of range (hostile or corrupt peer)");
+    // Copy the header out once; everything below uses these locals only.
+    const SlotHeader* h = slot(pos);
+    const std::uint64_t f_id = h->msg_id;
+    const std::uint32_t f_total = h->total_len, f_off = h->offset, f_len = h->frag_len;
+    const bool valid = f_len <= per && f_total <= max_message_ && f_off <= f_total &&
+                       f_len <= f_total - f_off && (f_len == per || f_off + f_len == f_total);
+    bool use = false;
+    if (valid && f_off == 0) {
+      if (in_message) ++dropped_;  // the previous message never finished: its producer died
+      in_message = true;
+      id = f_id;
+      total = f_total;
+      have = 0;
+      out.resize(total);
+      use = true;
+    } else if (valid && in_message && f_id == id && f_total == total && f_off == have) {
+      use = true;
+    } else {
+      ++dropped_;
+    }
+    if (use && f_len != 0) std::memcpy(out.data() + f_off, payload(pos), f_len);
+    // The slot may be reused as soon as head moves: the copy above must be complete.
+    c_->head.store(pos + 1, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (c_->producer_waiting.load(std::memory_order_relaxed) != 0) {
+      c_->space_futex.fetch_add(1, std::memory_order_seq_cst);
+      futex_wake(&c_->space_futex, 1);
+    }
+    if (!valid) return make_error(Errc::corrupt, "fragment header out of bounds (hostile or corrupt peer)");
+    if (use) {
+      have += f_len;
+      if (have == total) return id;
+    }
+  }
+}
+
+void Ring::recover_producer() noexcept {
+  std::uint64_t pos = c_->tail.load(std::memory_order_relaxed);
+  for (std::uint32_t i = 0; i < nslots_ && slot(pos)->seq.load(std::memory_order_acquire) == pos + 1; ++i) ++pos;
+  c_->tail.store(pos, std::memory_order_relaxed);
+}
+
+}  // namespace shmcp::channel

@@ -1,0 +1,101 @@
+// Single-producer/single-consumer message ring over fixed-size slots in shared memory.
+//
+// A message larger than one slot's payload is sent as consecutive fragments, so an 8 MiB file
+// streams through a 128 KiB ring while the consumer copies it out. Exactly one thread may act as
+// producer and one as consumer of a given ring at a time; which process that is can change (lane
+// reclaimed, worker respawned), and the new owner continues from the shared head/tail.
+//
+// The consumer never trusts the producer: it copies each fragment header into locals, checks every
+// length against the ring's geometry and max_message, and reassembles into its own buffer.
+// Fragments that don't continue the message in progress (a producer died mid-message) are dropped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "channel/layout.hpp"
+#include "channel/result.hpp"
+
+namespace shmcp::channel {
+
+enum class WaitMode : std::uint32_t { spin = 0, adaptive = 1, block = 2 };
+
+// How a side waits for its peer. Adaptive spins for spin_ns, then sleeps on a futex shared between
+// the processes (non-private FUTEX_WAIT/FUTEX_WAKE).
+struct WaitPolicy {
+  WaitMode mode = WaitMode::adaptive;
+  std::uint64_t spin_ns = 50'000;
+};
+
+std::string_view wait_mode_name(WaitMode m) noexcept;
+Result<WaitMode> parse_wait_mode(std::string_view s);
+
+// Called roughly every kPeerCheckInterval while a side is blocked; an error aborts the wait (the
+// peer died, the lane was lost, shutdown requested). May be empty.
+using PeerCheck = std::function<Status()>;
+inline constexpr std::uint64_t kPeerCheckIntervalNs = 10'000'000;
+
+std::uint64_t monotonic_ns() noexcept;
+
+// Futex helpers on a 32-bit word in shared memory (never FUTEX_PRIVATE_FLAG: the waiter and the
+// waker are different processes).
+void futex_wake(AtomicU32* word, int count) noexcept;
+// Returns when woken, when *word != expected, or after timeout_ns (0 = no timeout).
+void futex_wait(AtomicU32* word, std::uint32_t expected, std::uint64_t timeout_ns) noexcept;
+
+class Ring {
+ public:
+  Ring() = default;
+  Ring(RingControl* control, std::byte* slots, std::uint32_t nslots, std::uint32_t slot_size,
+       std::uint32_t max_message) noexcept;
+
+  std::uint32_t payload_per_slot() const noexcept { return slot_size_ - static_cast<std::uint32_t>(sizeof(SlotHeader)); }
+  std::uint32_t max_message() const noexcept { return max_message_; }
+
+  // ---- producer ----
+  // Publishes `msg` (any size up to max_message) under `msg_id`, waiting per `policy` while the
+  // ring is full. Errors: too_large, timeout (deadline_ns passed; 0 = none), whatever `check`
+  // returns, corrupt (the consumer's head is impossible).
+  Status send(std::uint64_t msg_id, std::span<const std::byte> msg, const WaitPolicy& policy,
+              std::uint64_t deadline_ns, const PeerCheck& check);
+  // Publishes only if the whole message fits now; otherwise ring_full and nothing is written.
+  Status try_send(std::uint64_t msg_id, std::span<const std::byte> msg);
+
+  // ---- consumer ----
+  // True if a fragment is published at the consumer's position (cheap: one shared load).
+  bool readable() const noexcept;
+  // Receives one whole message into `out` (resized), returning its id. Waits per `policy`.
+  Result<std::uint64_t> receive(std::vector<std::byte>& out, const WaitPolicy& policy,
+                                std::uint64_t deadline_ns, const PeerCheck& check);
+
+  // ---- recovery ----
+  // After the producer died: the position just past the last published slot, which a new producer
+  // must continue from (the dead one may have published a slot without advancing `tail`).
+  void recover_producer() noexcept;
+
+  // Number of fragments dropped because they did not continue a message (dead or hostile peer).
+  std::uint64_t dropped_fragments() const noexcept { return dropped_; }
+
+ private:
+  SlotHeader* slot(std::uint64_t pos) const noexcept;
+  std::byte* payload(std::uint64_t pos) const noexcept;
+  enum class SlotState { empty, ready, corrupt };
+  SlotState state_at(std::uint64_t pos) const noexcept;
+  Status wait_space(std::uint64_t pos, const WaitPolicy& policy, std::uint64_t deadline_ns,
+                    const PeerCheck& check);
+  Status wait_data(const WaitPolicy& policy, std::uint64_t deadline_ns, const PeerCheck& check);
+  void publish(std::uint64_t pos, std::uint64_t msg_id, std::uint32_t total, std::uint32_t offset,
+               std::span<const std::byte> frag) noexcept;
+
+  RingControl* c_ = nullptr;
+  std::byte* slots_ = nullptr;
+  std::uint32_t nslots_ = 0;
+  std::uint32_t slot_size_ = 0;
+  std::uint32_t max_message_ = 0;
+  std::uint64_t dropped_ = 0;
+};
+
+}  // namespace shmcp::channel

@@ -1,0 +1,640 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "channel/channel.hpp"
+#include "channel/log.hpp"
+
+namespace bip = boost::interprocess;
+
+namespace shmcp::channel {
+
+struct Segment::Mapping {
+  bip::shared_memory_object shm;
+  bip::mapped_region region;
+};
+
+namespace {
+
+constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+
+struct Geometry {
+  std::uint64_t workers_off, stats_off, lanes_off, lane_stride, total;
+};
+
+Geometry geometry(std::uint32_t lanes, std::uint32_t slots, std::uint32_t slot_size) {
+  Geometry g{};
+  g.workers_off = sizeof(SegmentHeader);
+  g.stats_off = g.workers_off + sizeof(WorkerSlot) * kMaxWorkers;
+  g.lanes_off = align_up(g.stats_off + sizeof(StatsBlock), 4096);
+  g.lane_stride = align_up(sizeof(LaneControl) + 2ull * slots * slot_size, kCacheLine);
+  g.total = g.lanes_off + g.lane_stride * lanes;
+  return g;
+}
+
+Status validate_geometry(std::uint32_t lanes, std::uint32_t slots, std::uint32_t slot_size,
+                         std::uint32_t max_message, std::uint32_t workers) {
+  if (lanes < 1 || lanes > kMaxLanes) return make_error(Errc::invalid_argument, "lanes must be 1.." + std::to_string(kMaxLanes));
+  if (slots < 2 || slots > 65536) return make_error(Errc::invalid_argument, "slots per ring must be 2..65536");
+  if (slot_size < 128 || slot_size > (1u << 24) || slot_size % kCacheLine != 0)
+    return make_error(Errc::invalid_argument, "slot size must be a multiple of 64 in 128..16777216");
+  if (max_message < 1 || max_message > (1u << 30)) return make_error(Errc::invalid_argument, "max message must be 1..1073741824");
+  if (workers < 1 || workers > kMaxWorkers) return make_error(Errc::invalid_argument, "workers must be 1.." + std::to_string(kMaxWorkers));
+  if (geometry(lanes, slots, slot_size).total > (64ull << 30)) return make_error(Errc::invalid_argument, "segment would exceed 64 GiB");
+  return {};
+}
+
+std::string shm_name(std::string_view name) { return "shmcp." + std::string(name); }
+
+// OFD locks: owned by the open file description, not the pid (see channel.hpp).
+bool ofd_try_lock(int fd, off_t byte) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  return fcntl(fd, F_OFD_SETLK, &fl) == 0;
+}
+
+void ofd_unlock(int fd, off_t byte) {
+  struct flock fl {};
+  fl.l_type = F_UNLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+// True if some other open file description holds a lock on `byte`. On fcntl failure we answer
+// "locked" (alive): a spurious "dead" would make us reclaim a live peer's lane.
+bool ofd_locked(int fd, off_t byte) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return true;
+  return fl.l_type != F_UNLCK;
+}
+
+constexpr off_t kExecutorLockByte = 0;
+constexpr off_t lane_lock_byte(std::uint32_t lane) { return 1 + static_cast<off_t>(lane); }
+
+std::uint64_t random_u64() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace
+
+Status validate_name(std::string_view name) {
+  if (name.empty() || name.size() > 200) return make_error(Errc::invalid_argument, "channel name must be 1-200 characters");
+  if (name.front() == '.') return make_error(Errc::invalid_argument, "channel name must not start with '.'");
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return make_error(Errc::invalid_argument, "channel name may contain only letters, digits, '.', '_' and '-'");
+  }
+  return {};
+}
+
+std::string segment_path(std::string_view name) { return "/dev/shm/" + shm_name(name); }
+
+std::uint64_t segment_size(const ChannelConfig& cfg) {
+  return geometry(cfg.lanes, cfg.slots_per_ring, cfg.slot_size).total;
+}
+
+Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const ChannelConfig& cfg) {
+  auto log = component_logger("channel");
+  if (auto s = validate_name(name); !s) return s.error();
+  if (auto s = validate_geometry(cfg.lanes, cfg.slots_per_ring, cfg.slot_size, cfg.max_message, cfg.workers); !s)
+    return s.error();
+  const std::string sname = shm_name(name);
+  const Geometry g = geometry(cfg.lanes, cfg.slots_per_ring, cfg.slot_size);
+
+  // A segment left by a dead executor has a free lease: remove it. A held lease means a live
+  // executor already serves this channel.
+  try {
+    bip::shared_memory_object old(bip::open_only, sname.c_str(), bip::read_write);
+    if (ofd_locked(old.get_mapping_handle().handle, kExecutorLockByte))
+      return make_error(Errc::busy, "channel '" + name + "' is already served by a live executor (" + segment_path(name) + ")");
+    bip::shared_memory_object::remove(sname.c_str());
+    log->warn("removed stale segment {} left by a dead executor", segment_path(name));
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() != bip::not_found_error) {
+      return make_error(Errc::io, "cannot inspect existing " + segment_path(name) + ": " + e.what());
+    }
+  }
+
+  auto seg = std::shared_ptr<Segment>(new Segment());
+  seg->name_ = name;
+  try {
+    bip::permissions perms(static_cast<unsigned>(cfg.mode));
+    bip::shared_memory_object shm(bip::create_only, sname.c_str(), bip::read_write, perms);
+    const int fd = shm.get_mapping_handle().handle;
+    // shm_open applies the umask; the requested mode is the contract.
+    if (fchmod(fd, cfg.mode) != 0) {
+      int err = errno;
+      bip::shared_memory_object::remove(sname.c_str());
+      return sys_error(Errc::io, "fchmod " + segment_path(name), err);
+    }
+    if (cfg.group && fchown(fd, static_cast<uid_t>(-1), *cfg.group) != 0) {
+      int err = errno;
+      bip::shared_memory_object::remove(sname.c_str());
+      return sys_error(Errc::access_denied, "fchown " + segment_path(name) + " to group " + std::to_string(*cfg.group), err);
+    }
+    shm.truncate(static_cast<bip::offset_t>(g.total));
+    // Reserve every page now: on a full tmpfs a later first touch would be SIGBUS.
+    if (int err = posix_fallocate(fd, 0, static_cast<off_t>(g.total)); err != 0) {
+      bip::shared_memory_object::remove(sname.c_str());
+      if (err == ENOSPC)
+        return make_error(Errc::too_large,
+                          "/dev/shm is too small for channel '" + name + "': the segment needs " + std::to_string(g.total) +
+                              " bytes (raise shm_size / the emptyDir sizeLimit, or lower --lanes/--slots/--slot-size)",
+                          err);
+      return sys_error(Errc::io, "posix_fallocate " + segment_path(name), err);
+    }
+    seg->map_ = std::make_unique<Mapping>(Mapping{std::move(shm), bip::mapped_region()});
+    seg->map_->region = bip::mapped_region(seg->map_->shm, bip::read_write, 0, g.total);
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::already_exists_error)
+      return make_error(Errc::busy, "channel '" + name + "' was created concurrently by another executor");
+    if (e.get_error_code() == bip::security_error)
+      return make_error(Errc::access_denied, "cannot create " + segment_path(name) + ": " + e.what());
+    bip::shared_memory_object::remove(sname.c_str());
+    return make_error(Errc::io, "cannot create " + segment_path(name) + ": " + e.what());
+  }
+  seg->fd_ = seg->map_->shm.get_mapping_handle().handle;
+  seg->base_ = static_cast<std::byte*>(seg->map_->region.get_address());
+  seg->size_ = g.total;
+  seg->owner_ = true;
+
+  // The lease lives on its own open file description so that worker processes, which keep the
+  // mapping fd for client liveness checks, never extend the executor's lease.
+  try {
+    auto lease = std::make_shared<bip::shared_memory_object>(bip::open_only, sname.c_str(), bip::read_write);
+    if (!ofd_try_lock(lease->get_mapping_handle().handle, kExecutorLockByte)) {
+      int err = errno;
+      bip::shared_memory_object::remove(sname.c_str());
+      return sys_error(Errc::busy, "cannot take the executor lease on " + segment_path(name), err);
+    }
+    seg->lease_ = lease;
+  } catch (const bip::interprocess_exception& e) {
+    bip::shared_memory_object::remove(sname.c_str());
+    return make_error(Errc::io, std::string("cannot open lease: ") + e.what());
+  }
+
+  seg->epoch_ = random_u64();
+  seg->lanes_ = cfg.lanes;
+  seg->slots_ = cfg.slots_per_ring;
+  seg->slot_size_ = cfg.slot_size;
+  seg->max_message_ = cfg.max_message;
+  seg->workers_ = cfg.workers;
+  seg->workers_off_ = g.workers_off;
+  seg->stats_off_ = g.stats_off;
+  seg->lanes_off_ = g.lanes_off;
+  seg->lane_stride_ = g.lane_stride;
+  seg->wait_mode_ = cfg.wait_mode;
+
+  // posix_fallocate zero-filled the pages: every atomic starts at 0, which is each field's idle state.
+  SegmentHeader& h = seg->header();
+  h.magic = kMagic;
+  h.abi_version = kAbiVersion;
+  h.header_size = sizeof(SegmentHeader);
+  h.layout_hash = layout_hash();
+  h.epoch = seg->epoch_;
+  h.total_size = g.total;
+  h.lane_count = cfg.lanes;
+  h.slots_per_ring = cfg.slots_per_ring;
+  h.slot_size = cfg.slot_size;
+  h.max_message = cfg.max_message;
+  h.worker_count = cfg.workers;
+  h.wait_mode = static_cast<std::uint32_t>(cfg.wait_mode);
+  h.workers_offset = g.workers_off;
+  h.stats_offset = g.stats_off;
+  h.lanes_offset = g.lanes_off;
+  h.lane_stride = g.lane_stride;
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  h.created_realtime_ns = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+  seg->heartbeat();
+  h.state.store(static_cast<std::uint32_t>(SegmentState::ready), std::memory_order_release);
+  log->info("created channel '{}' at {} ({} lanes, {} x {} B slots per ring, max message {} B, {} bytes, mode {:o})",
+            name, segment_path(name), cfg.lanes, cfg.slots_per_ring, cfg.slot_size, cfg.max_message, g.total,
+            static_cast<unsigned>(cfg.mode));
+  return seg;
+}
+
+Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::uint64_t wait_ready_ns) {
+  if (auto s = validate_name(name); !s) return s.error();
+  const std::string sname = shm_name(name);
+  const std::uint64_t give_up = monotonic_ns() + wait_ready_ns;
+  for (;;) {
+    auto seg = std::shared_ptr<Segment>(new Segment());
+    seg->name_ = name;
+    bip::offset_t size = 0;
+    try {
+      bip::shared_memory_object shm(bip::open_only, sname.c_str(), bip::read_write);
+      if (!shm.get_size(size)) return make_error(Errc::io, "cannot stat " + segment_path(name));
+      if (static_cast<std::uint64_t>(size) < sizeof(SegmentHeader)) {
+        if (monotonic_ns() < give_up) { usleep(5000); continue; }
+        return make_error(Errc::corrupt, segment_path(name) + " is too small to be a shmcp channel");
+      }
+      seg->map_ = std::make_unique<Mapping>(Mapping{std::move(shm), bip::mapped_region()});
+      seg->map_->region = bip::mapped_region(seg->map_->shm, bip::read_write, 0, static_cast<std::size_t>(size));
+    } catch (const bip::interprocess_exception& e) {
+      if (e.get_error_code() == bip::not_found_error) {
+        if (monotonic_ns() < give_up) { usleep(5000); continue; }
+        return make_error(Errc::not_found, "no channel '" + name + "': " + segment_path(name) +
+                                               " does not exist (is the executor running, and do both sides share /dev/shm?)");
+      }
+      if (e.get_error_code() == bip::security_error)
+        return make_error(Errc::access_denied, "permission denied opening " + segment_path(name) +
+                                                   " (run both sides as the same uid, or give the executor --shm-group)");
+      return make_error(Errc::io, "cannot open " + segment_path(name) + ": " + e.what());
+    }
+    seg->fd_ = seg->map_->shm.get_mapping_handle().handle;
+    seg->base_ = static_cast<std::byte*>(seg->map_->region.get_address());
+    seg->size_ = static_cast<std::uint64_t>(size);
+    const SegmentHeader& h = seg->header();
+    const auto state = static_cast<SegmentState>(h.state.load(std::memory_order_acquire));
+    if (state == SegmentState::initializing) {
+      if (monotonic_ns() < give_up) { usleep(2000); continue; }
+      return make_error(Errc::not_found, "channel '" + name + "' is still being initialised");
+    }
+    // Copy the geometry out before checking it, then check the copy: the executor could change the
+    // header under us.
+    const std::uint64_t magic = h.magic, lhash = h.layout_hash, total = h.total_size;
+    const std::uint32_t abi = h.abi_version, hsize = h.header_size, lanes = h.lane_count,
+                        slots = h.slots_per_ring, slot_size = h.slot_size, max_msg = h.max_message,
+                        workers = h.worker_count, wmode = h.wait_mode;
+    const std::uint64_t woff = h.workers_offset, soff = h.stats_offset, loff = h.lanes_offset, stride = h.lane_stride;
+    if (magic != kMagic) return make_error(Errc::version_mismatch, segment_path(name) + " is not a shmcp channel (bad magic)");
+    if (abi != kAbiVersion)
+      return make_error(Errc::version_mismatch, "channel '" + name + "' speaks ABI version " + std::to_string(abi) +
+                                                    ", this build speaks " + std::to_string(kAbiVersion) +
+                                                    " (upgrade the older side)");
+    if (lhash != layout_hash() || hsize != sizeof(SegmentHeader))
+      return make_error(Errc::version_mismatch, "channel '" + name + "' has a different memory layout (layout hash mismatch)");
+    if (auto s = validate_geometry(lanes, slots, slot_size, max_msg, workers); !s)
+      return make_error(Errc::corrupt, "channel header has invalid geometry: " + s.error().message);
+    const Geometry g = geometry(lanes, slots, slot_size);
+    if (g.total != total || total != seg->size_ || woff != g.workers_off || soff != g.stats_off ||
+        loff != g.lanes_off || stride != g.lane_stride)
+      return make_error(Errc::corrupt, "channel header sizes do not match the segment");
+    if (wmode > 2) return make_error(Errc::corrupt, "channel header has an invalid wait mode");
+    if (state == SegmentState::closing) return make_error(Errc::closed, "channel '" + name + "' is shutting down");
+    if (state != SegmentState::ready) return make_error(Errc::corrupt, "channel header has an invalid state");
+    seg->epoch_ = h.epoch;
+    seg->lanes_ = lanes;
+    seg->slots_ = slots;
+    seg->slot_size_ = slot_size;
+    seg->max_message_ = max_msg;
+    seg->workers_ = workers;
+    seg->workers_off_ = woff;
+    seg->stats_off_ = soff;
+    seg->lanes_off_ = loff;
+    seg->lane_stride_ = stride;
+    seg->wait_mode_ = static_cast<WaitMode>(wmode);
+    if (!seg->executor_alive()) {
+      if (monotonic_ns() < give_up) { usleep(5000); continue; }
+      return make_error(Errc::peer_dead, "channel '" + name + "' has no live executor (stale segment " + segment_path(name) + ")");
+    }
+    return seg;
+  }
+}
+
+Segment::~Segment() {
+  if (owner_ && base_ != nullptr) {
+    mark_closing();
+    // Unlink only the segment we created: a restarted executor may already own a new one by this
+    // name, which we must not remove. Our lease is held until `lease_` is released below, so no
+    // other executor can have replaced it yet.
+    bip::shared_memory_object::remove(shm_name(name_).c_str());
+  }
+  lease_.reset();
+}
+
+LaneControl& Segment::lane(std::uint32_t i) const noexcept {
+  return *reinterpret_cast<LaneControl*>(base_ + lanes_off_ + lane_stride_ * i);
+}
+
+WorkerSlot& Segment::worker(std::uint32_t i) const noexcept {
+  return *reinterpret_cast<WorkerSlot*>(base_ + workers_off_ + sizeof(WorkerSlot) * i);
+}
+
+StatsBlock& Segment::stats() const noexcept { return *reinterpret_cast<StatsBlock*>(base_ + stats_off_); }
+
+Ring Segment::request_ring(std::uint32_t i) const noexcept {
+  std::byte* lane_base = base_ + lanes_off_ + lane_stride_ * i;
+  return Ring(&lane(i).request, lane_base + sizeof(LaneControl), slots_, slot_size_, max_message_);
+}
+
+Ring Segment::response_ring(std::uint32_t i) const noexcept {
+  std::byte* lane_base = base_ + lanes_off_ + lane_stride_ * i;
+  return Ring(&lane(i).response, lane_base + sizeof(LaneControl) + static_cast<std::uint64_t>(slots_) * slot_size_,
+              slots_, slot_size_, max_message_);
+}
+
+bool Segment::executor_alive() const noexcept {
+  if (owner_) return true;
+  return ofd_locked(fd_, kExecutorLockByte);
+}
+
+bool Segment::client_alive(std::uint32_t lane) const noexcept { return ofd_locked(fd_, lane_lock_byte(lane)); }
+
+void Segment::mark_closing() noexcept {
+  header().state.store(static_cast<std::uint32_t>(SegmentState::closing), std::memory_order_release);
+}
+
+void Segment::heartbeat() noexcept { header().heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }
+
+Result<Segment::LaneLease> Segment::claim_lane() {
+  // A fresh open file description per lane: OFD locks taken through the same description never
+  // conflict, so two threads of one process sharing fd_ could otherwise both "own" a lane.
+  std::shared_ptr<bip::shared_memory_object> shm;
+  try {
+    shm = std::make_shared<bip::shared_memory_object>(bip::open_only, shm_name(name_).c_str(), bip::read_write);
+  } catch (const bip::interprocess_exception& e) {
+    return make_error(Errc::peer_dead, "channel '" + name_ + "' is gone: " + e.what());
+  }
+  const int fd = shm->get_mapping_handle().handle;
+  for (std::uint32_t i = 0; i < lanes_; ++i) {
+    if (!ofd_try_lock(fd, lane_lock_byte(i))) continue;
+    LaneControl& lc = lane(i);
+    lc.claimed.store(1, std::memory_order_release);
+    // Workers only scan lanes below the high-water mark.
+    std::uint32_t hw = header().lanes_high_water.load(std::memory_order_relaxed);
+    while (hw < i + 1 && !header().lanes_high_water.compare_exchange_weak(hw, i + 1)) {
+    }
+    return LaneLease{shm, fd, i};
+  }
+  return make_error(Errc::busy, "all " + std::to_string(lanes_) + " lanes of channel '" + name_ +
+                                    "' are in use (start the executor with more --lanes)");
+}
+
+void Segment::release_lane(LaneLease& lease) noexcept {
+  if (!lease.holder) return;
+  lane(lease.index).claimed.store(0, std::memory_order_release);
+  ofd_unlock(lease.fd, lane_lock_byte(lease.index));
+  lease.holder.reset();
+  lease.fd = -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Result<ClientLane> ClientLane::claim(std::shared_ptr<Segment> segment) {
+  auto lease = segment->claim_lane();
+  if (!lease) return lease.error();
+  ClientLane c;
+  c.seg_ = std::move(segment);
+  c.lease_ = std::move(*lease);
+  c.req_ = c.seg_->request_ring(c.lease_.index);
+  c.resp_ = c.seg_->response_ring(c.lease_.index);
+  c.gen_ = (c.seg_->lane(c.lease_.index).client_gen.fetch_add(1, std::memory_order_relaxed) + 1) & 0xFFFFFFu;
+  // A predecessor that died mid-send may have left a slot published without advancing tail.
+  c.req_.recover_producer();
+  return c;
+}
+
+ClientLane::ClientLane(ClientLane&&) noexcept = default;
+ClientLane& ClientLane::operator=(ClientLane&& o) noexcept {
+  if (this != &o) {
+    if (seg_) seg_->release_lane(lease_);
+    seg_ = std::move(o.seg_);
+    lease_ = std::move(o.lease_);
+    req_ = o.req_;
+    resp_ = o.resp_;
+    gen_ = o.gen_;
+    counter_ = o.counter_;
+    buf_ = std::move(o.buf_);
+  }
+  return *this;
+}
+
+ClientLane::~ClientLane() {
+  if (seg_) seg_->release_lane(lease_);
+}
+
+Status ClientLane::check_executor() const {
+  const auto state = static_cast<SegmentState>(seg_->header().state.load(std::memory_order_acquire));
+  if (!seg_->executor_alive())
+    return make_error(Errc::peer_dead, "the executor serving channel '" + seg_->name() + "' died");
+  if (state == SegmentState::closing) return make_error(Errc::closed, "the executor is shutting down");
+  return {};
+}
+
+Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, std::uint64_t deadline_ns,
+                        const WaitPolicy& policy) {
+  if (static_cast<SegmentState>(seg_->header().state.load(std::memory_order_acquire)) == SegmentState::closing)
+    return make_error(Errc::closed, "the executor is shutting down");
+  auto s = req_.send(id, request, policy, deadline_ns, [this] { return check_executor(); });
+  if (!s) return s;
+  seg_->lane(lease_.index).calls.fetch_add(1, std::memory_order_relaxed);
+  // Wake a sleeping worker. Pairs with the worker's seq_cst increment of `sleepers` before its
+  // final scan (see ServerEndpoint::next).
+  SegmentHeader& h = seg_->header();
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (h.sleepers.load(std::memory_order_relaxed) != 0) {
+    h.doorbell.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&h.doorbell, 1);
+  }
+  return {};
+}
+
+Result<std::span<const std::byte>> ClientLane::receive(std::uint64_t deadline_ns, const WaitPolicy& policy,
+                                                       std::uint64_t* id_out) {
+  auto id = resp_.receive(buf_, policy, deadline_ns, [this] { return check_executor(); });
+  if (!id) return id.error();
+  if (id_out) *id_out = *id;
+  return std::span<const std::byte>(buf_.data(), buf_.size());
+}
+
+Result<std::span<const std::byte>> ClientLane::call(std::uint64_t id, std::span<const std::byte> request,
+                                                    std::uint64_t deadline_ns, const WaitPolicy& policy) {
+  if (auto s = send(id, request, deadline_ns, policy); !s) return s.error();
+  for (;;) {
+    std::uint64_t got = 0;
+    auto r = receive(deadline_ns, policy, &got);
+    if (!r) return r;
+    if (got == id) return r;
+    // A response to an earlier call of ours that timed out, or to a dead predecessor: drop it.
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+ServerEndpoint::ServerEndpoint(std::shared_ptr<Segment> segment, std::uint32_t worker_index)
+    : seg_(std::move(segment)), me_(worker_index + 1), poisoned_(seg_->lane_count(), 0) {}
+
+ServerEndpoint::~ServerEndpoint() { release_current(); }
+
+bool ServerEndpoint::try_take(std::uint32_t lane) noexcept {
+  if (poisoned_[lane]) return false;
+  LaneControl& lc = seg_->lane(lane);
+  if (lc.server_owner.load(std::memory_order_relaxed) != 0) return false;
+  if (!seg_->request_ring(lane).readable()) return false;
+  std::uint32_t expected = 0;
+  if (!lc.server_owner.compare_exchange_strong(expected, me_, std::memory_order_acq_rel)) return false;
+  current_ = lane;
+  batch_ = 0;
+  return true;
+}
+
+void ServerEndpoint::release_current() noexcept {
+  if (!current_) return;
+  const std::uint32_t lane = *current_;
+  current_.reset();
+  WorkerSlot& ws = seg_->worker(me_ - 1);
+  ws.lane_plus1.store(0, std::memory_order_relaxed);
+  seg_->lane(lane).server_owner.store(0, std::memory_order_seq_cst);
+  // A client may have published after our last look but seen us as owner and woken nobody useful:
+  // looking again after the release closes that window (seq_cst store, then load).
+  if (seg_->request_ring(lane).readable()) {
+    SegmentHeader& h = seg_->header();
+    if (h.sleepers.load(std::memory_order_seq_cst) != 0) {
+      h.doorbell.fetch_add(1, std::memory_order_seq_cst);
+      futex_wake(&h.doorbell, 1);
+    }
+  }
+}
+
+Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, const std::atomic<bool>* stop) {
+  SegmentHeader& h = seg_->header();
+  // Keep serving the current lane (pipelined requests) for a bounded batch, for fairness.
+  if (current_ && !(batch_ < 64 && seg_->request_ring(*current_).readable())) release_current();
+
+  const std::uint64_t start = monotonic_ns();
+  std::uint32_t spins = 0;
+  bool sleeping_registered = false;
+  auto unregister = [&] {
+    if (sleeping_registered) {
+      h.sleepers.fetch_sub(1, std::memory_order_seq_cst);
+      sleeping_registered = false;
+    }
+  };
+  while (!current_) {
+    if (stop && stop->load(std::memory_order_relaxed)) {
+      unregister();
+      return make_error(Errc::closed, "stopping");
+    }
+    std::uint32_t seen = 0;
+    if (sleeping_registered) seen = h.doorbell.load(std::memory_order_seq_cst);
+    const std::uint32_t hw = std::min(h.lanes_high_water.load(std::memory_order_acquire), seg_->lane_count());
+    for (std::uint32_t k = 0; k < hw && !current_; ++k) {
+      const std::uint32_t lane = (scan_from_ + k) % hw;
+      if (try_take(lane)) scan_from_ = (lane + 1) % hw;
+    }
+    if (current_) break;
+    ++spins;
+    const bool may_sleep = policy.mode == WaitMode::block ||
+                           (policy.mode == WaitMode::adaptive && (spins & 63u) == 0 && monotonic_ns() - start >= policy.spin_ns);
+    if (!may_sleep) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+      continue;
+    }
+    if (!sleeping_registered) {
+      // Announce, then scan once more before sleeping (see ClientLane::send for the pairing).
+      h.sleepers.fetch_add(1, std::memory_order_seq_cst);
+      sleeping_registered = true;
+      continue;
+    }
+    futex_wait(&h.doorbell, seen, kPeerCheckIntervalNs);
+  }
+  unregister();
+
+  const std::uint32_t lane = *current_;
+  ++batch_;
+  Ring ring = seg_->request_ring(lane);
+  auto id = ring.receive(buf_, WaitPolicy{WaitMode::spin, 0}, monotonic_ns() + 1'000'000'000ull,
+                         [this, lane]() -> Status {
+                           if (!seg_->client_alive(lane)) return make_error(Errc::peer_dead, "client died mid-request");
+                           return {};
+                         });
+  if (!id) {
+    if (id.error().code == Errc::corrupt) {
+      // The client scribbled on its lane. Stop serving it; the others are unaffected.
+      poisoned_[lane] = 1;
+      ++corrupt_count_;
+      seg_->stats().corrupt_messages.fetch_add(1, std::memory_order_relaxed);
+    }
+    release_current();
+    return Error(std::move(id).error());
+  }
+  WorkerSlot& ws = seg_->worker(me_ - 1);
+  ws.call_id.store(*id, std::memory_order_relaxed);
+  ws.lane_plus1.store(lane + 1, std::memory_order_release);
+  return Incoming{lane, *id, std::span<const std::byte>(buf_.data(), buf_.size())};
+}
+
+Status ServerEndpoint::reply(std::uint32_t lane, std::uint64_t id, std::span<const std::byte> response,
+                             std::uint64_t deadline_ns, const WaitPolicy& policy) {
+  if (lane >= seg_->lane_count()) return make_error(Errc::invalid_argument, "lane out of range");
+  Ring ring = seg_->response_ring(lane);
+  auto s = ring.send(id, response, policy, deadline_ns, [this, lane]() -> Status {
+    if (!seg_->client_alive(lane)) return make_error(Errc::peer_dead, "client died before reading its response");
+    return {};
+  });
+  WorkerSlot& ws = seg_->worker(me_ - 1);
+  ws.calls.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void answer_for_dead_worker(Segment& seg, std::uint32_t worker_index, wire::Status status, std::string_view why) {
+  if (worker_index >= kMaxWorkers) return;
+  WorkerSlot& ws = seg.worker(worker_index);
+  const std::uint32_t lane_plus1 = ws.lane_plus1.exchange(0, std::memory_order_acq_rel);
+  const std::uint64_t id = ws.call_id.load(std::memory_order_relaxed);
+  if (lane_plus1 == 0 || lane_plus1 > seg.lane_count()) {
+    // Idle, or a value we can't trust: still free any lane it owned.
+  } else {
+    const std::uint32_t lane = lane_plus1 - 1;
+    Ring ring = seg.response_ring(lane);
+    ring.recover_producer();
+    flatbuffers::FlatBufferBuilder fbb(256);
+    build_status_response(fbb, id, status, why);
+    // Best effort and bounded: if the client stopped reading, drop it.
+    (void)ring.send(id, bytes_of(fbb), WaitPolicy{WaitMode::block, 0}, monotonic_ns() + 100'000'000ull,
+                    [&seg, lane]() -> Status {
+                      if (!seg.client_alive(lane)) return make_error(Errc::peer_dead, "client gone");
+                      return {};
+                    });
+  }
+  const std::uint32_t me = worker_index + 1;
+  for (std::uint32_t i = 0; i < seg.lane_count(); ++i) {
+    std::uint32_t expected = me;
+    seg.lane(i).server_owner.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+  }
+  // Requests that arrived for those lanes while the worker was dying: wake a sleeper.
+  SegmentHeader& h = seg.header();
+  h.doorbell.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(&h.doorbell, 1);
+}
+
+std::uint32_t reclaim_dead_clients(Segment& seg) {
+  std::uint32_t n = 0;
+  const std::uint32_t hw = std::min(seg.header().lanes_high_water.load(std::memory_order_acquire), seg.lane_count());
+  for (std::uint32_t i = 0; i < hw; ++i) {
+    LaneControl& lc = seg.lane(i);
+    if (lc.claimed.load(std::memory_order_acquire) == 0) continue;
+    if (seg.client_alive(i)) continue;
+    std::uint32_t one = 1;
+    if (lc.claimed.compare_exchange_strong(one, 0, std::memory_order_acq_rel)) {
+      lc.reclaimed.fetch_add(1, std::memory_order_relaxed);
+      seg.stats().lanes_reclaimed.fetch_add(1, std::memory_order_relaxed);
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace shmcp::channel
