@@ -46,12 +46,14 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <termios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -110,8 +112,6 @@ std::uint64_t fs_rights_for_abi(int abi) {
   return r;
 }
 
-std::string errno_text(int err) { return std::string(errno_name(err)); }
-
 Error logged_sys_error(Errc code, const std::string& what, int err) {
   spdlog::error("sandbox: {} failed: {}", what, errno_name(err));
   return sys_error(code, what, err);
@@ -131,30 +131,21 @@ Status close_other_fds(const Workspace& ws, const std::vector<int>& keep_in) {
   }
   // 0/1/2 that are not kept are pointed at /dev/null rather than closed: a later open() would
   // otherwise land on fd 2 and a stray diagnostic (abort message, sanitizer report) would be
-  // written into a workspace file.
-  const bool need_null = !std::binary_search(keep.begin(), keep.end(), 0) ||
-                         !std::binary_search(keep.begin(), keep.end(), 1) ||
-                         !std::binary_search(keep.begin(), keep.end(), 2);
-  if (need_null) {
-    const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd < 0) return logged_sys_error(Errc::io, "open(/dev/null)", errno);
-    for (int std_fd = 0; std_fd <= 2; ++std_fd) {
-      if (std::binary_search(keep.begin(), keep.end(), std_fd) || std_fd == null_fd) continue;
-      if (::dup2(null_fd, std_fd) < 0) {
-        const int err = errno;
-        ::close(null_fd);
-        return logged_sys_error(Errc::io, "dup2(/dev/null, " + std::to_string(std_fd) + ")", err);
-      }
+  // written into a workspace file. So 0..2 always stay open.
+  const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd < 0) return logged_sys_error(Errc::io, "open(/dev/null)", errno);
+  for (int std_fd = 0; std_fd <= 2; ++std_fd) {
+    if (std::binary_search(keep.begin(), keep.end(), std_fd) || std_fd == null_fd) continue;
+    if (::dup2(null_fd, std_fd) < 0) {
+      const int err = errno;
+      ::close(null_fd);
+      return logged_sys_error(Errc::io, "dup2(/dev/null, " + std::to_string(std_fd) + ")", err);
     }
-    // null_fd > 2 unless a std fd was closed; either way it is not in `keep` and goes below,
-    // except when it *is* a std fd slot, which is what we want.
-    if (null_fd <= 2) keep.insert(std::upper_bound(keep.begin(), keep.end(), null_fd), null_fd);
-    for (int std_fd = 0; std_fd <= 2; ++std_fd)
-      if (!std::binary_search(keep.begin(), keep.end(), std_fd))
-        keep.insert(std::upper_bound(keep.begin(), keep.end(), std_fd), std_fd);
-  } else {
-    // already all kept
   }
+  // null_fd itself (if above 2) is not kept and goes with the rest below.
+  for (int std_fd = 0; std_fd <= 2; ++std_fd)
+    if (!std::binary_search(keep.begin(), keep.end(), std_fd))
+      keep.insert(std::upper_bound(keep.begin(), keep.end(), std_fd), std_fd);
   unsigned next = 0;
   for (int fd : keep) {
     const auto ufd = static_cast<unsigned>(fd);
@@ -168,7 +159,7 @@ Status close_other_fds(const Workspace& ws, const std::vector<int>& keep_in) {
 
 // --- rlimits ---
 
-Status lower_limit(int resource, const char* name, rlim_t value) {
+Status lower_limit(__rlimit_resource_t resource, const char* name, rlim_t value) {
   rlimit cur{};
   if (::getrlimit(resource, &cur) != 0) return logged_sys_error(Errc::io, std::string("getrlimit ") + name, errno);
   // Only ever lower: raising the hard limit needs CAP_SYS_RESOURCE and is not what a cap means.
@@ -291,7 +282,7 @@ class SeccompFilter {
   std::string failed_;
 };
 
-#define SHMCP_ALLOW(f, name, ...) (f).allow(SCMP_SYS(name), #name, ##__VA_ARGS__)
+#define SHMCP_ALLOW(f, name, ...) (f).allow(SCMP_SYS(name), #name __VA_OPT__(, ) __VA_ARGS__)
 
 scmp_arg_cmp arg_eq(unsigned arg, std::uint64_t v) {
   return scmp_arg_cmp{arg, SCMP_CMP_EQ, v, 0};
