@@ -1,0 +1,112 @@
+// Helpers shared by the tool implementations (tools_*.cpp). Not part of the public interface.
+//
+// Convention: helpers return Result<T> whose Error::message is already the user-facing text of the
+// isError result, so a tool only forwards it.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "channel/result.hpp"
+#include "executor/edit_diff.hpp"
+#include "executor/tools.hpp"
+#include "sandbox/sandbox.hpp"
+
+namespace shmcp::executor::detail {
+
+struct Ctx {
+  const sandbox::Workspace& ws;
+  const ToolOptions& opts;
+};
+
+// ---- text ------------------------------------------------------------------------------------
+
+// WHATWG UTF-8 decode then encode: every maximal invalid subsequence becomes U+FFFD, as Node's
+// Buffer#toString("utf-8") does. The result is always valid UTF-8 (required by the JSON encoder).
+std::string utf8_sanitize(std::string_view bytes);
+// Length in UTF-16 code units (what String#length and padEnd count).
+std::size_t utf16_length(std::string_view utf8);
+std::string base64(std::string_view bytes);
+// JSON.stringify of a string.
+std::string json_quote(std::string_view utf8);
+// formatSize of the reference: "0 B", "<n> B", "<x.yz> KB|MB|GB|TB".
+std::string format_size(std::int64_t bytes);
+// Date#toString in the process time zone: "Wed Nov 25 2026 18:23:59 GMT+0000 (Coordinated Universal Time)".
+std::string js_date(std::int64_t seconds);
+// path.extname(basename) lower-cased.
+std::string extension_lower(std::string_view path);
+// Lexical path.normalize for display: collapses "//", drops "." and trailing "/", folds "..".
+std::string normalize_display(std::string_view abs);
+// pathToFileURL(p).href.
+std::string file_url(std::string_view abs);
+std::string dirname(std::string_view abs);
+
+// ---- errors ----------------------------------------------------------------------------------
+
+// Node's form: "ENOENT: no such file or directory, open '<path>'".
+std::string node_errno_message(int err, std::string_view syscall, std::string_view path);
+// A Workspace error as the user sees it: the Workspace's own sentence for access denial and
+// malformed input, Node's errno form otherwise.
+std::string ws_error_message(const Error& e, std::string_view syscall, std::string_view display);
+Error fail(std::string message, Errc code = Errc::tool_error);
+
+// ---- files -----------------------------------------------------------------------------------
+
+struct FileBytes {
+  std::string data;
+  struct stat st {};
+  std::string display;
+};
+
+// Opens a regular file beneath the workspace and reads it whole (up to `limit` bytes, default
+// opts.max_read_bytes). Refuses non-regular files without blocking (a FIFO or device is checked
+// with an O_PATH handle before anything opens it for reading), and files with more than one hard
+// link unless opts.allow_hardlinks.
+Result<FileBytes> read_regular(const Ctx& c, std::string_view user_path,
+                               std::optional<std::uint64_t> limit = std::nullopt);
+
+// Atomically replaces (or creates) the file at user_path with `data`: temp file in the same
+// directory, fsync, keep the permission bits of an existing regular file, rename over the name.
+// A symlink or hard link at the name is replaced, never written through. On failure the temp file
+// is gone and the original untouched. Returns the display path.
+Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::string_view data);
+
+// ---- directories -----------------------------------------------------------------------------
+
+struct DirEntry {
+  std::string name;  // raw bytes as the kernel returned them
+  unsigned char type = 0;  // DT_* (DT_UNKNOWN resolved with fstatat)
+};
+
+// Reads every entry of an open directory fd (excluding "." and ".."), sorted by byte order.
+// Stops after max_entries; `truncated` tells.
+Result<std::vector<DirEntry>> read_dir(int dirfd, std::uint64_t max_entries, bool* truncated,
+                                       std::string_view display);
+// Opens an entry known to be a real directory below `dirfd`, not following symlinks and not
+// leaving dirfd or crossing a mount (openat2 RESOLVE_BENEATH | NO_SYMLINKS | NO_XDEV).
+Result<sandbox::UniqueFd> open_subdir(int dirfd, std::string_view name, std::string_view display);
+
+std::uint64_t monotonic_ms();
+
+// Typed tools not exposed in tools.hpp.
+CallResult read_media_file(const Ctx& c, std::string_view path);
+CallResult read_multiple_files(const Ctx& c, const std::vector<std::string>& paths);
+CallResult get_file_info(const Ctx& c, std::string_view path);
+CallResult edit_file(const Ctx& c, std::string_view path, const std::vector<edit::Edit>& edits, bool dry_run);
+CallResult create_directory(const Ctx& c, std::string_view path);
+CallResult move_file(const Ctx& c, std::string_view source, std::string_view destination);
+CallResult list_directory(const Ctx& c, std::string_view path);
+CallResult list_directory_with_sizes(const Ctx& c, std::string_view path, bool by_size);
+CallResult directory_tree(const Ctx& c, std::string_view path, const std::vector<std::string>& exclude);
+CallResult search_files(const Ctx& c, std::string_view path, std::string_view pattern,
+                        const std::vector<std::string>& exclude);
+
+inline constexpr const char* kReadOnlyMessage = "Access denied - the workspace is read-only";
+
+}  // namespace shmcp::executor::detail

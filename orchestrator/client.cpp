@@ -1,0 +1,329 @@
+#include "orchestrator/client.hpp"
+
+#include <httplib.h>
+
+#include <mutex>
+#include <vector>
+
+#include "channel/channel.hpp"
+#include "channel/messages.hpp"
+#include "orchestrator/convert.hpp"
+
+namespace shmcp {
+
+std::string ToolResult::text() const {
+  std::string out;
+  if (!json.contains("content") || !json["content"].is_array()) return out;
+  for (const auto& b : json["content"])
+    if (b.value("type", "") == "text" && b.contains("text") && b["text"].is_string()) out += b["text"].get<std::string>();
+  return out;
+}
+
+Result<std::string> Client::read_text_file(std::string_view path, CallOptions o) {
+  auto r = call("read_text_file", nlohmann::json{{"path", path}}, o);
+  if (!r) return r.error();
+  if (r->is_error) return make_error(Errc::tool_error, r->text());
+  return r->text();
+}
+
+Status Client::write_file(std::string_view path, std::string_view content, CallOptions o) {
+  auto r = call("write_file", nlohmann::json{{"path", path}, {"content", content}}, o);
+  if (!r) return r.error();
+  if (r->is_error) return make_error(Errc::tool_error, r->text());
+  return {};
+}
+
+namespace {
+
+using channel::ClientLane;
+using channel::Segment;
+
+std::uint64_t deadline_from(const ClientOptions& c, const CallOptions& o) {
+  const auto ms = o.timeout.value_or(c.timeout);
+  return channel::monotonic_ns() + static_cast<std::uint64_t>(ms.count()) * 1'000'000ull;
+}
+
+// One lane per concurrently calling thread, pooled: a thread takes an idle lane (or claims a new
+// one), calls, and gives it back. The pool lock is held only to pop/push a pointer, never during
+// a call. After the executor dies every pooled lane is dropped and the next call re-attaches.
+class ShmClient final : public Client {
+ public:
+  ShmClient(std::string name, ClientOptions o) : name_(std::move(name)), opt_(std::move(o)) {
+    policy_.mode = opt_.wait == WaitStrategy::spin       ? channel::WaitMode::spin
+                   : opt_.wait == WaitStrategy::block    ? channel::WaitMode::block
+                                                         : channel::WaitMode::adaptive;
+    policy_.spin_ns = opt_.spin_ns;
+  }
+
+  Status connect_now() {
+    std::lock_guard lock(mu_);
+    return ensure_segment_locked();
+  }
+
+  Result<ToolResult> call(std::string_view tool, const nlohmann::json& arguments, CallOptions o) override {
+    if (!arguments.is_object() && !arguments.is_null())
+      return make_error(Errc::invalid_argument, "tool arguments must be a JSON object");
+    const std::string args = arguments.is_null() ? std::string("{}") : arguments.dump();
+    return round_trip(o, [&](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
+      channel::build_json_request(fbb, id, dl, tool, args);
+    }, [](const wire::Response& r) -> Result<ToolResult> { return response_to_result(r); });
+  }
+
+  Result<std::string> read_text_file(std::string_view path, CallOptions o) override {
+    return round_trip(o, [&](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
+      channel::build_read_text_file_request(fbb, id, dl, path, 0, 0);
+    }, [](const wire::Response& resp) -> Result<std::string> { return response_text(resp); });
+  }
+
+  Status write_file(std::string_view path, std::string_view content, CallOptions o) override {
+    auto r = round_trip(o, [&](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
+      channel::build_write_file_request(fbb, id, dl, path, content);
+    }, [](const wire::Response& resp) -> Result<std::string> { return response_text(resp); });
+    if (!r) return r.error();
+    return {};
+  }
+
+  Status ping(CallOptions o) override {
+    auto r = round_trip(o, [](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
+      channel::build_ping_request(fbb, id, dl);
+    }, [](const wire::Response& resp) -> Result<bool> {
+      if (auto s = status_error(resp); !s) return s.error();
+      return true;
+    });
+    if (!r) return r.error();
+    return {};
+  }
+
+  Result<nlohmann::json> health(CallOptions o) override { return json_kind(wire::CallKind::Health, o); }
+  Result<nlohmann::json> tools(CallOptions o) override { return json_kind(wire::CallKind::ListTools, o); }
+  std::string url() const override { return "shm://" + name_; }
+
+ private:
+  Result<nlohmann::json> json_kind(wire::CallKind kind, CallOptions o) {
+    return round_trip(o, [kind](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
+      channel::build_kind_request(fbb, id, dl, kind);
+    }, [](const wire::Response& r) -> Result<nlohmann::json> {
+      if (auto s = status_error(r); !s) return s.error();
+      auto j = nlohmann::json::parse(r.json() ? r.json()->string_view() : std::string_view("null"), nullptr, false);
+      if (j.is_discarded()) return make_error(Errc::corrupt, "executor sent malformed JSON");
+      return j;
+    });
+  }
+
+  template <class Build, class Decode>
+  auto round_trip(const CallOptions& o, Build&& build, Decode&& decode) -> decltype(decode(std::declval<const wire::Response&>())) {
+    thread_local flatbuffers::FlatBufferBuilder fbb(1024);
+    auto lane = acquire();
+    if (!lane) return lane.error();
+    const std::uint64_t id = (*lane)->next_id();
+    const std::uint64_t dl = deadline_from(opt_, o);
+    build(fbb, id, dl);
+    auto bytes = (*lane)->call(id, channel::bytes_of(fbb), dl, policy_);
+    if (!bytes) {
+      const Errc c = bytes.error().code;
+      give_back(std::move(*lane), c == Errc::peer_dead || c == Errc::closed || c == Errc::corrupt);
+      return bytes.error();
+    }
+    auto resp = channel::verify_response(*bytes);
+    if (!resp) {
+      give_back(std::move(*lane), true);
+      return resp.error();
+    }
+    auto out = decode(**resp);  // decode before the lane (and its buffer) goes back to the pool
+    give_back(std::move(*lane), false);
+    return out;
+  }
+
+  Status ensure_segment_locked() {
+    if (seg_) return {};
+    const auto wait = static_cast<std::uint64_t>(opt_.connect_wait.count()) * 1'000'000ull;
+    auto s = Segment::attach(name_, wait);
+    if (!s) return s.error();
+    seg_ = std::move(*s);
+    return {};
+  }
+
+  Result<std::unique_ptr<ClientLane>> acquire() {
+    std::lock_guard lock(mu_);
+    if (seg_ && static_cast<channel::SegmentState>(seg_->header().state.load(std::memory_order_acquire)) ==
+                    channel::SegmentState::closing) {
+      // The executor is shutting down; a restarted one will create a new segment.
+      idle_.clear();
+      seg_.reset();
+    }
+    if (auto s = ensure_segment_locked(); !s) return s.error();
+    while (!idle_.empty()) {
+      auto l = std::move(idle_.back());
+      idle_.pop_back();
+      if (l->segment() == seg_) return l;
+    }
+    auto l = ClientLane::claim(seg_);
+    if (!l) {
+      if (l.error().code == Errc::peer_dead) seg_.reset();
+      return l.error();
+    }
+    return std::make_unique<ClientLane>(std::move(*l));
+  }
+
+  void give_back(std::unique_ptr<ClientLane> lane, bool executor_gone) {
+    std::lock_guard lock(mu_);
+    if (executor_gone) {
+      if (lane->segment() == seg_) {
+        seg_.reset();
+        idle_.clear();
+      }
+      return;  // the lane (and its lease) is released by its destructor
+    }
+    if (lane->segment() == seg_) idle_.push_back(std::move(lane));
+  }
+
+  std::string name_;
+  ClientOptions opt_;
+  channel::WaitPolicy policy_;
+  std::mutex mu_;
+  std::shared_ptr<Segment> seg_;
+  std::vector<std::unique_ptr<ClientLane>> idle_;
+};
+
+// HTTP: POST /execute with {"tool", "arguments"}; one keep-alive connection per calling thread
+// (pooled like the shm lanes), TCP_NODELAY on.
+class HttpClient final : public Client {
+ public:
+  HttpClient(std::string host, int port, ClientOptions o) : host_(std::move(host)), port_(port), opt_(std::move(o)) {}
+
+  Result<ToolResult> call(std::string_view tool, const nlohmann::json& arguments, CallOptions o) override {
+    nlohmann::json body{{"tool", tool}, {"arguments", arguments.is_null() ? nlohmann::json::object() : arguments}};
+    auto r = post("/execute", body.dump(), o);
+    if (!r) return r.error();
+    auto& [status, text] = *r;
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded()) return make_error(Errc::corrupt, "executor sent malformed JSON (HTTP " + std::to_string(status) + ")");
+    if (status != 200) return http_error(status, j);
+    ToolResult tr;
+    tr.is_error = j.value("isError", false);
+    tr.json = std::move(j);
+    return tr;
+  }
+
+  Status ping(CallOptions o) override {
+    auto r = post("/execute", R"({"tool":"$ping","arguments":{}})", o);
+    if (!r) return r.error();
+    if (r->first != 200) return http_error(r->first, nlohmann::json::parse(r->second, nullptr, false));
+    return {};
+  }
+
+  Result<nlohmann::json> health(CallOptions o) override { return get_json("/health", o); }
+  Result<nlohmann::json> tools(CallOptions o) override { return get_json("/tools", o); }
+  std::string url() const override { return "http://" + host_ + ":" + std::to_string(port_); }
+
+ private:
+  static Error http_error(int status, const nlohmann::json& j) {
+    std::string msg = "HTTP " + std::to_string(status);
+    if (j.is_object() && j.contains("error")) msg += ": " + (j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
+    Errc c = status == 401 || status == 403 ? Errc::access_denied
+             : status == 400               ? Errc::invalid_argument
+             : status == 404               ? Errc::not_found
+             : status == 504               ? Errc::timeout
+             : status == 503               ? Errc::closed
+             : status == 413               ? Errc::too_large
+                                           : Errc::io;
+    return make_error(c, msg);
+  }
+
+  std::unique_ptr<httplib::Client> take() {
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        return c;
+      }
+    }
+    auto c = std::make_unique<httplib::Client>(host_, port_);
+    c->set_tcp_nodelay(true);
+    c->set_keep_alive(true);
+    if (!opt_.token.empty()) c->set_bearer_token_auth(opt_.token.c_str());
+    return c;
+  }
+
+  void put(std::unique_ptr<httplib::Client> c) {
+    std::lock_guard lock(mu_);
+    idle_.push_back(std::move(c));
+  }
+
+  void set_timeouts(httplib::Client& c, const CallOptions& o) {
+    const auto ms = o.timeout.value_or(opt_.timeout).count();
+    c.set_read_timeout(ms / 1000, (ms % 1000) * 1000);
+    c.set_write_timeout(ms / 1000, (ms % 1000) * 1000);
+    c.set_connection_timeout(ms / 1000, (ms % 1000) * 1000);
+  }
+
+  Result<std::pair<int, std::string>> post(const char* path, const std::string& body, const CallOptions& o) {
+    auto c = take();
+    set_timeouts(*c, o);
+    auto res = c->Post(path, body, "application/json");
+    if (!res) return transport_error(res.error());
+    auto out = std::make_pair(res->status, std::move(res->body));
+    put(std::move(c));
+    return out;
+  }
+
+  Result<nlohmann::json> get_json(const char* path, const CallOptions& o) {
+    auto c = take();
+    set_timeouts(*c, o);
+    auto res = c->Get(path);
+    if (!res) return transport_error(res.error());
+    auto j = nlohmann::json::parse(res->body, nullptr, false);
+    const int status = res->status;
+    put(std::move(c));
+    if (j.is_discarded()) return make_error(Errc::corrupt, "executor sent malformed JSON (HTTP " + std::to_string(status) + ")");
+    if (status != 200) return http_error(status, j);
+    return j;
+  }
+
+  Error transport_error(httplib::Error e) const {
+    const Errc c = e == httplib::Error::Read || e == httplib::Error::Write ? Errc::peer_dead
+                   : e == httplib::Error::Connection                       ? Errc::peer_dead
+                                                                           : Errc::io;
+    // cpp-httplib 0.11 reports read timeouts as Read errors.
+    return make_error(c, "HTTP " + url() + ": " + httplib::to_string(e));
+  }
+
+  std::string host_;
+  int port_;
+  ClientOptions opt_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<httplib::Client>> idle_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> Client::connect(std::string_view url, ClientOptions options) {
+  if (url.starts_with("shm://")) {
+    std::string name(url.substr(6));
+    if (auto s = channel::validate_name(name); !s) return s.error();
+    auto c = std::make_unique<ShmClient>(std::move(name), std::move(options));
+    if (auto s = c->connect_now(); !s) return s.error();
+    return std::unique_ptr<Client>(std::move(c));
+  }
+  if (url.starts_with("http://")) {
+    std::string_view rest = url.substr(7);
+    while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    const auto colon = rest.rfind(':');
+    std::string host(colon == std::string_view::npos ? rest : rest.substr(0, colon));
+    int port = 80;
+    if (colon != std::string_view::npos) {
+      const std::string p(rest.substr(colon + 1));
+      char* end = nullptr;
+      const long v = std::strtol(p.c_str(), &end, 10);
+      if (p.empty() || *end != '\0' || v < 1 || v > 65535)
+        return make_error(Errc::invalid_argument, "bad port in '" + std::string(url) + "'");
+      port = static_cast<int>(v);
+    }
+    if (host.empty()) return make_error(Errc::invalid_argument, "missing host in '" + std::string(url) + "'");
+    return std::unique_ptr<Client>(std::make_unique<HttpClient>(std::move(host), port, std::move(options)));
+  }
+  return make_error(Errc::invalid_argument, "unsupported URL '" + std::string(url) + "' (use shm://NAME or http://HOST:PORT)");
+}
+
+}  // namespace shmcp

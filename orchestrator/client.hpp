@@ -1,0 +1,80 @@
+// shmcp client library: call the executor's tools from an orchestrator process.
+//
+//   auto c = shmcp::Client::connect("shm://agent1");          // or "http://127.0.0.1:8002"
+//   auto r = c.value()->call("read_text_file", {{"path", "notes.txt"}});
+//   if (!r) { /* r.error().code: peer_dead/closed/not_found (transport), timeout, ... */ }
+//   else if (r->is_error) { /* the tool ran and failed: r->text() says why */ }
+//
+// Both transports sit behind one interface. A Client is safe to use from many threads at once: on
+// shm each concurrently calling thread gets its own lane (a private pair of rings), so calls never
+// contend on a lock in shared memory. After an executor restart the next call reconnects.
+// Errors are values: nothing here throws.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "channel/result.hpp"
+
+namespace shmcp {
+
+enum class WaitStrategy { spin, adaptive, block };
+
+struct ClientOptions {
+  // shm: how the calling thread waits for the response.
+  WaitStrategy wait = WaitStrategy::adaptive;
+  std::uint64_t spin_ns = 50'000;
+  // Default per-call deadline.
+  std::chrono::milliseconds timeout{30'000};
+  // How long connect() and reconnects wait for the executor to appear (0 = fail at once).
+  std::chrono::milliseconds connect_wait{0};
+  // http: bearer token (contents of the executor's --token-file).
+  std::string token;
+};
+
+struct CallOptions {
+  std::optional<std::chrono::milliseconds> timeout;  // overrides ClientOptions::timeout
+};
+
+// An MCP CallToolResult. `json` is exactly what the reference server would return
+// ({"content": [...], "isError"?: true, "structuredContent"?: {...}}).
+struct ToolResult {
+  nlohmann::json json;
+  bool is_error = false;
+  // The concatenated text of the text content blocks.
+  std::string text() const;
+};
+
+class Client {
+ public:
+  // url: "shm://NAME" (the executor's --channel) or "http://HOST:PORT".
+  static Result<std::unique_ptr<Client>> connect(std::string_view url, ClientOptions options = {});
+  virtual ~Client() = default;
+
+  // Runs a tool with JSON arguments. A tool failure is a successful Result with is_error = true;
+  // Result errors are transport failures (peer_dead, closed, not_found, io), timeout,
+  // invalid_argument (unknown tool or malformed request) or too_large.
+  virtual Result<ToolResult> call(std::string_view tool, const nlohmann::json& arguments, CallOptions o = {}) = 0;
+
+  // Typed calls; on shm they skip JSON entirely. A tool failure is Errc::tool_error with the
+  // tool's message.
+  virtual Result<std::string> read_text_file(std::string_view path, CallOptions o = {});
+  virtual Status write_file(std::string_view path, std::string_view content, CallOptions o = {});
+
+  // An empty round trip through a worker (no filesystem access).
+  virtual Status ping(CallOptions o = {}) = 0;
+  // Executor status JSON (workers alive, channel, uptime, ...).
+  virtual Result<nlohmann::json> health(CallOptions o = {}) = 0;
+  // tools/list: {"tools": [...]} with input schemas.
+  virtual Result<nlohmann::json> tools(CallOptions o = {}) = 0;
+
+  virtual std::string url() const = 0;
+};
+
+}  // namespace shmcp
