@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# docker_e2e: the real thing. Starts a private Debian docker.io engine (no registry, no bridge),
+# makes debian:bookworm-slim with debootstrap + docker import, builds the executor and orchestrator
+# images from docker/Dockerfile, brings the pair up with docker-compose (v1) from
+# docker/compose.yaml, checks the orchestrator's demo (tool calls over shm and HTTP), the
+# executor's healthcheck and hardening, then tears everything down and stops the engine.
+#
+# Usage: e2e.sh REPO WORKDIR
+# Exit 77 (ctest SKIP_RETURN_CODE) only when the engine cannot start here; any other problem fails.
+# Environment:
+#   SHMCP_CI_CACHE=/var/cache/shmcp-ci   rootfs tarball and the engine's data root (layer cache)
+#   SHMCP_E2E_FRESH=1                    use a throwaway data root (no layer cache)
+#   SHMCP_E2E_REFRESH_BASE=1             re-run debootstrap even if the tarball is cached
+#   SHMCP_E2E_KEEP=1                     leave the engine running and the stack up (debugging)
+set -euo pipefail
+SKIP=77
+repo=$(cd "${1:?usage: e2e.sh REPO WORKDIR}" && pwd)
+work=${2:?usage: e2e.sh REPO WORKDIR}
+cache=${SHMCP_CI_CACHE:-/var/cache/shmcp-ci}
+t0=$(date +%s)
+step() { echo "== [$(( $(date +%s) - t0 ))s] $*"; }
+
+if [[ $(id -u) != 0 ]]; then echo "SKIP: docker_e2e needs root to start a Docker engine (running as uid $(id -u))"; exit $SKIP; fi
+
+# ---- packages (scripts/install-deps.sh --with-docker installs them; a fresh CI machine may not have run it)
+need=()
+for p in docker.io docker-compose debootstrap; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if ((${#need[@]})); then
+  step "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's client matches Debian's engine (a newer CLI elsewhere in PATH may expect buildx).
+DOCKER=/usr/bin/docker; [[ -x $DOCKER ]] || DOCKER=$(command -v docker)
+export DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0
+
+mkdir -p "$cache" "$work"
+# One e2e at a time per machine: the data root (layer cache) is shared between runs.
+exec 9>"$cache/e2e.lock"
+flock -w 1800 9 || { echo "FAIL: another docker_e2e holds $cache/e2e.lock"; exit 1; }
+
+# Short paths: containerd's sockets live under the exec root (unix socket paths are <= 108 bytes).
+D=$(mktemp -d /tmp/shmcp-e2e.XXXXXX)
+data_root="$cache/docker-root"; [[ -n ${SHMCP_E2E_FRESH:-} ]] && data_root="$D/root"
+mkdir -p "$data_root" "$D/exec"
+export DOCKER_HOST="unix://$D/docker.sock"
+project="shmcpe2e"
+compose=(docker-compose -p "$project" -f "$repo/docker/compose.yaml")
+[[ -f $repo/docker/compose.ci.yaml ]] && compose+=(-f "$repo/docker/compose.ci.yaml")
+
+stop_engine() {
+  local pid
+  pid=$(cat "$D/docker.pid" 2>/dev/null || true)
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  if kill -0 "$pid" 2>/dev/null; then echo "dockerd $pid did not stop; killing" >&2; kill -KILL "$pid" 2>/dev/null || true; fi
+}
+teardown() {
+  local rc=$?
+  set +e
+  if [[ -n ${SHMCP_E2E_KEEP:-} ]]; then
+    echo "SHMCP_E2E_KEEP: engine left running: export DOCKER_HOST=$DOCKER_HOST; kill \$(cat $D/docker.pid)"
+    exit $rc
+  fi
+  if [[ -S $D/docker.sock ]]; then
+    step "teardown: compose down -v, prune, stop dockerd"
+    "${compose[@]}" down -v --remove-orphans -t 10 >"$work/compose-down.log" 2>&1
+    $DOCKER image prune -f >/dev/null 2>&1
+  fi
+  stop_engine
+  # Anything the engine left mounted under our temp dir (it normally unmounts all).
+  grep -o " $D[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  rm -rf "$D"
+  exit $rc
+}
+trap teardown EXIT
+
+# ---- engine
+step "starting dockerd ($($DOCKER --version 2>/dev/null | head -n1)), data root $data_root"
+dockerd --data-root "$data_root" --exec-root "$D/exec" -H "$DOCKER_HOST" --pidfile "$D/docker.pid" \
+        --bridge=none --iptables=false --ip-masq=false >"$work/dockerd.log" 2>&1 &
+dpid=$!
+for _ in $(seq 60); do
+  $DOCKER version >/dev/null 2>&1 && break
+  kill -0 $dpid 2>/dev/null || break
+  sleep 1
+done
+if ! $DOCKER version >/dev/null 2>&1; then
+  echo "SKIP: the Docker engine could not start here; dockerd log tail:"
+  tail -n 20 "$work/dockerd.log" | sed 's/^/  /'
+  exit $SKIP
+fi
+$DOCKER info --format 'engine {{.ServerVersion}}, storage {{.Driver}}, cgroup {{.CgroupDriver}} v{{.CgroupVersion}}, security {{.SecurityOptions}}'
+
+# ---- base image: debian:bookworm-slim, made locally
+tarball="$cache/bookworm-minbase.tar"
+if [[ -n ${SHMCP_E2E_REFRESH_BASE:-} || ! -s $tarball ]]; then
+  step "debootstrap --variant=minbase bookworm (cached at $tarball afterwards)"
+  rm -rf "$cache/rootfs.tmp"
+  debootstrap --variant=minbase bookworm "$cache/rootfs.tmp" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 ||
+    { tail -n 20 "$work/debootstrap.log"; echo "FAIL: debootstrap"; exit 1; }
+  rm -rf "$cache"/rootfs.tmp/var/cache/apt/archives/*.deb "$cache"/rootfs.tmp/var/lib/apt/lists/*
+  tar -C "$cache/rootfs.tmp" --numeric-owner -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+  rm -rf "$cache/rootfs.tmp"
+  $DOCKER rmi -f debian:bookworm-slim >/dev/null 2>&1 || true
+fi
+if ! $DOCKER image inspect debian:bookworm-slim >/dev/null 2>&1; then
+  step "docker import $tarball debian:bookworm-slim"
+  $DOCKER import "$tarball" debian:bookworm-slim >/dev/null
+fi
+
+# ---- images
+for target in executor orchestrator; do
+  step "docker build --target $target (compiles shmcp in the builder stage on first use)"
+  if ! $DOCKER build --network host --build-arg SHMCP_JOBS=2 --target "$target" -t "shmcp-$target:0.1.0" \
+         -f "$repo/docker/Dockerfile" "$repo" >"$work/build-$target.log" 2>&1; then
+    tail -n 40 "$work/build-$target.log"; echo "FAIL: docker build --target $target"; exit 1
+  fi
+done
+grep -A20 '^runtime packages:' "$work/build-executor.log" | grep -m1 -B1 -A12 'runtime packages:' | sed 's/^/  /' || true
+$DOCKER image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^shmcp-' | sed 's/^/  image /'
+for img in shmcp-executor shmcp-orchestrator; do
+  u=$($DOCKER image inspect -f '{{.Config.User}}' "$img:0.1.0")
+  [[ $u == 10001:10001 ]] || { echo "FAIL: $img runs as '$u', expected 10001:10001"; exit 1; }
+  owner=$($DOCKER run --rm --entrypoint stat "$img:0.1.0" -c '%u:%g' /workspace)
+  [[ $owner == 10001:10001 ]] || { echo "FAIL: $img /workspace owned by $owner"; exit 1; }
+done
+echo "ok - both images run as 10001:10001 with /workspace owned by that uid"
+
+# ---- compose up: the orchestrator (IPC donor) first, then the executor joins it
+step "docker-compose up -d ($(docker-compose version --short))"
+"${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+if ! "${compose[@]}" up -d --no-build >"$work/compose-up.log" 2>&1; then
+  cat "$work/compose-up.log"; echo "FAIL: docker-compose up"; exit 1
+fi
+cid() { "${compose[@]}" ps -q "$1"; }
+orch=$(cid orchestrator); exe=$(cid executor)
+[[ -n $orch && -n $exe ]] || { "${compose[@]}" ps; echo "FAIL: containers missing"; exit 1; }
+
+step "waiting for the demo to finish and the executor to be healthy"
+health=
+for _ in $(seq 120); do
+  health=$($DOCKER inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$exe")
+  [[ $health == healthy || $health == unhealthy ]] && break
+  sleep 1
+done
+orc_rc=$(timeout 600 $DOCKER wait "$orch" || echo timeout)
+$DOCKER logs "$orch" >"$work/orchestrator.log" 2>&1
+$DOCKER logs "$exe" >"$work/executor.log" 2>&1
+echo "--- orchestrator (shmcp demo) output:"
+sed 's/^/  | /' "$work/orchestrator.log" | tail -n 60
+if [[ $orc_rc != 0 ]]; then
+  echo "--- executor log:"; tail -n 40 "$work/executor.log" | sed 's/^/  | /'
+  echo "FAIL: the orchestrator's demo exited with '$orc_rc'"; exit 1
+fi
+grep -qi 'shm' "$work/orchestrator.log" && grep -qi 'http' "$work/orchestrator.log" ||
+  { echo "FAIL: the demo output does not compare shm and HTTP"; exit 1; }
+echo "ok - demo succeeded (exit 0) with tool calls over shm and HTTP"
+[[ $health == healthy ]] || { $DOCKER inspect -f '{{json .State.Health}}' "$exe"; echo "FAIL: executor health '$health'"; exit 1; }
+echo "ok - executor healthcheck (shmcp health on /health) reports healthy"
+
+# ---- the executor container's shape, checked from inside
+[[ $($DOCKER inspect -f '{{.State.Running}}' "$exe") == true ]] || { echo "FAIL: executor not running"; exit 1; }
+ipc=$($DOCKER inspect -f '{{.HostConfig.IpcMode}}' "$exe")
+[[ $ipc == "container:$orch" ]] || { echo "FAIL: executor IpcMode '$ipc'"; exit 1; }
+[[ $($DOCKER inspect -f '{{.HostConfig.IpcMode}}' "$orch") == shareable ]] || { echo "FAIL: orchestrator not shareable"; exit 1; }
+[[ $($DOCKER exec "$exe" id -u) == 10001 ]] || { echo "FAIL: executor uid"; exit 1; }
+$DOCKER exec "$exe" cat /proc/1/cmdline | tr '\0' ' ' | grep -q '^shmcp-executor serve' ||
+  { echo "FAIL: pid 1 in the executor container is not the executor"; exit 1; }
+if $DOCKER exec "$exe" touch /probe-rootfs 2>/dev/null; then echo "FAIL: executor root fs is writable"; exit 1; fi
+capeff=$($DOCKER exec "$exe" awk '/^CapEff/ {print $2}' /proc/1/status)
+[[ $capeff == 0000000000000000 ]] || { echo "FAIL: executor has capabilities $capeff"; exit 1; }
+[[ $($DOCKER exec "$exe" awk '/^NoNewPrivs/ {print $2}' /proc/1/status) == 1 ]] || { echo "FAIL: no_new_privs not set"; exit 1; }
+$DOCKER exec "$exe" sh -c 'ls -ln /dev/shm; df -h /dev/shm | tail -n1' | sed 's/^/  /'
+echo "ok - executor: IpcMode container:<orchestrator>, uid 10001, pid 1, read-only root, no capabilities, no_new_privs"
+# The sandbox is on: the executor refuses to start without Landlock and seccomp unless told
+# --allow-unsandboxed, so a healthy executor under Docker's default seccomp profile proves they apply.
+grep -i -m3 -E 'landlock|seccomp|sandbox' "$work/executor.log" | sed 's/^/  executor: /' || true
+
+# ---- stop: the executor exits cleanly on SIGTERM
+step "docker-compose stop"
+"${compose[@]}" stop -t 20 >/dev/null 2>&1
+exe_rc=$($DOCKER inspect -f '{{.State.ExitCode}}' "$exe")
+[[ $exe_rc == 0 ]] || { tail -n 20 "$work/executor.log"; echo "FAIL: executor exited $exe_rc on SIGTERM"; exit 1; }
+echo "ok - executor stopped on SIGTERM with exit code 0"
+echo "PASS: docker e2e in $(( $(date +%s) - t0 ))s"

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# docker_namespaces: the two-container deployment emulated with Linux namespaces, no images.
+#
+# Each "container" gets its own mount, PID and network namespace (unshare --fork --mount-proc: its
+# first process is pid 1) and shares with the other only the IPC namespace, a tmpfs mounted at
+# /dev/shm and the workspace directory (bound at /mnt/workspace). Both run as uid 10001.
+#   compose shape: the orchestrator "container" owns the IPC namespace (ipc: shareable) and the
+#                  executor joins it (ipc: "service:orchestrator"), after the orchestrator started;
+#   pod shape:     a pause-like holder owns the IPC namespace and both containers join it, each
+#                  with the pod's memory emptyDir at /dev/shm.
+# Then the negative cases: a client with a private /dev/shm fails with "no channel"; a client
+# with another uid fails with "permission denied" (the same-uid rule).
+# Usage: ns.sh SHMCP_EXECUTOR SHMCP WORKDIR       (root; util-linux unshare, nsenter, setpriv)
+set -euo pipefail
+
+if [[ -z ${SHMCP_NS_INNER:-} ]]; then
+  [[ $# == 3 ]] || { echo "usage: ns.sh SHMCP_EXECUTOR SHMCP WORKDIR" >&2; exit 2; }
+  [[ $(id -u) == 0 ]] || { echo "ns.sh needs root (mount, PID and network namespaces)" >&2; exit 1; }
+  for t in unshare nsenter setpriv mount; do command -v $t >/dev/null || { echo "ns.sh: $t missing (util-linux/mount)" >&2; exit 1; }; done
+  # Everything below runs in a private mount namespace: no mount leaks to the host, even on a crash.
+  exec unshare --mount --propagation private env SHMCP_NS_INNER=1 "$0" "$@"
+fi
+
+exe=$(readlink -f "$1"); cli=$(readlink -f "$2"); W=$3
+UID_=10001
+rm -rf "$W"; mkdir -p "$W"; W=$(cd "$W" && pwd)
+chmod 0755 "$W"
+CH="nstest$$"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; for f in "$W"/*.log; do [[ -s $f ]] && { echo "--- $f"; tail -n 30 "$f"; }; done >&2; exit 1; }
+# The binaries must be reachable by uid 10001 (they usually live in a build dir under /work).
+setpriv --reuid $UID_ --regid $UID_ --clear-groups -- test -x "$exe" -a -x "$cli" ||
+  fail "uid $UID_ cannot execute $exe or $cli (directory permissions)"
+
+# The first child of an `unshare --fork` (pid 1 of the new PID namespace), as a host pid.
+child_of() {
+  local i c
+  for i in $(seq 100); do
+    c=$(cat /proc/"$1"/task/"$1"/children 2>/dev/null | awk '{print $1}')
+    [[ -n $c ]] && { echo "$c"; return; }
+    sleep 0.05
+  done
+  fail "no child under $1"
+}
+# The pid a process has in its own (innermost) PID namespace.
+nspid() { awk '/^NSpid:/ {print $NF}' /proc/"$1"/status; }
+ns() { readlink /proc/"$1"/ns/"$2"; }
+
+# The in-container setup: mount the shared /dev/shm and workspace, then become uid 10001.
+# $1 = the tmpfs to mount at /dev/shm, rest = command.
+cat > "$W/container-init.sh" <<'EOF'
+#!/bin/sh
+set -e
+shm=$1; ws=$2; shift 2
+mount --bind "$shm" /dev/shm
+mount -t tmpfs -o size=1m,mode=0755 tmpfs /mnt
+mkdir /mnt/workspace
+mount --bind "$ws" /mnt/workspace
+exec setpriv --reuid 10001 --regid 10001 --clear-groups --inh-caps=-all -- "$@"
+EOF
+# The client "container": reports its namespaces and pid, waits for the channel, runs tool calls,
+# and finally execs one more call as pid 1.
+cat > "$W/client.sh" <<'EOF'
+#!/bin/sh
+set -eu
+cli=$1; ch=$2; out=$3
+echo "pid=$$ pidns=$(readlink /proc/self/ns/pid) ipcns=$(readlink /proc/self/ns/ipc) netns=$(readlink /proc/self/ns/net) mntns=$(readlink /proc/self/ns/mnt) uid=$(id -u)" > "$out.ids"
+i=0
+until "$cli" call --connect "shm://$ch" list_directory '{"path":"."}' >/dev/null 2>&1; do
+  i=$((i+1)); [ $i -lt 200 ] || { echo "executor never answered on shm://$ch" >&2; exit 1; }; sleep 0.1
+done
+"$cli" call --connect "shm://$ch" write_file '{"path":"hello.txt","content":"hello across namespaces"}'
+"$cli" call --connect "shm://$ch" read_text_file '{"path":"hello.txt"}' > "$out.read"
+"$cli" call --connect "shm://$ch" list_directory '{"path":"."}' > "$out.list"
+"$cli" tools --connect "shm://$ch" > "$out.tools"
+"$cli" ping --connect "shm://$ch" --count 200 > "$out.ping"
+ls -ln /dev/shm > "$out.shm"
+exec "$cli" call --connect "shm://$ch" read_text_file '{"path":"hello.txt"}'
+EOF
+chmod 0755 "$W/container-init.sh" "$W/client.sh"
+
+# A container: `unshare` new mount + PID + net namespaces (and a new IPC namespace unless `join`
+# names a process whose IPC namespace to join first), running container-init.sh.
+start_container() {  # name shm_dir join_pid|new cmd... ; sets $started to the unshare pid
+  local name=$1 shm=$2 join=$3; shift 3
+  local pre=()
+  if [[ $join == new ]]; then pre=(unshare --ipc --); else pre=(nsenter --target "$join" --ipc --); fi
+  "${pre[@]}" unshare --mount --pid --net --fork --mount-proc --propagation private -- \
+    "$W/container-init.sh" "$shm" "$W/workspace" "$@" >"$W/$name.log" 2>&1 &
+  started=$!
+  pids+=("$started")
+}
+
+run_shape() {  # shape
+  local shape=$1 shm="$W/$1-shm" donor holder exe_host cli_up out="$W/$1-client"
+  rm -rf "$W/workspace"; install -d -o $UID_ -g $UID_ -m 0750 "$W/workspace"
+  mkdir -p "$shm"; mount -t tmpfs -o size=64m,mode=1777 "shm-$shape" "$shm"
+  echo "== $shape shape"
+  if [[ $shape == compose ]]; then
+    # The orchestrator starts first and owns the IPC namespace; its client waits for the executor.
+    start_container orchestrator "$shm" new "$W/client.sh" "$cli" "$CH" "$out"; cli_up=$started
+    donor=$(child_of "$cli_up")
+    start_container executor "$shm" "$donor" "$exe" serve --workspace /mnt/workspace --channel "$CH" --no-http
+  else
+    # pause: pid 1 of its own PID namespace, owner of the pod's IPC namespace, does nothing.
+    unshare --ipc --pid --fork --mount-proc sleep infinity & holder=$!; pids+=("$holder")
+    donor=$(child_of "$holder")
+    start_container executor "$shm" "$donor" "$exe" serve --workspace /mnt/workspace --channel "$CH" --no-http
+    start_container orchestrator "$shm" "$donor" "$W/client.sh" "$cli" "$CH" "$out"; cli_up=$started
+  fi
+  exe_up=${pids[-1]}; [[ $shape == compose ]] || exe_up=${pids[-2]}
+  exe_host=$(child_of "$exe_up")
+  if ! timeout 120 tail --pid="$cli_up" -f /dev/null; then fail "$shape: client did not finish"; fi
+  wait "$cli_up" || fail "$shape: client exited with $?"
+  kill -0 "$exe_host" 2>/dev/null || fail "$shape: executor died"
+
+  # Tool calls went through the shared /dev/shm into the shared workspace.
+  grep -q "hello across namespaces" "$out.read" || fail "$shape: read_text_file returned $(cat "$out.read")"
+  grep -q "hello across namespaces" "$W/orchestrator.log" || fail "$shape: the final call (as pid 1) failed"
+  grep -q "hello.txt" "$out.list" || fail "$shape: list_directory lacks hello.txt"
+  grep -q "read_text_file" "$out.tools" || fail "$shape: tools list lacks read_text_file"
+  [[ $(stat -c %u "$W/workspace/hello.txt") == "$UID_" ]] || fail "$shape: hello.txt not owned by $UID_"
+  grep -q "shmcp.$CH" "$out.shm" || fail "$shape: the client's /dev/shm lacks shmcp.$CH"
+  echo "ok - $shape: write_file/read_text_file/list_directory/tools/ping over shm://$CH"
+  sed 's/^/   ping: /' "$out.ping" | tail -n 3
+
+  # Namespaces: IPC shared; PID, mount and network separate; both pid 1.
+  # shellcheck disable=SC2046
+  local $(cat "$out.ids")
+  [[ $ipcns == "$(ns "$exe_host" ipc)" ]] || fail "$shape: IPC namespaces differ ($ipcns vs $(ns "$exe_host" ipc))"
+  [[ $ipcns != "$(ns $$ ipc)" ]] || fail "$shape: the containers use the host's IPC namespace"
+  [[ $pidns != "$(ns "$exe_host" pid)" ]] || fail "$shape: PID namespace shared"
+  [[ $mntns != "$(ns "$exe_host" mnt)" ]] || fail "$shape: mount namespace shared"
+  [[ $netns != "$(ns "$exe_host" net)" ]] || fail "$shape: network namespace shared"
+  [[ $pid == 1 ]] || fail "$shape: the client is pid $pid in its namespace, not 1"
+  [[ $uid == "$UID_" ]] || fail "$shape: the client runs as uid $uid"
+  [[ $(nspid "$exe_host") == 1 ]] || fail "$shape: the executor is pid $(nspid "$exe_host") in its namespace"
+  nsenter --target "$exe_host" --mount -- cat /proc/1/cmdline | tr '\0' ' ' | grep -q "shmcp-executor serve" ||
+    fail "$shape: /proc/1/cmdline in the executor's namespace is not the executor"
+  [[ $(awk '/^Uid:/ {print $2}' /proc/"$exe_host"/status) == "$UID_" ]] || fail "$shape: the executor is not uid $UID_"
+  echo "ok - $shape: IPC namespace shared ($ipcns); PID/mount/net separate; client and executor both pid 1, uid $UID_"
+
+  if [[ $shape == pod ]]; then
+    # Same IPC namespace, but a private /dev/shm: the channel is not visible -> a clear error.
+    mkdir -p "$W/private-shm"; mount -t tmpfs -o size=8m,mode=1777 private-shm "$W/private-shm"
+    set +e
+    nsenter --target "$donor" --ipc -- unshare --mount --pid --net --fork --mount-proc --propagation private -- \
+      "$W/container-init.sh" "$W/private-shm" "$W/workspace" \
+      timeout 60 "$cli" call --connect "shm://$CH" list_directory '{"path":"."}' >"$W/private.log" 2>&1
+    rc=$?
+    set -e
+    [[ $rc != 0 ]] || fail "pod: a client with a private /dev/shm succeeded"
+    grep -q "no channel" "$W/private.log" || fail "pod: private /dev/shm: expected a 'no channel' error, got: $(cat "$W/private.log")"
+    echo "ok - private /dev/shm: exit $rc, $(grep -m1 'no channel' "$W/private.log")"
+    # The same-uid rule: uid 10002 sees the segment (mode 0600, uid 10001) but cannot open it.
+    set +e
+    nsenter --target "$donor" --ipc -- unshare --mount --pid --net --fork --mount-proc --propagation private -- \
+      sh -c 'mount --bind "$1" /dev/shm && shift && exec setpriv --reuid 10002 --regid 10002 --clear-groups -- "$@"' \
+      - "$shm" timeout 60 "$cli" call --connect "shm://$CH" list_directory '{"path":"."}' >"$W/otheruid.log" 2>&1
+    rc=$?
+    set -e
+    [[ $rc != 0 ]] || fail "pod: a client with another uid succeeded against a 0600 segment"
+    grep -qi "permission denied" "$W/otheruid.log" || fail "pod: other uid: expected 'permission denied', got: $(cat "$W/otheruid.log")"
+    echo "ok - other uid: exit $rc, $(grep -im1 'permission denied' "$W/otheruid.log")"
+  fi
+
+  # SIGTERM (as docker stop / the kubelet would send): the executor exits and removes its segment.
+  kill -TERM "$exe_host"
+  timeout 30 tail --pid="$exe_host" -f /dev/null || fail "$shape: executor ignored SIGTERM"
+  wait "$exe_up" || fail "$shape: executor exited with $? after SIGTERM"
+  [[ ! -e $shm/shmcp.$CH ]] || fail "$shape: segment left behind in /dev/shm after SIGTERM"
+  echo "ok - $shape: executor stopped on SIGTERM and removed /dev/shm/shmcp.$CH"
+  [[ -n ${holder:-} ]] && kill -KILL "$holder" 2>/dev/null || true
+  umount "$shm"
+  pids=()
+}
+
+run_shape compose
+run_shape pod
+echo "PASS: namespace emulation (compose and pod shapes)"
