@@ -1,5 +1,6 @@
 // Shared helpers of the tools: text conversions that reproduce Node's output, error texts, and the
 // file primitives (regular-file read, atomic replace, directory reads) every tool builds on.
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/random.h>
@@ -198,11 +199,17 @@ std::string format_size(std::int64_t bytes) {
   if (i <= 0) return std::to_string(bytes) + " B";
   int unit = std::min(i, 4);
   // toFixed(2) on bytes / 1024^unit, which is exact in binary: round half up on the exact value.
-  unsigned __int128 num = static_cast<unsigned __int128>(bytes) * 100u;
-  unsigned __int128 den = static_cast<unsigned __int128>(1) << (10 * unit);
-  unsigned __int128 q = num / den, r = num % den;
-  if (2 * r >= den) ++q;
-  auto whole = static_cast<std::uint64_t>(q / 100), frac = static_cast<std::uint64_t>(q % 100);
+  const unsigned shift = 10u * static_cast<unsigned>(unit);
+  const auto ub = static_cast<std::uint64_t>(bytes);
+  std::uint64_t whole = ub >> shift;
+  const std::uint64_t den = std::uint64_t{1} << shift;
+  const std::uint64_t scaled = (ub & (den - 1)) * 100u;  // < 2^47: no overflow
+  std::uint64_t frac = scaled / den;
+  if (2 * (scaled % den) >= den) ++frac;
+  if (frac == 100) {
+    ++whole;
+    frac = 0;
+  }
   char buf[64];
   std::snprintf(buf, sizeof buf, "%llu.%02llu %s", static_cast<unsigned long long>(whole),
                 static_cast<unsigned long long>(frac), kUnits[unit]);
