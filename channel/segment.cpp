@@ -525,7 +525,10 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
     }
     std::uint32_t seen = 0;
     if (sleeping_registered) seen = h.doorbell.load(std::memory_order_seq_cst);
-    const std::uint32_t hw = std::min(h.lanes_high_water.load(std::memory_order_acquire), seg_->lane_count());
+    // lanes_high_water is client-writable: a hostile client could lower it to hide every other
+    // lane from the workers. Only ever raise our own copy of it.
+    hw_seen_ = std::max(hw_seen_, std::min(h.lanes_high_water.load(std::memory_order_acquire), seg_->lane_count()));
+    const std::uint32_t hw = hw_seen_;
     for (std::uint32_t k = 0; k < hw && !current_; ++k) {
       const std::uint32_t lane = (scan_from_ + k) % hw;
       if (try_take(lane)) scan_from_ = (lane + 1) % hw;
@@ -584,6 +587,9 @@ Status ServerEndpoint::reply(std::uint32_t lane, std::uint64_t id, std::span<con
   });
   WorkerSlot& ws = seg_->worker(me_ - 1);
   ws.calls.fetch_add(1, std::memory_order_relaxed);
+  // Once the response is fully published the call is no longer in flight: were this worker to die
+  // now, answer_for_dead_worker must not send the client a second response for the same id.
+  if (s) ws.lane_plus1.store(0, std::memory_order_release);
   return s;
 }
 
@@ -622,8 +628,9 @@ void answer_for_dead_worker(Segment& seg, std::uint32_t worker_index, wire::Stat
 
 std::uint32_t reclaim_dead_clients(Segment& seg) {
   std::uint32_t n = 0;
-  const std::uint32_t hw = std::min(seg.header().lanes_high_water.load(std::memory_order_acquire), seg.lane_count());
-  for (std::uint32_t i = 0; i < hw; ++i) {
+  // Every lane, not just those below lanes_high_water: a hostile client may have lowered that
+  // word, and lanes never claimed cost only one load here.
+  for (std::uint32_t i = 0; i < seg.lane_count(); ++i) {
     LaneControl& lc = seg.lane(i);
     if (lc.claimed.load(std::memory_order_acquire) == 0) continue;
     if (seg.client_alive(i)) continue;
