@@ -1,0 +1,245 @@
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "channel/log.hpp"
+#include "executor/executor.hpp"
+#include "executor/stats.hpp"
+
+namespace shmcp::executor {
+
+namespace {
+constexpr std::uint64_t kMonitorPeriodNs = 5'000'000;     // deadline enforcement granularity
+constexpr std::uint64_t kReclaimPeriodNs = 100'000'000;   // dead-client lane reclaim
+constexpr std::uint64_t kStartTimeoutNs = 15'000'000'000; // worker attach + sandbox
+constexpr std::uint64_t kDrainTimeoutNs = 10'000'000'000; // in-flight calls at shutdown
+
+void sleep_ns(std::uint64_t ns) {
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
+  nanosleep(&ts, nullptr);
+}
+
+std::string describe_exit(int st) {
+  if (WIFSIGNALED(st)) return std::string("killed by signal ") + sigabbrev_np(WTERMSIG(st));
+  if (WIFEXITED(st)) return "exited with code " + std::to_string(WEXITSTATUS(st));
+  return "stopped";
+}
+}  // namespace
+
+Result<std::unique_ptr<Supervisor>> Supervisor::start(const ExecutorOptions& options) {
+  auto log = component_logger("executor");
+  std::unique_ptr<Supervisor> s(new Supervisor());
+  s->opt_ = options;
+  if (s->opt_.workers < 1 || s->opt_.workers > channel::kMaxWorkers)
+    return make_error(Errc::invalid_argument, "--workers must be 1.." + std::to_string(channel::kMaxWorkers));
+  if (s->opt_.worker_exe.empty()) return make_error(Errc::invalid_argument, "no worker executable");
+  auto ws = sandbox::Workspace::open(s->opt_.workspace);
+  if (!ws) return make_error(ws.error().code, "workspace " + s->opt_.workspace + ": " + ws.error().message);
+  s->root_ = ws->root();
+  s->ws_fd_ = sandbox::UniqueFd(fcntl(ws->fd(), F_DUPFD_CLOEXEC, 10));
+  if (!s->ws_fd_) return sys_error(Errc::io, "dup workspace fd", errno);
+
+  channel::ChannelConfig cfg = s->opt_.channel_config;
+  cfg.workers = s->opt_.workers;
+  cfg.wait_mode = s->opt_.wait;
+  auto seg = channel::Segment::create(s->opt_.channel, cfg);
+  if (!seg) return seg.error();
+  s->seg_ = std::move(*seg);
+
+  s->workers_.resize(s->opt_.workers);
+  for (std::uint32_t i = 0; i < s->opt_.workers; ++i)
+    if (auto st = s->spawn(i); !st) return st.error();
+
+  // Wait until every worker is sandboxed and serving, or report why one is not.
+  const std::uint64_t give_up = channel::monotonic_ns() + kStartTimeoutNs;
+  for (std::uint32_t i = 0; i < s->opt_.workers; ++i) {
+    for (;;) {
+      if (s->seg_->worker(i).state.load(std::memory_order_acquire) == 2) break;
+      int st = 0;
+      if (waitpid(s->workers_[i].pid, &st, WNOHANG) == s->workers_[i].pid) {
+        s->workers_[i].pid = -1;
+        s->stopping_ = true;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == kExitSandboxFailed)
+          return make_error(Errc::access_denied,
+                            "refusing to start: the worker sandbox (Landlock/seccomp) could not be applied (see the log "
+                            "above); pass --allow-unsandboxed to run without it");
+        return make_error(Errc::internal, "worker " + std::to_string(i) + " failed to start: " + describe_exit(st));
+      }
+      if (channel::monotonic_ns() > give_up) {
+        s->stopping_ = true;
+        return make_error(Errc::timeout, "worker " + std::to_string(i) + " did not become ready");
+      }
+      sleep_ns(1'000'000);
+    }
+  }
+  std::uint32_t sandboxed = 0;
+  for (std::uint32_t i = 0; i < s->opt_.workers; ++i) sandboxed += s->seg_->worker(i).sandboxed.load();
+  log->info("serving {} on channel '{}' with {} worker(s) ({} sandboxed{}), wait={}", s->root_, s->opt_.channel,
+            s->opt_.workers, sandboxed, s->opt_.read_only ? ", read-only" : "", channel::wait_mode_name(s->opt_.wait));
+  if (sandboxed != s->opt_.workers) log->warn("running WITHOUT a complete sandbox (--allow-unsandboxed)");
+  s->monitor_ = std::make_unique<std::thread>([p = s.get()] { p->monitor(); });
+  return s;
+}
+
+Status Supervisor::spawn(std::uint32_t index) {
+  channel::WorkerSlot& slot = seg_->worker(index);
+  slot.lane_plus1.store(0);
+  slot.deadline_ns.store(0);
+  slot.sandboxed.store(0);
+  slot.generation.fetch_add(1);
+  slot.started_ns.store(channel::monotonic_ns());
+  slot.state.store(1, std::memory_order_release);
+
+  // Everything the child needs is prepared before fork: between fork and exec in a threaded
+  // process only async-signal-safe calls are allowed.
+  std::vector<std::string> args = {opt_.worker_exe, "worker", "--channel", opt_.channel, "--index", std::to_string(index),
+                                   "--root", root_, "--wait", std::string(channel::wait_mode_name(opt_.wait)),
+                                   "--spin-ns", std::to_string(opt_.spin_ns), "--max-read", std::to_string(opt_.tools.max_read_bytes),
+                                   "--max-write", std::to_string(opt_.tools.max_write_bytes),
+                                   "--call-timeout-ms", std::to_string(opt_.call_timeout_ms),
+                                   "--max-call-timeout-ms", std::to_string(opt_.max_call_timeout_ms),
+                                   "--log-level", opt_.log_level};
+  if (opt_.read_only) args.emplace_back("--read-only");
+  if (opt_.allow_unsandboxed) args.emplace_back("--allow-unsandboxed");
+  if (opt_.tools.allow_hardlinks) args.emplace_back("--allow-hardlinks");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const int ws_fd = ws_fd_.get();
+
+  const pid_t pid = fork();
+  if (pid < 0) return sys_error(Errc::io, "fork worker", errno);
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (dup2(ws_fd, 3) < 0) _exit(126);  // the worker adopts the workspace as fd 3
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  std::lock_guard lock(mu_);
+  workers_[index].pid = pid;
+  workers_[index].killed_for_deadline = false;
+  workers_[index].last_spawn_ns = channel::monotonic_ns();
+  return {};
+}
+
+void Supervisor::on_worker_exit(std::uint32_t index, int st) {
+  auto log = component_logger("executor");
+  channel::StatsBlock& stats = seg_->stats();
+  Worker& w = workers_[index];
+  seg_->worker(index).state.store(3, std::memory_order_release);
+  const std::uint32_t busy_lane = seg_->worker(index).lane_plus1.load();
+  wire::Status status = wire::Status::WorkerDied;
+  std::string why;
+  if (w.killed_for_deadline) {
+    status = wire::Status::Timeout;
+    why = "the call exceeded its deadline; its worker was killed";
+  } else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
+    stats.sandbox_violations.fetch_add(1, std::memory_order_relaxed);
+    why = "the worker was killed by the sandbox (seccomp) while running this call";
+    log->error("worker {} (pid {}) killed by seccomp (SIGSYS): sandbox violation", index, w.pid);
+  } else {
+    why = "the worker running this call died (" + describe_exit(st) + ")";
+    log->error("worker {} (pid {}) {}", index, w.pid, describe_exit(st));
+  }
+  if (busy_lane != 0) log->warn("worker {} died with a call in flight on lane {}: answering '{}'", index, busy_lane - 1, why);
+  channel::answer_for_dead_worker(*seg_, index, status, why);
+  w.pid = -1;
+}
+
+void Supervisor::monitor() {
+  auto log = component_logger("executor");
+  std::uint64_t next_reclaim = 0;
+  std::vector<std::uint64_t> respawn_at(workers_.size(), 0);
+  while (!stopping_.load()) {
+    sleep_ns(kMonitorPeriodNs);
+    const std::uint64_t now = channel::monotonic_ns();
+    seg_->heartbeat();
+    for (std::uint32_t i = 0; i < workers_.size(); ++i) {
+      Worker& w = workers_[i];
+      if (w.pid > 0) {
+        int st = 0;
+        if (waitpid(w.pid, &st, WNOHANG) == w.pid) {
+          std::lock_guard lock(mu_);
+          on_worker_exit(i, st);
+          // Crash loops back off (10 ms doubling to 2 s); a worker that lived a while respawns at once.
+          w.quick_deaths = now - w.last_spawn_ns < 1'000'000'000ull ? w.quick_deaths + 1 : 0;
+          const std::uint64_t delay = w.quick_deaths == 0 ? 0 : std::min<std::uint64_t>(10'000'000ull << std::min(w.quick_deaths, 8u), 2'000'000'000ull);
+          respawn_at[i] = now + delay;
+          continue;
+        }
+        const std::uint64_t dl = seg_->worker(i).deadline_ns.load(std::memory_order_acquire);
+        if (dl != 0 && now > dl && !w.killed_for_deadline) {
+          log->warn("worker {} (pid {}) passed its call's deadline by {} ms: killing it", i, w.pid, (now - dl) / 1'000'000);
+          w.killed_for_deadline = true;
+          seg_->stats().timeouts.fetch_add(1, std::memory_order_relaxed);
+          kill(w.pid, SIGKILL);
+        }
+      } else if (!stopping_.load() && now >= respawn_at[i]) {
+        restarts_.fetch_add(1);
+        seg_->stats().worker_restarts.fetch_add(1, std::memory_order_relaxed);
+        if (auto s = spawn(i); !s) log->error("cannot respawn worker {}: {}", i, s.error().describe());
+        else log->info("respawned worker {} (pid {})", i, workers_[i].pid);
+      }
+    }
+    if (now >= next_reclaim) {
+      next_reclaim = now + kReclaimPeriodNs;
+      if (auto n = channel::reclaim_dead_clients(*seg_); n > 0) log->info("reclaimed {} lane(s) from dead clients", n);
+    }
+  }
+}
+
+std::vector<pid_t> Supervisor::worker_pids() const {
+  std::lock_guard lock(mu_);
+  std::vector<pid_t> out;
+  for (const auto& w : workers_) out.push_back(w.pid);
+  return out;
+}
+
+std::string Supervisor::metrics_text() const {
+  std::uint32_t alive = 0, in_use = 0;
+  for (std::uint32_t i = 0; i < seg_->worker_count(); ++i) alive += seg_->worker(i).state.load() == 2;
+  const std::uint32_t hw = std::min(seg_->header().lanes_high_water.load(), seg_->lane_count());
+  for (std::uint32_t i = 0; i < hw; ++i) in_use += seg_->lane(i).claimed.load() != 0;
+  return prometheus_text(seg_->stats(), restarts_.load(), alive, in_use);
+}
+
+void Supervisor::stop() {
+  stopping_.store(true);
+  auto log = component_logger("executor");
+  if (monitor_ && monitor_->joinable()) monitor_->join();
+  monitor_.reset();
+  if (!seg_) return;
+  // Let calls already queued or running finish; new calls are refused with "shutting down".
+  seg_->mark_closing();
+  const std::uint64_t give_up = channel::monotonic_ns() + kDrainTimeoutNs;
+  for (;;) {
+    bool busy = false;
+    for (std::uint32_t i = 0; i < workers_.size(); ++i)
+      if (workers_[i].pid > 0 && seg_->worker(i).lane_plus1.load() != 0) busy = true;
+    const std::uint32_t hw = std::min(seg_->header().lanes_high_water.load(), seg_->lane_count());
+    for (std::uint32_t l = 0; l < hw && !busy; ++l) busy = seg_->request_ring(l).readable();
+    if (!busy || channel::monotonic_ns() > give_up) break;
+    sleep_ns(2'000'000);
+  }
+  for (auto& w : workers_)
+    if (w.pid > 0) kill(w.pid, SIGKILL);
+  for (auto& w : workers_) {
+    if (w.pid > 0) {
+      int st = 0;
+      waitpid(w.pid, &st, 0);
+      w.pid = -1;
+    }
+  }
+  log->info("stopped; removing {}", channel::segment_path(opt_.channel));
+  seg_.reset();
+}
+
+Supervisor::~Supervisor() { stop(); }
+
+}  // namespace shmcp::executor

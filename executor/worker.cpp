@@ -1,0 +1,231 @@
+// A worker: one single-threaded, sandboxed process that serves tool calls straight from the
+// channel's lanes. It attaches to the segment and adopts the workspace handle (fd 3) first, then
+// locks itself down once (lock_down), and only then serves: every call it ever runs is sandboxed.
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "channel/log.hpp"
+#include "channel/messages.hpp"
+#include "executor/executor.hpp"
+#include "executor/stats.hpp"
+
+namespace shmcp::executor {
+
+namespace {
+
+struct WorkerArgs {
+  std::string channel, root;
+  std::uint32_t index = 0;
+  bool read_only = false, allow_unsandboxed = false;
+  channel::WaitPolicy policy;
+  ToolOptions tools;
+  std::uint64_t call_timeout_ms = 30'000, max_call_timeout_ms = 600'000;
+  std::string log_level = "info";
+};
+
+Result<WorkerArgs> parse(int argc, char** argv) {
+  WorkerArgs a;
+  for (int i = 2; i < argc; ++i) {
+    std::string k = argv[i];
+    auto val = [&]() -> std::string { return i + 1 < argc ? argv[++i] : std::string(); };
+    auto num = [&]() -> std::uint64_t { return std::strtoull(val().c_str(), nullptr, 10); };
+    if (k == "--channel") a.channel = val();
+    else if (k == "--root") a.root = val();
+    else if (k == "--index") a.index = static_cast<std::uint32_t>(num());
+    else if (k == "--read-only") a.read_only = a.tools.read_only = true;
+    else if (k == "--allow-unsandboxed") a.allow_unsandboxed = true;
+    else if (k == "--allow-hardlinks") a.tools.allow_hardlinks = true;
+    else if (k == "--wait") {
+      auto m = channel::parse_wait_mode(val());
+      if (!m) return m.error();
+      a.policy.mode = *m;
+    } else if (k == "--spin-ns") a.policy.spin_ns = num();
+    else if (k == "--max-read") a.tools.max_read_bytes = num();
+    else if (k == "--max-write") a.tools.max_write_bytes = num();
+    else if (k == "--call-timeout-ms") a.call_timeout_ms = num();
+    else if (k == "--max-call-timeout-ms") a.max_call_timeout_ms = num();
+    else if (k == "--log-level") a.log_level = val();
+    else return make_error(Errc::invalid_argument, "worker: unknown argument " + k);
+  }
+  if (a.channel.empty() || a.root.empty()) return make_error(Errc::invalid_argument, "worker: --channel and --root are required");
+  if (a.index >= channel::kMaxWorkers) return make_error(Errc::invalid_argument, "worker: bad --index");
+  return a;
+}
+
+wire::ContentKind kind_of(ContentBlock::Kind k) {
+  switch (k) {
+    case ContentBlock::Kind::text: return wire::ContentKind::Text;
+    case ContentBlock::Kind::image: return wire::ContentKind::Image;
+    case ContentBlock::Kind::audio: return wire::ContentKind::Audio;
+    case ContentBlock::Kind::resource: return wire::ContentKind::Resource;
+  }
+  return wire::ContentKind::Text;
+}
+
+void build_result(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, const CallResult& r) {
+  fbb.Clear();
+  std::vector<flatbuffers::Offset<wire::Content>> blocks;
+  blocks.reserve(r.content.size());
+  for (const auto& b : r.content) {
+    auto text = fbb.CreateString(b.text);
+    auto mime = b.mime_type.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(b.mime_type);
+    auto uri = b.uri.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(b.uri);
+    blocks.push_back(wire::CreateContent(fbb, kind_of(b.kind), text, mime, uri));
+  }
+  auto vec = fbb.CreateVector(blocks);
+  wire::ResponseBuilder rb(fbb);
+  rb.add_id(id);
+  rb.add_status(wire::Status::Ok);
+  rb.add_is_error(r.is_error);
+  rb.add_media(r.media);
+  rb.add_content(vec);
+  fbb.Finish(rb.Finish(), channel::kResponseIdentifier);
+}
+
+void build_json_payload(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, const std::string& json) {
+  fbb.Clear();
+  auto j = fbb.CreateString(json);
+  wire::ResponseBuilder rb(fbb);
+  rb.add_id(id);
+  rb.add_json(j);
+  fbb.Finish(rb.Finish(), channel::kResponseIdentifier);
+}
+
+}  // namespace
+
+int worker_main(int argc, char** argv) {
+  auto log = component_logger("worker");
+  auto args = parse(argc, argv);
+  if (!args) {
+    log->error("{}", args.error().describe());
+    return 2;
+  }
+  set_log_level(args->log_level);
+  // Die with the supervisor: a worker must never outlive the process that enforces its deadlines.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Resolve the time zone now: after Landlock, /etc/localtime is out of reach.
+  tzset();
+
+  auto seg = channel::Segment::attach(args->channel, 2'000'000'000ull);
+  if (!seg) {
+    log->error("worker {}: cannot attach to channel: {}", args->index, seg.error().describe());
+    return 1;
+  }
+  channel::WorkerSlot& slot = (*seg)->worker(args->index);
+  sandbox::Workspace ws = sandbox::Workspace::adopt(sandbox::UniqueFd(3), args->root);
+  Tools tools(ws, args->tools);
+  (void)Tools::list();  // build the static tools list before the sandbox limits allocation paths
+  const ToolIndex& index = tool_index();
+
+  sandbox::LockdownOptions lo;
+  lo.read_only = args->read_only;
+  lo.allow_unsandboxed = args->allow_unsandboxed;
+  lo.keep_fds = {2, (*seg)->fd()};
+#ifdef SHMCP_SANITIZER
+  lo.sanitizer_runtime = true;
+#endif
+  auto report = sandbox::lock_down(ws, lo);
+  if (!report) {
+    log->critical("worker {}: refusing to serve: sandbox could not be applied: {}", args->index,
+                  report.error().describe());
+    return kExitSandboxFailed;
+  }
+  for (const auto& w : report->warnings) log->warn("worker {}: {}", args->index, w);
+  slot.sandboxed.store(report->seccomp && report->landlock_abi > 0 ? 1 : 0, std::memory_order_relaxed);
+  slot.state.store(2, std::memory_order_release);
+
+  const std::string root = ws.root();
+  channel::ServerEndpoint ep(*seg, args->index);
+  flatbuffers::FlatBufferBuilder fbb(64 * 1024);
+  channel::StatsBlock& stats = (*seg)->stats();
+  const std::uint64_t default_timeout = args->call_timeout_ms * 1'000'000ull;
+  const std::uint64_t max_timeout = args->max_call_timeout_ms * 1'000'000ull;
+
+  for (;;) {
+    auto in = ep.next(args->policy, nullptr);
+    if (!in) {
+      if (in.error().code == Errc::corrupt) log->warn("worker {}: hostile or corrupt lane dropped: {}", args->index, in.error().message);
+      continue;
+    }
+    const std::uint64_t t0 = channel::monotonic_ns();
+    auto req = channel::verify_request(in->bytes);
+    if (!req) {
+      stats.corrupt_messages.fetch_add(1, std::memory_order_relaxed);
+      channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest, req.error().message);
+      (void)ep.reply(in->lane, in->id, channel::bytes_of(fbb), t0 + default_timeout, args->policy);
+      continue;
+    }
+    const wire::Request& r = **req;
+    std::uint64_t deadline = r.deadline_ns();
+    if (deadline == 0 || deadline > t0 + max_timeout) deadline = t0 + (deadline == 0 ? default_timeout : max_timeout);
+    slot.deadline_ns.store(deadline, std::memory_order_release);
+
+    int tix = -1;
+    bool ok = true, tool_error = false;
+    switch (r.kind()) {
+      case wire::CallKind::Ping:
+        channel::build_status_response(fbb, in->id, wire::Status::Ok, {});
+        break;
+      case wire::CallKind::Health:
+        build_json_payload(fbb, in->id, status_json(**seg, root, args->read_only).dump());
+        break;
+      case wire::CallKind::ListTools:
+        build_json_payload(fbb, in->id, nlohmann::json{{"tools", Tools::list()}}.dump());
+        break;
+      case wire::CallKind::Tool: {
+        const std::string_view tool = r.tool() ? r.tool()->string_view() : std::string_view();
+        tix = index.find(tool);
+        std::optional<CallResult> result;
+        if (r.args_type() == wire::Args::ReadTextFileArgs && tool == "read_text_file") {
+          const auto* a = r.args_as_ReadTextFileArgs();
+          const double h = a->head(), t = a->tail();
+          result = tools.read_text_file(a->path()->string_view(), h != 0 ? std::optional<double>(h) : std::nullopt,
+                                        t != 0 ? std::optional<double>(t) : std::nullopt);
+        } else if (r.args_type() == wire::Args::WriteFileArgs && tool == "write_file") {
+          const auto* a = r.args_as_WriteFileArgs();
+          result = tools.write_file(a->path()->string_view(), a->content()->string_view());
+        } else if (r.args_type() == wire::Args::JsonArgs || r.args_type() == wire::Args::NONE) {
+          const std::string_view text = r.args_type() == wire::Args::JsonArgs ? r.args_as_JsonArgs()->json()->string_view()
+                                                                              : std::string_view("{}");
+          auto args_json = nlohmann::json::parse(text, nullptr, false);
+          if (args_json.is_discarded() || !args_json.is_object()) {
+            result = CallResult::error("Invalid arguments for " + std::string(tool) + ": arguments must be a JSON object");
+          } else {
+            result = tools.call(tool, args_json);
+          }
+        } else {
+          channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest, "arguments do not match the tool");
+          ok = false;
+          break;
+        }
+        if (!result) {
+          channel::build_status_response(fbb, in->id, wire::Status::UnknownTool, "Unknown tool: " + std::string(tool));
+          ok = false;
+          break;
+        }
+        tool_error = result->is_error;
+        build_result(fbb, in->id, *result);
+        if (fbb.GetSize() > (*seg)->max_message()) {
+          channel::build_status_response(fbb, in->id, wire::Status::TooLarge,
+                                         "result of " + std::string(tool) + " exceeds the channel's maximum message size");
+          ok = false;
+        }
+        break;
+      }
+    }
+    auto s = ep.reply(in->lane, in->id, channel::bytes_of(fbb), deadline + 1'000'000'000ull, args->policy);
+    slot.deadline_ns.store(0, std::memory_order_release);
+    if (!s) log->debug("worker {}: response to call {} dropped: {}", args->index, in->id, s.error().describe());
+    record_call(stats, tix, ok, tool_error, channel::monotonic_ns() - t0);
+  }
+}
+
+}  // namespace shmcp::executor
