@@ -87,7 +87,7 @@ std::string check(const json& schema, const json* v, const std::string& where) {
     }
     if (schema.contains("items")) {
       for (std::size_t i = 0; i < v->size(); ++i) {
-        auto r = check(schema["items"], &(*v)[i], (where.empty() ? "" : where + ".") + std::to_string(i));
+        auto r = check(schema["items"], &(*v)[i], where + "[" + std::to_string(i) + "]");
         if (!r.empty()) return r;
       }
     }
