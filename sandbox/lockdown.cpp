@@ -26,7 +26,7 @@
 //   signals/exit    rt_sigprocmask rt_sigaction rt_sigreturn tgkill (this process only: abort())
 //                   getpid gettid getppid exit exit_group restart_syscall
 //   identity        getuid geteuid getgid getegid; prlimit64 as getrlimit only (pid 0, no new limit)
-// Under LockdownOptions::sanitizer_runtime also: sigaltstack prctl sched_getaffinity readlink,
+// Under LockdownOptions::sanitizer_runtime also: sigaltstack prctl sched_getaffinity readlink pipe2,
 // prlimit64 unrestricted, and PROT_EXEC mappings.
 // Everything else is killed, notably: execve execveat fork vfork clone clone3 socket connect bind
 // ptrace mount umount2 chmod fchmodat fchown* link linkat symlink symlinkat utimensat
@@ -383,6 +383,7 @@ Status install_seccomp(const LockdownOptions& o) {
     SHMCP_ALLOW(f, prctl);
     SHMCP_ALLOW(f, sched_getaffinity);
     SHMCP_ALLOW(f, readlink);
+    SHMCP_ALLOW(f, pipe2);  // ASan's IsAccessibleMemoryRange probes memory by write()ing it to a pipe
   } else {
     SHMCP_ALLOW(f, prlimit64, (std::vector<scmp_arg_cmp>{arg_eq(0, 0), arg_eq(2, 0)}));
   }

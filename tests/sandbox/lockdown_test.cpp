@@ -154,6 +154,7 @@ class LockdownTest : public ::testing::Test {
 
   // In the child: open the workspace, lock down, run op. Any setup failure is kSetupFailed.
   int locked(const LockdownOptions& o, const std::function<int(const Workspace&)>& op) const {
+    ::tzset();  // as workers do: localtime_r (spdlog) must not need /etc/localtime after lockdown
     auto ws = Workspace::open(root_);
     if (!ws) {
       std::fprintf(stderr, "child: %s\n", ws.error().describe().c_str());
