@@ -1,0 +1,368 @@
+// shmcp: the orchestrator-side command line.
+//   shmcp call   --connect URL TOOL [JSON]    print the CallToolResult
+//   shmcp tools  --connect URL                the tools and their input schemas
+//   shmcp ping   --connect URL [--count N]    empty round trips with percentiles
+//   shmcp health --connect URL                the executor's status
+//   shmcp demo   --shm URL --http URL         shm vs HTTP workload comparison
+// Exit codes: 0 success, 1 the tool reported isError (or the demo failed), 2 transport or usage error.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "orchestrator/client.hpp"
+
+using namespace shmcp;
+
+namespace {
+
+constexpr const char* kTopHelp = R"(Usage: shmcp COMMAND [options]
+
+Calls the tools of a shmcp executor over shared memory (shm://NAME) or HTTP (http://HOST:PORT).
+
+Commands:
+  call      run one tool and print its CallToolResult JSON
+  tools     list the tools and their input schemas
+  ping      measure empty round trips
+  health    print the executor's status
+  demo      run a workload over shm and HTTP and compare them
+
+Run `shmcp COMMAND --help` for details. Exit status: 0 ok, 1 tool error, 2 transport/usage error.
+)";
+
+constexpr const char* kCallHelp = R"(Usage: shmcp call --connect URL TOOL [JSON] [--timeout-ms N] [--token-file F]
+
+Runs TOOL with the JSON object JSON (default {}) and prints the MCP CallToolResult on stdout.
+Exit status: 0 success, 1 the result has isError, 2 transport or usage error (reason on stderr).
+  --connect URL       shm://NAME (the executor's --channel) or http://HOST:PORT     [required]
+  --timeout-ms N      call deadline                                          [default: 30000]
+  --wait-ms N         wait up to N ms for the executor to appear                  [default: 0]
+  --token-file F      bearer token for HTTP
+Example: shmcp call --connect shm://default read_text_file '{"path": "notes.txt"}'
+)";
+
+constexpr const char* kToolsHelp = R"(Usage: shmcp tools --connect URL [--names]
+
+Prints the executor's tools/list result (names, descriptions, input schemas) as JSON.
+  --names             print only the tool names, one per line
+)";
+
+constexpr const char* kPingHelp = R"(Usage: shmcp ping --connect URL [--count N] [--wait spin|adaptive|block]
+
+Sends N empty calls (a round trip through a sandboxed worker, no filesystem work) and prints
+min, p50, p90, p99, p99.9 and max latency and calls per second.
+  --count N           number of calls                                          [default: 1000]
+  --wait MODE         how the client waits on shm                          [default: adaptive]
+)";
+
+constexpr const char* kHealthHelp = R"(Usage: shmcp health --connect URL
+
+Prints the executor's status JSON (workers alive, channel, uptime). Exit 0 if healthy ("ok"),
+1 if degraded, 2 if unreachable. Suitable as a container healthcheck.
+)";
+
+constexpr const char* kDemoHelp = R"(Usage: shmcp demo --shm shm://NAME --http http://HOST:PORT [--calls N] [--wait SECONDS]
+
+The sidecar demo: waits for the executor, then runs the same workload of tool calls (write_file,
+read_text_file, list_directory, search_files, edit_file, get_file_info, an empty call) over
+shared memory and over HTTP, prints results and a latency comparison. Exit 0 if every call
+succeeded on both transports.
+  --calls N           calls per operation per transport                         [default: 200]
+  --wait SECONDS      how long to wait for the executor                          [default: 30]
+  --dir NAME          workspace subdirectory the demo writes into             [default: demo]
+  --token-file F      bearer token for HTTP
+)";
+
+[[noreturn]] void usage(const std::string& msg, const char* help) {
+  std::fprintf(stderr, "shmcp: %s\n\n%s", msg.c_str(), help);
+  std::exit(2);
+}
+
+struct Args {
+  std::string connect, token_file, shm_url, http_url, dir = "demo";
+  std::vector<std::string> positional;
+  std::uint64_t count = 1000, calls = 200, timeout_ms = 30'000, wait_ms = 0, wait_s = 30;
+  WaitStrategy wait = WaitStrategy::adaptive;
+  bool names = false;
+};
+
+std::uint64_t num(const std::string& flag, const std::string& v, const char* help) {
+  char* end = nullptr;
+  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0') usage(flag + " expects a number, got '" + v + "'", help);
+  return x;
+}
+
+Args parse(int argc, char** argv, const char* help) {
+  Args a;
+  for (int i = 2; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) usage(k + " needs a value", help);
+      return argv[++i];
+    };
+    if (k == "-h" || k == "--help") {
+      std::fputs(help, stdout);
+      std::exit(0);
+    } else if (k == "--connect") a.connect = val();
+    else if (k == "--token-file") a.token_file = val();
+    else if (k == "--count") a.count = std::max<std::uint64_t>(1, num(k, val(), help));
+    else if (k == "--calls") a.calls = std::max<std::uint64_t>(1, num(k, val(), help));
+    else if (k == "--timeout-ms") a.timeout_ms = num(k, val(), help);
+    else if (k == "--wait-ms") a.wait_ms = num(k, val(), help);
+    else if (k == "--names") a.names = true;
+    else if (k == "--shm") a.shm_url = val();
+    else if (k == "--http") a.http_url = val();
+    else if (k == "--dir") a.dir = val();
+    else if (k == "--wait") {
+      const std::string v = val();
+      if (help == kDemoHelp) a.wait_s = num(k, v, help);
+      else if (v == "spin") a.wait = WaitStrategy::spin;
+      else if (v == "adaptive") a.wait = WaitStrategy::adaptive;
+      else if (v == "block") a.wait = WaitStrategy::block;
+      else usage("--wait expects spin, adaptive or block", help);
+    } else if (!k.empty() && k[0] == '-' && k != "-") usage("unknown option '" + k + "'", help);
+    else a.positional.push_back(k);
+  }
+  return a;
+}
+
+std::string read_token(const std::string& file) {
+  if (file.empty()) return {};
+  FILE* f = std::fopen(file.c_str(), "r");
+  if (!f) {
+    std::fprintf(stderr, "shmcp: cannot read --token-file %s\n", file.c_str());
+    std::exit(2);
+  }
+  char buf[4096] = {};
+  const bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
+  std::fclose(f);
+  std::string t = ok ? buf : "";
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  return t;
+}
+
+std::unique_ptr<Client> connect_or_exit(const std::string& url, const Args& a, const char* help) {
+  if (url.empty()) usage("--connect URL is required", help);
+  ClientOptions o;
+  o.wait = a.wait;
+  o.timeout = std::chrono::milliseconds(a.timeout_ms);
+  o.connect_wait = std::chrono::milliseconds(a.wait_ms);
+  o.token = read_token(a.token_file);
+  auto c = Client::connect(url, o);
+  if (!c) {
+    std::fprintf(stderr, "shmcp: cannot connect to %s: %s\n", url.c_str(), c.error().describe().c_str());
+    std::exit(2);
+  }
+  return std::move(*c);
+}
+
+int cmd_call(int argc, char** argv) {
+  Args a = parse(argc, argv, kCallHelp);
+  if (a.positional.empty()) usage("TOOL is required", kCallHelp);
+  if (a.positional.size() > 2) usage("too many arguments (quote the JSON)", kCallHelp);
+  nlohmann::json args = nlohmann::json::object();
+  if (a.positional.size() == 2) {
+    args = nlohmann::json::parse(a.positional[1], nullptr, false);
+    if (args.is_discarded() || !args.is_object()) usage("JSON arguments must be an object, got: " + a.positional[1], kCallHelp);
+  }
+  auto c = connect_or_exit(a.connect, a, kCallHelp);
+  auto r = c->call(a.positional[0], args);
+  if (!r) {
+    std::fprintf(stderr, "shmcp: %s\n", r.error().describe().c_str());
+    return 2;
+  }
+  std::cout << r->json.dump(2) << "\n";
+  return r->is_error ? 1 : 0;
+}
+
+int cmd_tools(int argc, char** argv) {
+  Args a = parse(argc, argv, kToolsHelp);
+  auto c = connect_or_exit(a.connect, a, kToolsHelp);
+  auto r = c->tools();
+  if (!r) {
+    std::fprintf(stderr, "shmcp: %s\n", r.error().describe().c_str());
+    return 2;
+  }
+  if (a.names) {
+    for (const auto& t : (*r)["tools"]) std::cout << t["name"].get<std::string>() << "\n";
+  } else {
+    std::cout << r->dump(2) << "\n";
+  }
+  return 0;
+}
+
+int cmd_health(int argc, char** argv) {
+  Args a = parse(argc, argv, kHealthHelp);
+  auto c = connect_or_exit(a.connect, a, kHealthHelp);
+  auto r = c->health();
+  if (!r) {
+    std::fprintf(stderr, "shmcp: %s\n", r.error().describe().c_str());
+    return 2;
+  }
+  std::cout << r->dump(2) << "\n";
+  return r->value("status", "") == "ok" ? 0 : 1;
+}
+
+struct Summary {
+  std::vector<double> us;
+  double pct(double p) const {
+    if (us.empty()) return 0;
+    const auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(us.size() - 1) + 0.5);
+    return us[std::min(i, us.size() - 1)];
+  }
+};
+
+Summary time_calls(std::uint64_t n, const std::function<bool()>& fn, std::uint64_t* failures) {
+  Summary s;
+  s.us.reserve(n);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!fn()) ++*failures;
+    s.us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(s.us.begin(), s.us.end());
+  return s;
+}
+
+int cmd_ping(int argc, char** argv) {
+  Args a = parse(argc, argv, kPingHelp);
+  auto c = connect_or_exit(a.connect, a, kPingHelp);
+  std::uint64_t failures = 0;
+  for (int i = 0; i < 100; ++i) (void)c->ping();  // warm-up
+  const auto t0 = std::chrono::steady_clock::now();
+  Summary s = time_calls(a.count, [&] { return c->ping().ok(); }, &failures);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%llu pings to %s: min %.2f us  p50 %.2f us  p90 %.2f us  p99 %.2f us  p99.9 %.2f us  max %.2f us  (%.0f calls/s)\n",
+              static_cast<unsigned long long>(a.count), c->url().c_str(), s.us.front(), s.pct(50), s.pct(90), s.pct(99),
+              s.pct(99.9), s.us.back(), static_cast<double>(a.count) / secs);
+  if (failures) {
+    std::fprintf(stderr, "shmcp: %llu of %llu pings failed\n", static_cast<unsigned long long>(failures),
+                 static_cast<unsigned long long>(a.count));
+    return 2;
+  }
+  return 0;
+}
+
+int cmd_demo(int argc, char** argv) {
+  Args a = parse(argc, argv, kDemoHelp);
+  if (a.shm_url.empty() || a.http_url.empty()) usage("--shm and --http are required", kDemoHelp);
+  ClientOptions o;
+  o.token = read_token(a.token_file);
+  o.timeout = std::chrono::milliseconds(30'000);
+  // Wait for the executor on both transports.
+  std::unique_ptr<Client> shm, http;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(a.wait_s);
+  std::string last_error;
+  std::fprintf(stderr, "demo: waiting up to %llus for the executor at %s and %s\n", static_cast<unsigned long long>(a.wait_s),
+               a.shm_url.c_str(), a.http_url.c_str());
+  while (std::chrono::steady_clock::now() < give_up && !(shm && http)) {
+    if (!shm) {
+      auto c = Client::connect(a.shm_url, o);
+      if (c && (*c)->ping()) shm = std::move(*c);
+      else if (!c) last_error = c.error().describe();
+    }
+    if (!http) {
+      auto c = Client::connect(a.http_url, o);
+      if (c && (*c)->ping()) http = std::move(*c);
+      else if (!c) last_error = c.error().describe();
+      else last_error = "HTTP executor not answering yet";
+    }
+    if (!(shm && http)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!shm || !http) {
+    std::fprintf(stderr, "demo: the executor did not become reachable: %s\n", last_error.c_str());
+    return 2;
+  }
+  auto h = shm->health();
+  if (h) std::printf("executor: %s, workspace %s, %d worker(s) sandboxed\n", h->value("status", "?").c_str(),
+                     h->value("workspace", "?").c_str(), (*h)["workers"].value("sandboxed", 0));
+
+  const std::string dir = a.dir + "-" + std::to_string(getpid());
+  const std::string body(4096, 'x');
+  bool ok = true;
+  auto must = [&](const char* what, Result<ToolResult> r) {
+    if (!r) {
+      std::printf("  %-16s FAILED: %s\n", what, r.error().describe().c_str());
+      ok = false;
+    } else if (r->is_error) {
+      std::printf("  %-16s FAILED: %s\n", what, r->text().c_str());
+      ok = false;
+    } else {
+      std::string t = r->text();
+      if (t.size() > 60) t = t.substr(0, 57) + "...";
+      for (auto& ch : t) if (ch == '\n') ch = ' ';
+      std::printf("  %-16s ok: %s\n", what, t.c_str());
+    }
+  };
+  std::printf("\nSample calls over %s:\n", a.shm_url.c_str());
+  must("create_directory", shm->call("create_directory", {{"path", dir}}));
+  must("write_file", shm->call("write_file", {{"path", dir + "/hello.txt"}, {"content", "hello from the orchestrator\n"}}));
+  must("read_text_file", shm->call("read_text_file", {{"path", dir + "/hello.txt"}}));
+  must("edit_file", shm->call("edit_file", {{"path", dir + "/hello.txt"}, {"edits", {{{"oldText", "hello"}, {"newText", "hi"}}}}}));
+  must("list_directory", shm->call("list_directory", {{"path", dir}}));
+  must("search_files", shm->call("search_files", {{"path", dir}, {"pattern", "**/*.txt"}}));
+  must("get_file_info", shm->call("get_file_info", {{"path", dir + "/hello.txt"}}));
+  auto denied = shm->call("read_text_file", {{"path", "/etc/passwd"}});
+  const bool denied_ok = denied && denied->is_error;
+  std::printf("  %-16s %s: %s\n", "escape attempt", denied_ok ? "denied (as it must be)" : "NOT DENIED", denied ? denied->text().c_str() : denied.error().describe().c_str());
+  ok = ok && denied_ok;
+
+  struct Op {
+    const char* name;
+    std::function<bool(Client&)> fn;
+  };
+  std::vector<Op> ops = {
+      {"empty call", [](Client& c) { return c.ping().ok(); }},
+      {"read_text_file 4K", [&](Client& c) { auto r = c.call("read_text_file", {{"path", dir + "/4k.txt"}}); return r && !r->is_error; }},
+      {"write_file 4K", [&](Client& c) { auto r = c.call("write_file", {{"path", dir + "/4k.txt"}, {"content", body}}); return r && !r->is_error; }},
+      {"list_directory", [&](Client& c) { auto r = c.call("list_directory", {{"path", dir}}); return r && !r->is_error; }},
+  };
+  must("write_file 4K", shm->call("write_file", {{"path", dir + "/4k.txt"}, {"content", body}}));
+  std::printf("\n%-20s %12s %12s %12s %12s %8s\n", "operation (us)", "shm p50", "shm p99", "http p50", "http p99", "speedup");
+  std::uint64_t failures = 0;
+  for (auto& op : ops) {
+    for (int i = 0; i < 20; ++i) { (void)op.fn(*shm); (void)op.fn(*http); }
+    Summary s = time_calls(a.calls, [&] { return op.fn(*shm); }, &failures);
+    Summary t = time_calls(a.calls, [&] { return op.fn(*http); }, &failures);
+    std::printf("%-20s %12.1f %12.1f %12.1f %12.1f %7.1fx\n", op.name, s.pct(50), s.pct(99), t.pct(50), t.pct(99),
+                s.pct(50) > 0 ? t.pct(50) / s.pct(50) : 0.0);
+  }
+  if (failures) {
+    std::printf("\n%llu timed calls failed\n", static_cast<unsigned long long>(failures));
+    ok = false;
+  }
+  std::printf("\ndemo %s\n", ok ? "succeeded" : "FAILED");
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kTopHelp, stderr);
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "call") return cmd_call(argc, argv);
+  if (cmd == "tools") return cmd_tools(argc, argv);
+  if (cmd == "ping") return cmd_ping(argc, argv);
+  if (cmd == "health") return cmd_health(argc, argv);
+  if (cmd == "demo") return cmd_demo(argc, argv);
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    std::fputs(kTopHelp, stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "shmcp: unknown command '%s'\n\n%s", cmd.c_str(), kTopHelp);
+  return 2;
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds shmcp into ${BUILD_DIR:-build} (RelWithDebInfo, warnings as errors).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-$(nproc)}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "$@" >/dev/null
+cmake --build "$BUILD_DIR" -j"$JOBS"
