@@ -117,7 +117,9 @@ struct LockdownOptions {
   bool read_only = false;          // Landlock grants read rights only
   bool allow_unsandboxed = false;  // continue (with a warning) if Landlock/seccomp are unavailable
   Limits limits;
-  std::vector<int> keep_fds;       // fds to keep open; the workspace fd is always kept
+  // fds to keep open; the workspace fd is always kept. 0, 1 and 2 are never left closed: those not
+  // kept are pointed at /dev/null, so no later open() can land on them and receive stray output.
+  std::vector<int> keep_fds;
   // Under ASan/TSan/coverage the runtime makes extra syscalls; the filter then also allows those.
   bool sanitizer_runtime = false;
 };
@@ -144,6 +146,10 @@ Result<int> restrict_to_workspace(const Workspace& workspace, bool read_only);
 // no TCP bind/connect where the ABI supports it), then the seccomp allowlist (default action
 // SECCOMP_RET_KILL_PROCESS). Call once, single-threaded, after tzset() and after mapping shared
 // memory. A failure means the process must not serve calls (unless allow_unsandboxed).
+// SIGXFSZ is ignored, so a write past max_file_size fails with EFBIG instead of killing the worker.
+// A multi-threaded caller gets Errc::internal (the other threads would run unconfined). The exact
+// syscall allowlist is documented at the top of sandbox/lockdown.cpp; anything else kills the
+// process with SIGSYS, except mknod/mknodat which fail with EACCES.
 Result<LockdownReport> lock_down(const Workspace& workspace, const LockdownOptions& options);
 
 }  // namespace shmcp::sandbox
