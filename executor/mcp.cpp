@@ -1,0 +1,591 @@
+#include "executor/mcp.hpp"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <istream>
+#include <ostream>
+
+#include "executor/executor.hpp"
+#include "executor/tools.hpp"
+#include "orchestrator/client.hpp"
+
+namespace shmcp::executor {
+
+using nlohmann::json;
+
+namespace mcp {
+
+bool protocol_version_supported(std::string_view v) noexcept {
+  return std::find(std::begin(kSupportedProtocolVersions), std::end(kSupportedProtocolVersions),
+                   v) != std::end(kSupportedProtocolVersions);
+}
+
+std::string_view negotiate_protocol_version(std::string_view requested) noexcept {
+  return protocol_version_supported(requested) ? requested : kLatestProtocolVersion;
+}
+
+std::string dump(const json& j) {
+  try {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  } catch (const std::exception&) {
+    // Only allocation failure is left once invalid UTF-8 is replaced.
+    return R"({"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Internal error"}})";
+  }
+}
+
+}  // namespace mcp
+
+namespace {
+
+json response(const json& id, json result) {
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
+}
+
+json error_response(const json& id, int code, std::string message) {
+  return json{{"jsonrpc", "2.0"},
+              {"id", id},
+              {"error", json{{"code", code}, {"message", std::move(message)}}}};
+}
+
+json tool_error_result(std::string message) {
+  return json{{"content", json::array({json{{"type", "text"}, {"text", std::move(message)}}})},
+              {"isError", true}};
+}
+
+// nlohmann's parser is iterative, but code that walks arguments later (schema validation, dump)
+// recurses; a line of 100k '[' must not reach it. Counting brackets outside strings is enough.
+constexpr int kMaxNesting = 128;
+
+bool nesting_within_limit(std::string_view s) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : s) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+bool blank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
+}
+
+// JSON-RPC ids in MCP: a string or an integer, never null.
+bool valid_id(const json& id) { return id.is_string() || id.is_number_integer(); }
+
+enum class ParseOutcome { ok, blank, parse_error, too_deep };
+
+ParseOutcome parse_line(std::string_view line, json& out) {
+  if (blank(line)) return ParseOutcome::blank;
+  if (!nesting_within_limit(line)) return ParseOutcome::too_deep;
+  out = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  return out.is_discarded() ? ParseOutcome::parse_error : ParseOutcome::ok;
+}
+
+}  // namespace
+
+ToolCaller make_tool_caller(std::shared_ptr<shmcp::Client> client) {
+  return [client = std::move(client)](std::string_view tool, const json& args) -> Result<json> {
+    if (!client) return make_error(Errc::closed, "no executor channel");
+    auto r = client->call(tool, args);
+    if (!r) return std::move(r).error();
+    return std::move(r->json);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// McpSession
+
+McpSession::McpSession(ToolCaller caller, std::string server_name, std::string version)
+    : caller_(std::move(caller)), server_name_(std::move(server_name)), version_(std::move(version)) {}
+
+McpSession::McpSession(ToolCaller caller)
+    : McpSession(std::move(caller), std::string(kMcpServerName), kVersion) {}
+
+bool McpSession::initialized() const {
+  std::lock_guard lock(mu_);
+  return initialized_;
+}
+
+std::string McpSession::protocol_version() const {
+  std::lock_guard lock(mu_);
+  return protocol_version_;
+}
+
+std::optional<std::string> McpSession::handle(std::string_view line) {
+  json msg;
+  switch (parse_line(line, msg)) {
+    case ParseOutcome::blank:
+      // Blank lines carry no message; answering them would put noise on stdout.
+      return std::nullopt;
+    case ParseOutcome::parse_error:
+      return mcp::dump(error_response(nullptr, mcp::kParseError, "Parse error"));
+    case ParseOutcome::too_deep:
+      return mcp::dump(error_response(nullptr, mcp::kInvalidRequest,
+                                      "Invalid request: JSON nested too deeply"));
+    case ParseOutcome::ok:
+      break;
+  }
+  auto out = handle_message(msg);
+  if (!out) return std::nullopt;
+  return mcp::dump(*out);
+}
+
+std::optional<json> McpSession::handle_message(const json& msg) {
+  try {
+    if (msg.is_array()) {
+      // JSON-RPC batching was removed from MCP in revision 2025-06-18.
+      return error_response(nullptr, mcp::kInvalidRequest,
+                            "Invalid request: batches (JSON arrays) are not supported");
+    }
+    if (!msg.is_object()) {
+      return error_response(nullptr, mcp::kInvalidRequest,
+                            "Invalid request: a message must be a JSON object");
+    }
+    const auto id_it = msg.find("id");
+    const bool has_id = id_it != msg.end();
+    const json id = has_id && valid_id(*id_it) ? *id_it : json(nullptr);
+    const auto method_it = msg.find("method");
+
+    const auto jsonrpc = msg.find("jsonrpc");
+    if (jsonrpc == msg.end() || *jsonrpc != "2.0") {
+      return error_response(id, mcp::kInvalidRequest, "Invalid request: jsonrpc must be \"2.0\"");
+    }
+    if (method_it == msg.end()) {
+      // A response from the client. We never send requests, so there is nothing to match it to;
+      // responses are never answered.
+      if (has_id && (msg.contains("result") || msg.contains("error"))) return std::nullopt;
+      return error_response(id, mcp::kInvalidRequest, "Invalid request: missing method");
+    }
+    if (!method_it->is_string()) {
+      return error_response(id, mcp::kInvalidRequest, "Invalid request: method must be a string");
+    }
+    const auto params_it = msg.find("params");
+    if (params_it != msg.end() && !params_it->is_object()) {
+      // MCP params are always objects; positional (array) params don't exist in the protocol.
+      if (!has_id) return std::nullopt;
+      return error_response(id, mcp::kInvalidRequest, "Invalid request: params must be an object");
+    }
+    const std::string& method = method_it->get_ref<const std::string&>();
+    if (!has_id) {
+      on_notification(method);
+      return std::nullopt;
+    }
+    if (!valid_id(*id_it)) {
+      return error_response(nullptr, mcp::kInvalidRequest,
+                            "Invalid request: id must be a string or an integer");
+    }
+    static const json kEmpty = json::object();
+    return on_request(id, method, params_it != msg.end() ? *params_it : kEmpty);
+  } catch (const std::exception& e) {
+    // Defensive: nlohmann accessors are guarded above, but no exception may leave the session.
+    return error_response(nullptr, mcp::kInternalError, std::string("Internal error: ") + e.what());
+  }
+}
+
+void McpSession::on_notification(const std::string& method) {
+  if (method == "notifications/initialized") {
+    std::lock_guard lock(mu_);
+    client_initialized_ = true;
+  }
+  // notifications/cancelled: a tool call in flight can't be interrupted from here (the worker's
+  // deadline bounds it), and the specification lets the receiver ignore it. Unknown
+  // notifications are ignored, as JSON-RPC requires that notifications are never answered.
+}
+
+json McpSession::on_request(const json& id, const std::string& method, const json& params) {
+  if (method == "initialize") return on_initialize(id, params);
+  if (method == "ping") {
+    // Allowed before initialization: the specification lets either side ping at any time.
+    return response(id, json::object());
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (!initialized_) {
+      // The lifecycle requires initialize first; clients "SHOULD NOT send requests other than
+      // pings before the server has responded to the initialize request".
+      return error_response(id, mcp::kInvalidRequest,
+                            "Invalid request: server not initialized (send initialize first)");
+    }
+  }
+  if (method == "tools/list") {
+    const json& list = Tools::list();
+    // Tools::list() is the array of tool entries; accept a {tools: [...]} object as well.
+    if (list.is_object() && list.contains("tools")) return response(id, list);
+    return response(id, json{{"tools", list}});
+  }
+  if (method == "tools/call") return on_tools_call(id, params);
+  return error_response(id, mcp::kMethodNotFound, "Method not found: " + method);
+}
+
+json McpSession::on_initialize(const json& id, const json& params) {
+  const auto pv = params.find("protocolVersion");
+  if (pv == params.end() || !pv->is_string()) {
+    return error_response(id, mcp::kInvalidParams,
+                          "Invalid params: initialize requires protocolVersion (a string)");
+  }
+  const std::string negotiated(mcp::negotiate_protocol_version(pv->get_ref<const std::string&>()));
+  {
+    std::lock_guard lock(mu_);
+    if (initialized_) {
+      // One initialize per session: renegotiating mid-session would change the revision under
+      // requests already in flight. HTTP clients start a new session instead.
+      return error_response(id, mcp::kInvalidRequest, "Invalid request: already initialized");
+    }
+    initialized_ = true;
+    protocol_version_ = negotiated;
+  }
+  return response(id, json{{"protocolVersion", negotiated},
+                           {"capabilities", json{{"tools", json{{"listChanged", true}}}}},
+                           {"serverInfo", json{{"name", server_name_}, {"version", version_}}}});
+}
+
+json McpSession::on_tools_call(const json& id, const json& params) {
+  const auto name = params.find("name");
+  if (name == params.end() || !name->is_string()) {
+    return error_response(id, mcp::kInvalidParams,
+                          "Invalid params: tools/call requires name (a string)");
+  }
+  const std::string& tool = name->get_ref<const std::string&>();
+  if (!Tools::known(tool)) {
+    return error_response(id, mcp::kInvalidParams, "Unknown tool: " + tool);
+  }
+  static const json kNoArgs = json::object();
+  const auto args = params.find("arguments");
+  if (args != params.end() && !args->is_object() && !args->is_null()) {
+    return error_response(id, mcp::kInvalidParams,
+                          "Invalid params: arguments of " + tool + " must be an object");
+  }
+  const json& arguments = args != params.end() && args->is_object() ? *args : kNoArgs;
+  if (!caller_) return response(id, tool_error_result(tool + ": no tool executor configured"));
+  auto r = caller_(tool, arguments);
+  if (!r) return response(id, tool_error_result(tool + ": " + r.error().describe()));
+  return response(id, std::move(r).value());
+}
+
+// ---------------------------------------------------------------------------------------------
+// stdio
+
+int run_stdio(McpSession& session, std::istream& in, std::ostream& out) {
+  std::string line;
+  while (std::getline(in, line)) {
+    auto reply = session.handle(line);
+    if (!reply) continue;
+    out << *reply << '\n';
+    out.flush();
+    if (!out) return 1;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streamable HTTP
+
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lower(std::string_view s) {
+  std::string r(s);
+  for (char& c : r) c = lower(c);
+  return r;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// All values of a header joined by commas (repeated fields are equivalent to one comma list).
+std::optional<std::string> header(const HttpHeaders& h, std::string_view name) {
+  auto [lo, hi] = h.equal_range(std::string(name));
+  if (lo == hi) return std::nullopt;
+  std::string v;
+  for (auto it = lo; it != hi; ++it) {
+    if (!v.empty()) v += ',';
+    v += it->second;
+  }
+  return v;
+}
+
+// Media ranges of an Accept header with q > 0, lowercased, parameters removed.
+std::vector<std::string> accepted_types(std::string_view accept) {
+  std::vector<std::string> out;
+  while (!accept.empty()) {
+    auto comma = accept.find(',');
+    std::string_view item = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
+    auto semi = item.find(';');
+    std::string_view type = trim(item.substr(0, semi));
+    bool refused = false;
+    while (semi != std::string_view::npos) {
+      item = item.substr(semi + 1);
+      semi = item.find(';');
+      std::string param = lower(trim(item.substr(0, semi)));
+      param.erase(std::remove(param.begin(), param.end(), ' '), param.end());
+      if (param.rfind("q=", 0) == 0) {
+        std::string_view q = std::string_view(param).substr(2);
+        // q=0, q=0.0, q=0.000: "not acceptable".
+        refused = !q.empty() && q.find_first_not_of("0.") == std::string_view::npos;
+      }
+    }
+    if (!type.empty() && !refused) out.push_back(lower(type));
+  }
+  return out;
+}
+
+bool accepts(const std::vector<std::string>& types, std::string_view wanted) {
+  const auto slash = wanted.find('/');
+  const std::string any_sub = std::string(wanted.substr(0, slash)) + "/*";
+  return std::any_of(types.begin(), types.end(), [&](const std::string& t) {
+    return t == wanted || t == any_sub || t == "*/*";
+  });
+}
+
+HttpReply json_reply(int status, const json& body, std::vector<std::pair<std::string, std::string>> h = {}) {
+  return HttpReply{status, "application/json", mcp::dump(body), std::move(h)};
+}
+
+HttpReply error_reply(int status, int code, std::string message) {
+  return json_reply(status, error_response(nullptr, code, std::move(message)));
+}
+
+// 128 bits from the kernel CSPRNG, hex-encoded: unguessable, and visible ASCII as the
+// specification requires of session ids.
+std::optional<std::string> new_session_id() {
+  std::array<unsigned char, 16> bytes{};
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  id.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 0xF];
+  }
+  return id;
+}
+
+bool is_loopback_origin(std::string_view origin) {
+  const auto scheme = origin.find("://");
+  if (scheme == std::string_view::npos) return false;
+  std::string_view host = origin.substr(scheme + 3);
+  if (host.rfind("[::1]", 0) == 0) {
+    host.remove_prefix(5);
+    return host.empty() || host.front() == ':';
+  }
+  host = host.substr(0, host.find(':'));
+  return host == "localhost" || host == "127.0.0.1";
+}
+
+}  // namespace
+
+bool HeaderNameLess::operator()(const std::string& a, const std::string& b) const noexcept {
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
+                                      [](char x, char y) { return lower(x) < lower(y); });
+}
+
+struct McpHttp::Entry {
+  Entry(ToolCaller caller, std::string name, std::string version)
+      : session(std::move(caller), std::move(name), std::move(version)) {}
+  McpSession session;
+  std::chrono::steady_clock::time_point last_used;  // guarded by McpHttp::mu_
+};
+
+McpHttp::McpHttp(ToolCaller caller, std::string server_name, std::string version,
+                 McpHttpOptions opts)
+    : caller_(std::move(caller)),
+      server_name_(std::move(server_name)),
+      version_(std::move(version)),
+      opts_(std::move(opts)) {}
+
+McpHttp::McpHttp(ToolCaller caller)
+    : McpHttp(std::move(caller), std::string(kMcpServerName), kVersion) {}
+
+McpHttp::~McpHttp() = default;
+
+McpHttpReply McpHttp::handle(const std::string& method,
+                             const std::map<std::string, std::string>& headers,
+                             const std::string& body) {
+  const HttpHeaders h(headers.begin(), headers.end());
+  HttpReply r;
+  if (method == "POST") {
+    r = post(h, body);
+  } else if (method == "GET") {
+    r = get(h);
+  } else if (method == "DELETE") {
+    r = del(h);
+  } else {
+    r = HttpReply{405, "text/plain", "Method Not Allowed\n", {{"Allow", "POST, GET, DELETE"}}};
+  }
+  McpHttpReply out{r.status, std::move(r.content_type), std::move(r.body), {}};
+  for (auto& [k, v] : r.headers) out.headers[k] = std::move(v);
+  return out;
+}
+
+std::size_t McpHttp::session_count() const {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
+std::shared_ptr<McpHttp::Entry> McpHttp::find_session(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return nullptr;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - it->second->last_used > opts_.idle_timeout) {
+    sessions_.erase(it);
+    return nullptr;
+  }
+  it->second->last_used = now;
+  return it->second;
+}
+
+void McpHttp::add_session(const std::string& id, std::shared_ptr<Entry> e) {
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  e->last_used = now;
+  std::erase_if(sessions_, [&](const auto& kv) { return now - kv.second->last_used > opts_.idle_timeout; });
+  while (!sessions_.empty() && sessions_.size() >= std::max<std::size_t>(opts_.max_sessions, 1)) {
+    auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](const auto& a, const auto& b) {
+      return a.second->last_used < b.second->last_used;
+    });
+    sessions_.erase(oldest);
+  }
+  sessions_.emplace(id, std::move(e));
+}
+
+bool McpHttp::origin_allowed(const HttpHeaders& headers) const {
+  auto origin = header(headers, "Origin");
+  if (!origin) return true;
+  const std::string o(trim(*origin));
+  if (is_loopback_origin(o)) return true;
+  return std::find(opts_.allowed_origins.begin(), opts_.allowed_origins.end(), o) !=
+         opts_.allowed_origins.end();
+}
+
+HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
+  if (!origin_allowed(headers)) {
+    return error_reply(403, mcp::kInvalidRequest, "Forbidden: Origin not allowed");
+  }
+  {
+    const auto types = accepted_types(header(headers, "Accept").value_or(""));
+    if (!accepts(types, "application/json") || !accepts(types, "text/event-stream")) {
+      return error_reply(406, mcp::kInvalidRequest,
+                         "Not Acceptable: Accept must list application/json and text/event-stream");
+    }
+  }
+  {
+    const std::string ct = lower(header(headers, "Content-Type").value_or(""));
+    if (trim(std::string_view(ct).substr(0, ct.find(';'))) != "application/json") {
+      return error_reply(415, mcp::kInvalidRequest,
+                         "Unsupported Media Type: Content-Type must be application/json");
+    }
+  }
+
+  json msg;
+  switch (parse_line(body, msg)) {
+    case ParseOutcome::blank:
+    case ParseOutcome::parse_error:
+      return error_reply(400, mcp::kParseError, "Parse error");
+    case ParseOutcome::too_deep:
+      return error_reply(400, mcp::kInvalidRequest, "Invalid request: JSON nested too deeply");
+    case ParseOutcome::ok:
+      break;
+  }
+  if (msg.is_array()) {
+    return error_reply(400, mcp::kInvalidRequest,
+                       "Invalid request: batches (JSON arrays) are not supported");
+  }
+
+  const auto sid = header(headers, kSessionHeader);
+  const bool is_initialize = msg.is_object() && msg.contains("id") && msg.contains("method") &&
+                             msg["method"] == "initialize";
+  if (is_initialize) {
+    if (sid) {
+      return error_reply(400, mcp::kInvalidRequest,
+                         "Bad Request: initialize must not carry an Mcp-Session-Id");
+    }
+    auto entry = std::make_shared<Entry>(caller_, server_name_, version_);
+    auto out = entry->session.handle_message(msg);
+    if (!out) return error_reply(500, mcp::kInternalError, "Internal error");
+    if (!out->contains("result")) return json_reply(200, *out);  // failed initialize: no session
+    auto id = new_session_id();
+    if (!id) return error_reply(500, mcp::kInternalError, "Internal error: no randomness for session id");
+    add_session(*id, std::move(entry));
+    return json_reply(200, *out, {{std::string(kSessionHeader), *id}});
+  }
+
+  if (!sid) {
+    return error_reply(400, mcp::kInvalidRequest, "Bad Request: missing Mcp-Session-Id header");
+  }
+  auto entry = find_session(std::string(trim(*sid)));
+  if (!entry) return error_reply(404, mcp::kInvalidRequest, "Session not found");
+
+  // The client MUST send the negotiated revision on every request after initialize; an absent
+  // header means 2025-03-26 (per the specification), an unknown one is rejected.
+  if (auto pv = header(headers, kProtocolHeader)) {
+    if (!mcp::protocol_version_supported(trim(*pv))) {
+      return error_reply(400, mcp::kInvalidRequest,
+                         "Bad Request: unsupported MCP-Protocol-Version: " + std::string(trim(*pv)));
+    }
+  }
+
+  auto out = entry->session.handle_message(msg);
+  if (!out) return HttpReply{202, "", "", {}};  // notification or response: accepted, no body
+  // Malformed messages without a usable id get 400 with the JSON-RPC error as body; answers to
+  // requests (including JSON-RPC errors such as -32601) travel with 200.
+  const bool bad_message = out->contains("error") && (*out)["id"].is_null();
+  return json_reply(bad_message ? 400 : 200, *out);
+}
+
+HttpReply McpHttp::get(const HttpHeaders& headers) {
+  (void)headers;
+  // The transport lets a server decline the server-to-client SSE stream with 405; this server
+  // never initiates messages, so it has nothing to stream.
+  return HttpReply{405, "text/plain", "Method Not Allowed: no SSE stream is offered\n",
+                   {{"Allow", "POST, DELETE"}}};
+}
+
+HttpReply McpHttp::del(const HttpHeaders& headers) {
+  if (!origin_allowed(headers)) {
+    return error_reply(403, mcp::kInvalidRequest, "Forbidden: Origin not allowed");
+  }
+  const auto sid = header(headers, kSessionHeader);
+  if (!sid) return error_reply(400, mcp::kInvalidRequest, "Bad Request: missing Mcp-Session-Id header");
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(std::string(trim(*sid)));
+  if (it == sessions_.end()) return error_reply(404, mcp::kInvalidRequest, "Session not found");
+  sessions_.erase(it);
+  return HttpReply{200, "", "", {}};
+}
+
+}  // namespace shmcp::executor

@@ -1,0 +1,185 @@
+// MCP server frontends of the executor: a transport-independent JSON-RPC session (McpSession), the
+// newline-delimited stdio loop (run_stdio) and the Streamable HTTP transport as pure functions
+// (McpHttp) that an HTTP server such as cpp-httplib calls per request.
+//
+// Protocol: MCP revision 2025-11-25 (older revisions the reference server accepts are echoed back
+// when a client asks for them). Only the tools capability is offered: initialize, ping, tools/list,
+// tools/call and the notifications initialized / cancelled. Tools run through the ToolCaller, which
+// the executor binds to its sandboxed workers, so both frontends share one execution path.
+//
+// Errors are values: nothing here throws (nlohmann exceptions are caught at the boundary).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "channel/result.hpp"
+#include "executor/http.hpp"  // McpHttpReply / McpHttpHandler, the HTTP frontend's plug-in shape
+
+namespace shmcp::executor {
+
+// Runs one tool and returns its CallToolResult JSON (an isError result for tool failures and for
+// arguments that fail the input schema). A Result error means the call never produced a result
+// (transport failure, worker death, timeout); the session turns it into an isError result.
+using ToolCaller =
+    std::function<shmcp::Result<nlohmann::json>(std::string_view tool, const nlohmann::json& args)>;
+
+// The executor's caller: runs the tool through `client` (the executor's own channel, so the call
+// lands in the same sandboxed workers as every other client's).
+ToolCaller make_tool_caller(std::shared_ptr<shmcp::Client> client);
+
+inline constexpr std::string_view kMcpServerName = "shmcp-executor";
+
+namespace mcp {
+
+inline constexpr std::string_view kLatestProtocolVersion = "2025-11-25";
+// Newest first. The reference SDK (1.32.2) accepts exactly these.
+inline constexpr std::string_view kSupportedProtocolVersions[] = {"2025-11-25", "2025-06-18",
+                                                                   "2025-03-26", "2024-11-05"};
+bool protocol_version_supported(std::string_view v) noexcept;
+// The revision the server answers when a client requests `requested`.
+std::string_view negotiate_protocol_version(std::string_view requested) noexcept;
+
+// JSON-RPC 2.0 error codes used by MCP.
+inline constexpr int kParseError = -32700;
+inline constexpr int kInvalidRequest = -32600;
+inline constexpr int kMethodNotFound = -32601;
+inline constexpr int kInvalidParams = -32602;
+inline constexpr int kInternalError = -32603;
+
+// Serialises a message for the wire: compact, UTF-8 kept as is, invalid UTF-8 (e.g. from file
+// names) replaced by U+FFFD instead of throwing.
+std::string dump(const nlohmann::json& j);
+
+}  // namespace mcp
+
+// One MCP session: the lifecycle state of one client connection. Thread-safe: several requests of
+// one session may be handled concurrently (HTTP clients pipeline), and tool calls run in parallel
+// outside any lock.
+class McpSession {
+ public:
+  McpSession(ToolCaller caller, std::string server_name, std::string version);
+  // serverInfo {name: kMcpServerName, version: kVersion}.
+  explicit McpSession(ToolCaller caller);
+
+  McpSession(const McpSession&) = delete;
+  McpSession& operator=(const McpSession&) = delete;
+
+  // One line of newline-delimited JSON-RPC in; the response line (without the newline) out, or
+  // nullopt when nothing is to be sent (notifications, responses, blank lines).
+  std::optional<std::string> handle(std::string_view line);
+
+  // The same on a parsed message (HTTP parses first to route). `msg` is one JSON value; arrays
+  // (batches) are rejected with -32600.
+  std::optional<nlohmann::json> handle_message(const nlohmann::json& msg);
+
+  // True once an initialize request succeeded.
+  bool initialized() const;
+  // The negotiated revision ("" before initialize).
+  std::string protocol_version() const;
+
+ private:
+  nlohmann::json on_request(const nlohmann::json& id, const std::string& method,
+                            const nlohmann::json& params);
+  nlohmann::json on_initialize(const nlohmann::json& id, const nlohmann::json& params);
+  nlohmann::json on_tools_call(const nlohmann::json& id, const nlohmann::json& params);
+  void on_notification(const std::string& method);
+
+  ToolCaller caller_;
+  std::string server_name_;
+  std::string version_;
+
+  mutable std::mutex mu_;
+  bool initialized_ = false;          // initialize answered successfully
+  bool client_initialized_ = false;   // notifications/initialized received
+  std::string protocol_version_;
+};
+
+// Reads newline-delimited JSON-RPC from `in`, writes each response as one line to `out` and
+// flushes it (the client waits for it). Returns 0 at end of input, 1 when `out` fails (the client
+// went away).
+int run_stdio(McpSession& session, std::istream& in, std::ostream& out);
+
+// ---------------------------------------------------------------------------------------------
+// Streamable HTTP (MCP 2025-11-25, "Streamable HTTP" transport) with JSON responses only: every
+// request POST is answered with one application/json body; no SSE stream is offered (GET is 405).
+
+// Header names compare case-insensitively (HTTP field names are case-insensitive); httplib's
+// Headers has the same shape, so `HttpHeaders(req.headers.begin(), req.headers.end())` converts.
+struct HeaderNameLess {
+  bool operator()(const std::string& a, const std::string& b) const noexcept;
+};
+using HttpHeaders = std::multimap<std::string, std::string, HeaderNameLess>;
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type;  // empty: no body
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+};
+
+struct McpHttpOptions {
+  // Sessions beyond this evict the least recently used one (its client gets 404 and must
+  // re-initialize, as the specification allows), so clients that never DELETE can't grow memory.
+  std::size_t max_sessions = 1024;
+  // Sessions unused for this long are dropped.
+  std::chrono::seconds idle_timeout{3600};
+  // Origins allowed besides loopback ones (exact "scheme://host[:port]" strings). The
+  // specification requires validating Origin against DNS rebinding; requests without an Origin
+  // header (non-browser clients) are always accepted.
+  std::vector<std::string> allowed_origins;
+};
+
+class McpHttp {
+ public:
+  McpHttp(ToolCaller caller, std::string server_name, std::string version,
+          McpHttpOptions opts = {});
+  // serverInfo {name: kMcpServerName, version: kVersion}.
+  explicit McpHttp(ToolCaller caller);
+  ~McpHttp();
+
+  McpHttp(const McpHttp&) = delete;
+  McpHttp& operator=(const McpHttp&) = delete;
+
+  HttpReply post(const HttpHeaders& headers, const std::string& body);
+  HttpReply get(const HttpHeaders& headers);
+  HttpReply del(const HttpHeaders& headers);
+
+  // The HttpFrontend's McpHttpHandler shape: dispatches on method (POST, GET, DELETE; others
+  // 405). Header names may come in any case.
+  McpHttpReply handle(const std::string& method, const std::map<std::string, std::string>& headers,
+                      const std::string& body);
+
+  std::size_t session_count() const;
+
+  static constexpr std::string_view kSessionHeader = "Mcp-Session-Id";
+  static constexpr std::string_view kProtocolHeader = "MCP-Protocol-Version";
+
+ private:
+  struct Entry;
+  std::shared_ptr<Entry> find_session(const std::string& id);
+  void add_session(const std::string& id, std::shared_ptr<Entry> e);
+  bool origin_allowed(const HttpHeaders& headers) const;
+
+  ToolCaller caller_;
+  std::string server_name_;
+  std::string version_;
+  McpHttpOptions opts_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Entry>, std::less<>> sessions_;
+};
+
+}  // namespace shmcp::executor
