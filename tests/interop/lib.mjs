@@ -164,12 +164,26 @@ export function lineDiff(a, b, labelA = "reference", labelB = "shmcp") {
   for (let i = m - 1; i >= 0; --i)
     for (let j = n - 1; j >= 0; --j)
       dp[i][j] = x[i] === y[j] ? dp[i + 1][j + 1] + 1 : Math.max(dp[i + 1][j], dp[i][j + 1]);
-  const out = [`--- ${labelA}`, `+++ ${labelB}`];
+  const ops = [];
   let i = 0, j = 0;
   while (i < m || j < n) {
-    if (i < m && j < n && x[i] === y[j]) { out.push(`  ${JSON.stringify(x[i])}`); ++i; ++j; }
-    else if (j < n && (i === m || dp[i][j + 1] >= dp[i + 1][j])) { out.push(`+ ${JSON.stringify(y[j])}`); ++j; }
-    else { out.push(`- ${JSON.stringify(x[i])}`); ++i; }
+    if (i < m && j < n && x[i] === y[j]) { ops.push(`  ${JSON.stringify(x[i])}`); ++i; ++j; }
+    else if (i < m && (j === n || dp[i + 1][j] >= dp[i][j + 1])) { ops.push(`- ${JSON.stringify(x[i])}`); ++i; }
+    else { ops.push(`+ ${JSON.stringify(y[j])}`); ++j; }
+  }
+  // Unchanged lines more than `context` away from a change are elided.
+  const context = 3;
+  const near = ops.map(() => false);
+  ops.forEach((o, k) => {
+    if (o[0] !== " ") for (let d = -context; d <= context; ++d) if (ops[k + d] !== undefined) near[k + d] = true;
+  });
+  const out = [`--- ${labelA}`, `+++ ${labelB}`];
+  for (let k = 0; k < ops.length; ++k) {
+    if (near[k]) { out.push(ops[k]); continue; }
+    let e = k;
+    while (e < ops.length && !near[e]) ++e;
+    out.push(`  ... ${e - k} identical line(s)`);
+    k = e - 1;
   }
   return out.join("\n");
 }
