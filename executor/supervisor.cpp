@@ -106,6 +106,7 @@ Status Supervisor::spawn(std::uint32_t index) {
   if (opt_.read_only) args.emplace_back("--read-only");
   if (opt_.allow_unsandboxed) args.emplace_back("--allow-unsandboxed");
   if (opt_.tools.allow_hardlinks) args.emplace_back("--allow-hardlinks");
+  if (opt_.tools.fsync_writes) args.emplace_back("--fsync");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -46,6 +46,7 @@ nlohmann::json to_json(const CallResult& r);
 struct ToolOptions {
   bool read_only = false;                       // write tools answer "access denied: read-only"
   bool allow_hardlinks = false;                 // refuse regular files with st_nlink > 1 unless set
+  bool fsync_writes = false;                    // fsync before the rename (host-crash durability)
   std::uint64_t max_read_bytes = 64ull << 20;   // per file read
   std::uint64_t max_write_bytes = 64ull << 20;  // per write/edit
   std::uint32_t max_walk_depth = 64;            // directory_tree / search_files

@@ -43,6 +43,7 @@ Result<WorkerArgs> parse(int argc, char** argv) {
     else if (k == "--read-only") a.read_only = a.tools.read_only = true;
     else if (k == "--allow-unsandboxed") a.allow_unsandboxed = true;
     else if (k == "--allow-hardlinks") a.tools.allow_hardlinks = true;
+    else if (k == "--fsync") a.tools.fsync_writes = true;
     else if (k == "--wait") {
       auto m = channel::parse_wait_mode(val());
       if (!m) return m.error();
