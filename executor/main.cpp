@@ -50,6 +50,9 @@ Options:
   --call-timeout-ms N     deadline for calls that carry none                  [default: 30000]
   --max-read-bytes N      largest file a read tool returns                 [default: 67108864]
   --allow-hardlinks       allow reading/writing regular files with more than one hard link
+  --fsync                 fsync every write before renaming it into place (survives a host
+                          crash; a killed executor or container never loses acknowledged writes
+                          either way, the page cache keeps them)
   --lanes N               client lanes (concurrent client threads)                [default: 64]
   --slots N               slots per ring                                          [default: 16]
   --slot-size BYTES       bytes per slot                                        [default: 8192]
@@ -118,6 +121,7 @@ bool common_option(ExecutorOptions& o, const std::string& k, int& i, int argc, c
   else if (k == "--call-timeout-ms") o.call_timeout_ms = parse_u64(k, val(), 1, 86'400'000, help);
   else if (k == "--max-read-bytes") o.tools.max_read_bytes = parse_u64(k, val(), 1, 1ull << 32, help);
   else if (k == "--allow-hardlinks") o.tools.allow_hardlinks = true;
+  else if (k == "--fsync") o.tools.fsync_writes = true;
   else if (k == "--allow-unsandboxed") o.allow_unsandboxed = true;
   else if (k == "--log-level") {
     o.log_level = val();
@@ -236,7 +240,7 @@ int serve(int argc, char** argv) {
   return 0;
 }
 
-int mcp(int argc, char** argv) {
+int mcp_command(int argc, char** argv) {  // not "mcp": that would clash with namespace executor::mcp
   ExecutorOptions o;
   o.http = false;
   o.log_level = "warn";
@@ -288,7 +292,7 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   if (cmd == "worker") return worker_main(argc, argv);
   if (cmd == "serve") return serve(argc, argv);
-  if (cmd == "mcp") return mcp(argc, argv);
+  if (cmd == "mcp") return mcp_command(argc, argv);
   if (cmd == "version" || cmd == "--version") {
     std::printf("shmcp-executor %s\n", kVersion);
     return 0;
