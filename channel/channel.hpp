@@ -188,6 +188,7 @@ class ServerEndpoint {
   std::uint32_t scan_from_ = 0;
   std::uint32_t hw_seen_ = 0;  // highest lanes_high_water seen (clamped to lane_count)
   std::vector<std::uint8_t> poisoned_;
+  std::vector<Ring> response_rings_;  // one per lane, kept so each producer keeps its head cache
   std::vector<std::byte> buf_;
   std::uint64_t corrupt_count_ = 0;
 };

@@ -151,6 +151,9 @@ void Ring::publish(std::uint64_t pos, std::uint64_t msg_id, std::uint32_t total,
 
 Status Ring::wait_space(std::uint64_t pos, const WaitPolicy& policy, std::uint64_t deadline_ns,
                         const PeerCheck& check) {
+  // Fast path: the cached head already proves there is room (see head_cache_). The acquire load
+  // that produced it still orders the consumer's copy-out before our overwrite.
+  if (head_cache_ <= pos && pos - head_cache_ < nslots_) return {};
   bool corrupt = false;
   auto ready = [&] {
     const std::uint64_t head = c_->head.load(std::memory_order_acquire);
@@ -158,6 +161,7 @@ Status Ring::wait_space(std::uint64_t pos, const WaitPolicy& policy, std::uint64
       corrupt = true;
       return true;
     }
+    head_cache_ = head;
     return pos - head < nslots_;
   };
   auto s = wait_until(ready, c_->producer_waiting, c_->space_futex, policy, deadline_ns, check);

@@ -435,11 +435,13 @@ Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, st
     return make_error(Errc::closed, "the executor is shutting down");
   auto s = req_.send(id, request, policy, deadline_ns, [this] { return check_executor(); });
   if (!s) return s;
-  seg_->lane(lease_.index).calls.fetch_add(1, std::memory_order_relaxed);
+  // This thread is the counter's only writer: a plain load + store, no locked RMW on the hot path.
+  AtomicU64& calls = seg_->lane(lease_.index).calls;
+  calls.store(calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // Wake a sleeping worker. Pairs with the worker's seq_cst increment of `sleepers` before its
-  // final scan (see ServerEndpoint::next).
+  // final scan (see ServerEndpoint::next). No fence of our own is needed: Ring::send issued a
+  // seq_cst fence after publishing the last fragment, which already orders this load after it.
   SegmentHeader& h = seg_->header();
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (h.sleepers.load(std::memory_order_relaxed) != 0) {
     h.doorbell.fetch_add(1, std::memory_order_seq_cst);
     futex_wake(&h.doorbell, 1);
@@ -470,7 +472,10 @@ Result<std::span<const std::byte>> ClientLane::call(std::uint64_t id, std::span<
 // ---------------------------------------------------------------------------------------------
 
 ServerEndpoint::ServerEndpoint(std::shared_ptr<Segment> segment, std::uint32_t worker_index)
-    : seg_(std::move(segment)), me_(worker_index + 1), poisoned_(seg_->lane_count(), 0) {}
+    : seg_(std::move(segment)), me_(worker_index + 1), poisoned_(seg_->lane_count(), 0) {
+  response_rings_.reserve(seg_->lane_count());
+  for (std::uint32_t i = 0; i < seg_->lane_count(); ++i) response_rings_.push_back(seg_->response_ring(i));
+}
 
 ServerEndpoint::~ServerEndpoint() { release_current(); }
 
@@ -509,7 +514,9 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   // Keep serving the current lane (pipelined requests) for a bounded batch, for fairness.
   if (current_ && !(batch_ < 64 && seg_->request_ring(*current_).readable())) release_current();
 
-  const std::uint64_t start = monotonic_ns();
+  // Read the clock only once we actually have to wait (adaptive mode's spin budget): the common
+  // pipelined case, where the current lane already has the next request, never needs it.
+  std::uint64_t start = 0;
   std::uint32_t spins = 0;
   bool sleeping_registered = false;
   auto unregister = [&] {
@@ -535,8 +542,12 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
     }
     if (current_) break;
     ++spins;
-    const bool may_sleep = policy.mode == WaitMode::block ||
-                           (policy.mode == WaitMode::adaptive && (spins & 63u) == 0 && monotonic_ns() - start >= policy.spin_ns);
+    bool may_sleep = policy.mode == WaitMode::block;
+    if (policy.mode == WaitMode::adaptive && (spins & 63u) == 0) {
+      const std::uint64_t now = monotonic_ns();
+      if (start == 0) start = now;
+      may_sleep = now - start >= policy.spin_ns;
+    }
     if (!may_sleep) {
 #if defined(__x86_64__)
       __builtin_ia32_pause();
@@ -556,11 +567,21 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   const std::uint32_t lane = *current_;
   ++batch_;
   Ring ring = seg_->request_ring(lane);
-  auto id = ring.receive(buf_, WaitPolicy{WaitMode::spin, 0}, monotonic_ns() + 1'000'000'000ull,
-                         [this, lane]() -> Status {
-                           if (!seg_->client_alive(lane)) return make_error(Errc::peer_dead, "client died mid-request");
-                           return {};
-                         });
+  // A whole message is normally there already, so no clock read up front: the 1 s limit on a
+  // client that stalls mid-message starts at the first periodic check (~10 ms into a wait).
+  // The lambda captures one pointer so std::function stores it inline (no allocation per call).
+  struct StallCheck {
+    const Segment* seg;
+    std::uint32_t lane;
+    std::uint64_t limit_ns;
+  } stall{seg_.get(), lane, 0};
+  auto id = ring.receive(buf_, WaitPolicy{WaitMode::spin, 0}, 0, [st = &stall]() -> Status {
+    if (!st->seg->client_alive(st->lane)) return make_error(Errc::peer_dead, "client died mid-request");
+    const std::uint64_t now = monotonic_ns();
+    if (st->limit_ns == 0) st->limit_ns = now + 1'000'000'000ull;
+    else if (now >= st->limit_ns) return make_error(Errc::timeout, "client stalled mid-request for 1 s");
+    return {};
+  });
   if (!id) {
     if (id.error().code == Errc::corrupt) {
       // The client scribbled on its lane. Stop serving it; the others are unaffected.
@@ -580,13 +601,13 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
 Status ServerEndpoint::reply(std::uint32_t lane, std::uint64_t id, std::span<const std::byte> response,
                              std::uint64_t deadline_ns, const WaitPolicy& policy) {
   if (lane >= seg_->lane_count()) return make_error(Errc::invalid_argument, "lane out of range");
-  Ring ring = seg_->response_ring(lane);
+  Ring& ring = response_rings_[lane];  // persistent: keeps its cached head between calls
   auto s = ring.send(id, response, policy, deadline_ns, [this, lane]() -> Status {
     if (!seg_->client_alive(lane)) return make_error(Errc::peer_dead, "client died before reading its response");
     return {};
   });
   WorkerSlot& ws = seg_->worker(me_ - 1);
-  ws.calls.fetch_add(1, std::memory_order_relaxed);
+  ws.calls.store(ws.calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // sole writer
   // Once the response is fully published the call is no longer in flight: were this worker to die
   // now, answer_for_dead_worker must not send the client a second response for the same id.
   if (s) ws.lane_plus1.store(0, std::memory_order_release);
