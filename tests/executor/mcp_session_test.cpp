@@ -1,0 +1,370 @@
+// McpSession: JSON-RPC framing, MCP lifecycle, version negotiation, error codes, with a fake
+// ToolCaller (the tools themselves are tested elsewhere).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "executor/mcp.hpp"
+#include "executor/tools.hpp"
+
+using nlohmann::json;
+using shmcp::executor::McpSession;
+using shmcp::executor::ToolCaller;
+
+namespace {
+
+struct FakeCalls {
+  std::mutex mu;
+  std::vector<std::pair<std::string, json>> calls;
+};
+
+// Echoes the call back as the result text; tool "move_file" simulates a transport failure.
+ToolCaller fake_caller(FakeCalls& log) {
+  return [&log](std::string_view tool, const json& args) -> shmcp::Result<json> {
+    {
+      std::lock_guard lock(log.mu);
+      log.calls.emplace_back(std::string(tool), args);
+    }
+    if (tool == "move_file") return shmcp::make_error(shmcp::Errc::timeout, "call exceeded its deadline");
+    const std::string text = std::string(tool) + " " + args.dump();
+    return json{{"content", json::array({json{{"type", "text"}, {"text", text}}})},
+                {"structuredContent", json{{"content", text}}}};
+  };
+}
+
+json parse(const std::optional<std::string>& line) {
+  EXPECT_TRUE(line.has_value());
+  if (!line) return nullptr;
+  EXPECT_EQ(line->find('\n'), std::string::npos) << "a response must be a single line";
+  return json::parse(*line);
+}
+
+std::string init_line(std::string_view version, int id = 1) {
+  return json{{"jsonrpc", "2.0"},
+              {"id", id},
+              {"method", "initialize"},
+              {"params",
+               {{"protocolVersion", version},
+                {"capabilities", json::object()},
+                {"clientInfo", {{"name", "test"}, {"version", "1"}}}}}}
+      .dump();
+}
+
+std::string request(int id, std::string_view method, json params = nullptr) {
+  json r{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
+  if (!params.is_null()) r["params"] = std::move(params);
+  return r.dump();
+}
+
+int error_code(const json& r) { return r.at("error").at("code").get<int>(); }
+
+class Session : public ::testing::Test {
+ protected:
+  FakeCalls log;
+  McpSession s{fake_caller(log), "shmcp-test", "9.9.9"};
+
+  void init(std::string_view version = "2025-11-25") {
+    json r = parse(s.handle(init_line(version)));
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+    EXPECT_FALSE(s.handle(R"({"jsonrpc":"2.0","method":"notifications/initialized"})").has_value());
+  }
+};
+
+}  // namespace
+
+TEST_F(Session, InitializeAnswersLatestRevisionCapabilitiesAndServerInfo) {
+  json r = parse(s.handle(init_line("2025-11-25", 7)));
+  EXPECT_EQ(r["jsonrpc"], "2.0");
+  EXPECT_EQ(r["id"], 7);
+  EXPECT_EQ(r["result"]["protocolVersion"], "2025-11-25");
+  EXPECT_EQ(r["result"]["capabilities"], json::parse(R"({"tools":{"listChanged":true}})"));
+  EXPECT_EQ(r["result"]["serverInfo"], json::parse(R"({"name":"shmcp-test","version":"9.9.9"})"));
+  EXPECT_TRUE(s.initialized());
+  EXPECT_EQ(s.protocol_version(), "2025-11-25");
+}
+
+TEST(SessionVersions, EchoesSupportedOlderRevisions) {
+  for (const char* v : {"2025-06-18", "2025-03-26", "2024-11-05"}) {
+    FakeCalls log;
+    McpSession s(fake_caller(log), "x", "1");
+    json r = parse(s.handle(init_line(v)));
+    EXPECT_EQ(r["result"]["protocolVersion"], v);
+    EXPECT_EQ(s.protocol_version(), v);
+  }
+}
+
+TEST(SessionVersions, UnknownRevisionGetsLatest) {
+  for (const char* v : {"1999-01-01", "2026-01-01", ""}) {
+    FakeCalls log;
+    McpSession s(fake_caller(log), "x", "1");
+    json r = parse(s.handle(init_line(v)));
+    EXPECT_EQ(r["result"]["protocolVersion"], "2025-11-25") << v;
+  }
+}
+
+TEST(SessionVersions, NegotiationHelpers) {
+  namespace mcp = shmcp::executor::mcp;
+  EXPECT_TRUE(mcp::protocol_version_supported("2025-11-25"));
+  EXPECT_TRUE(mcp::protocol_version_supported("2024-11-05"));
+  EXPECT_FALSE(mcp::protocol_version_supported("2024-10-07"));
+  EXPECT_EQ(mcp::negotiate_protocol_version("2025-03-26"), "2025-03-26");
+  EXPECT_EQ(mcp::negotiate_protocol_version("nope"), "2025-11-25");
+}
+
+TEST_F(Session, InitializeWithoutProtocolVersionIsInvalidParams) {
+  json r = parse(s.handle(R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}})"));
+  EXPECT_EQ(error_code(r), -32602);
+  EXPECT_EQ(r["id"], 1);
+  EXPECT_FALSE(s.initialized());
+  r = parse(s.handle(R"({"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":5}})"));
+  EXPECT_EQ(error_code(r), -32602);
+  r = parse(s.handle(R"({"jsonrpc":"2.0","id":3,"method":"initialize"})"));
+  EXPECT_EQ(error_code(r), -32602);
+  EXPECT_FALSE(s.initialized());
+}
+
+TEST_F(Session, SecondInitializeIsRejectedAndKeepsTheRevision) {
+  init("2025-06-18");
+  json r = parse(s.handle(init_line("2025-11-25", 2)));
+  EXPECT_EQ(error_code(r), -32600);
+  EXPECT_EQ(r["id"], 2);
+  EXPECT_EQ(s.protocol_version(), "2025-06-18");
+}
+
+TEST_F(Session, PingWorksBeforeAndAfterInitialize) {
+  json r = parse(s.handle(request(1, "ping")));
+  EXPECT_EQ(r["result"], json::object());
+  init();
+  r = parse(s.handle(R"({"jsonrpc":"2.0","id":"abc","method":"ping","params":{}})"));
+  EXPECT_EQ(r["id"], "abc");
+  EXPECT_EQ(r["result"], json::object());
+}
+
+TEST_F(Session, RequestsOtherThanPingNeedInitialize) {
+  json r = parse(s.handle(request(1, "tools/list")));
+  EXPECT_EQ(error_code(r), -32600);
+  EXPECT_EQ(r["id"], 1);
+  r = parse(s.handle(request(2, "tools/call", {{"name", "read_text_file"}, {"arguments", {{"path", "a"}}}})));
+  EXPECT_EQ(error_code(r), -32600);
+  EXPECT_TRUE(log.calls.empty()) << "no tool may run before initialize";
+}
+
+TEST_F(Session, ToolsListHasTheFourteenToolsWithReferenceInputSchemas) {
+  init();
+  json r = parse(s.handle(request(3, "tools/list")));
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  const json& tools = r["result"]["tools"];
+  ASSERT_TRUE(tools.is_array());
+  EXPECT_EQ(tools.size(), 14u);
+
+  std::ifstream f(std::string(SHMCP_SOURCE_DIR) + "/tests/interop/reference/tools-list.json");
+  ASSERT_TRUE(f) << "reference tools-list.json missing";
+  const json ref = json::parse(f);
+  ASSERT_EQ(ref["tools"].size(), 14u);
+  for (const json& want : ref["tools"]) {
+    const std::string name = want["name"];
+    auto it = std::find_if(tools.begin(), tools.end(), [&](const json& t) { return t["name"] == name; });
+    ASSERT_NE(it, tools.end()) << name;
+    EXPECT_EQ((*it)["inputSchema"], want["inputSchema"]) << name;
+    EXPECT_EQ((*it)["annotations"], want["annotations"]) << name;
+    EXPECT_EQ((*it)["outputSchema"], want["outputSchema"]) << name;
+    ASSERT_TRUE(it->contains("description")) << name;
+    EXPECT_FALSE((*it)["description"].get<std::string>().empty()) << name;
+  }
+}
+
+TEST_F(Session, ToolsCallPassesNameAndArgumentsAndReturnsTheResult) {
+  init();
+  json r = parse(s.handle(request(
+      4, "tools/call", {{"name", "read_text_file"}, {"arguments", {{"path", "a.txt"}, {"head", 2}}}})));
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  EXPECT_EQ(r["id"], 4);
+  ASSERT_EQ(log.calls.size(), 1u);
+  EXPECT_EQ(log.calls[0].first, "read_text_file");
+  EXPECT_EQ(log.calls[0].second, json::parse(R"({"path":"a.txt","head":2})"));
+  EXPECT_EQ(r["result"]["content"][0]["text"], R"(read_text_file {"head":2,"path":"a.txt"})");
+  EXPECT_FALSE(r["result"].contains("isError"));
+}
+
+TEST_F(Session, ToolsCallWithoutArgumentsPassesAnEmptyObject) {
+  init();
+  json r = parse(s.handle(request(5, "tools/call", {{"name", "list_allowed_directories"}})));
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  ASSERT_EQ(log.calls.size(), 1u);
+  EXPECT_EQ(log.calls[0].second, json::object());
+}
+
+TEST_F(Session, UnknownToolIsInvalidParams) {
+  init();
+  json r = parse(s.handle(request(6, "tools/call", {{"name", "rm_rf"}, {"arguments", json::object()}})));
+  EXPECT_EQ(error_code(r), -32602);
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("rm_rf"), std::string::npos);
+  EXPECT_TRUE(log.calls.empty());
+}
+
+TEST_F(Session, MalformedToolsCallParamsAreInvalidParams) {
+  init();
+  EXPECT_EQ(error_code(parse(s.handle(request(7, "tools/call", json::object())))), -32602);
+  EXPECT_EQ(error_code(parse(s.handle(request(8, "tools/call", {{"name", 3}})))), -32602);
+  EXPECT_EQ(error_code(parse(s.handle(
+                request(9, "tools/call", {{"name", "read_text_file"}, {"arguments", "path=a"}})))),
+            -32602);
+  EXPECT_TRUE(log.calls.empty());
+}
+
+TEST_F(Session, TransportFailureBecomesAnIsErrorResult) {
+  init();
+  json r = parse(s.handle(request(
+      10, "tools/call", {{"name", "move_file"}, {"arguments", {{"source", "a"}, {"destination", "b"}}}})));
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  EXPECT_EQ(r["result"]["isError"], true);
+  const std::string text = r["result"]["content"][0]["text"];
+  EXPECT_NE(text.find("deadline"), std::string::npos) << text;
+  EXPECT_FALSE(r["result"].contains("structuredContent"));
+}
+
+TEST_F(Session, UnknownMethodIsMethodNotFound) {
+  init();
+  json r = parse(s.handle(request(11, "resources/list")));
+  EXPECT_EQ(error_code(r), -32601);
+  EXPECT_EQ(r["id"], 11);
+}
+
+TEST_F(Session, UnparseableLineIsParseErrorWithNullId) {
+  for (const char* bad : {"garbage", "{\"jsonrpc\":\"2.0\",\"id\":1,", "{'a':1}"}) {
+    json r = parse(s.handle(bad));
+    EXPECT_EQ(error_code(r), -32700) << bad;
+    EXPECT_TRUE(r.contains("id"));
+    EXPECT_TRUE(r["id"].is_null());
+  }
+}
+
+TEST_F(Session, BlankLinesAreIgnored) {
+  EXPECT_FALSE(s.handle("").has_value());
+  EXPECT_FALSE(s.handle("  \r").has_value());
+}
+
+TEST_F(Session, BatchesAreInvalidRequests) {
+  init();
+  json r = parse(s.handle(R"([{"jsonrpc":"2.0","id":1,"method":"ping"}])"));
+  EXPECT_EQ(error_code(r), -32600);
+  EXPECT_TRUE(r["id"].is_null());
+  r = parse(s.handle("[]"));
+  EXPECT_EQ(error_code(r), -32600);
+}
+
+TEST_F(Session, InvalidRequestsAreInvalidRequest) {
+  init();
+  // Wrong or missing jsonrpc version: the id is kept when it is usable.
+  json r = parse(s.handle(R"({"jsonrpc":"1.0","id":1,"method":"ping"})"));
+  EXPECT_EQ(error_code(r), -32600);
+  EXPECT_EQ(r["id"], 1);
+  r = parse(s.handle(R"({"id":2,"method":"ping"})"));
+  EXPECT_EQ(error_code(r), -32600);
+  // Method not a string, no method at all, params not an object.
+  EXPECT_EQ(error_code(parse(s.handle(R"({"jsonrpc":"2.0","id":3,"method":5})"))), -32600);
+  EXPECT_EQ(error_code(parse(s.handle(R"({"jsonrpc":"2.0","id":4})"))), -32600);
+  EXPECT_EQ(error_code(parse(s.handle(R"({"jsonrpc":"2.0","id":5,"method":"ping","params":[1]})"))),
+            -32600);
+  // Ids must be strings or integers.
+  for (const char* line : {R"({"jsonrpc":"2.0","id":null,"method":"ping"})",
+                           R"({"jsonrpc":"2.0","id":1.5,"method":"ping"})",
+                           R"({"jsonrpc":"2.0","id":{},"method":"ping"})"}) {
+    r = parse(s.handle(line));
+    EXPECT_EQ(error_code(r), -32600) << line;
+    EXPECT_TRUE(r["id"].is_null()) << line;
+  }
+  // Scalars are not messages.
+  EXPECT_EQ(error_code(parse(s.handle("42"))), -32600);
+  EXPECT_EQ(error_code(parse(s.handle("\"ping\""))), -32600);
+}
+
+TEST_F(Session, DeeplyNestedInputIsRejectedWithoutRecursing) {
+  init();
+  std::string deep = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"a","content":)";
+  deep += std::string(100000, '[') + std::string(100000, ']') + "}}}";
+  json r = parse(s.handle(deep));
+  EXPECT_EQ(error_code(r), -32600);
+  EXPECT_TRUE(log.calls.empty());
+  // Brackets inside strings don't count.
+  r = parse(s.handle(request(2, "tools/call",
+                             {{"name", "write_file"}, {"arguments", {{"path", "a"}, {"content", std::string(1000, '[')}}}})));
+  EXPECT_TRUE(r.contains("result")) << r.dump().substr(0, 200);
+}
+
+TEST_F(Session, NotificationsAndResponsesGetNoAnswer) {
+  EXPECT_FALSE(s.handle(R"({"jsonrpc":"2.0","method":"notifications/initialized"})").has_value());
+  init();
+  EXPECT_FALSE(s.handle(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3,"reason":"x"}})").has_value());
+  EXPECT_FALSE(s.handle(R"({"jsonrpc":"2.0","method":"notifications/whatever"})").has_value());
+  EXPECT_FALSE(s.handle(R"({"jsonrpc":"2.0","method":"tools/call","params":{"name":"write_file"}})").has_value());
+  EXPECT_TRUE(log.calls.empty()) << "a notification must not run a tool";
+  // A response from the client (e.g. to a request we never sent) is not answered either.
+  EXPECT_FALSE(s.handle(R"({"jsonrpc":"2.0","id":9,"result":{}})").has_value());
+  EXPECT_FALSE(s.handle(R"({"jsonrpc":"2.0","id":9,"error":{"code":1,"message":"x"}})").has_value());
+}
+
+TEST_F(Session, InvalidUtf8InResultsIsReplacedNotThrown) {
+  McpSession bad([](std::string_view, const json&) -> shmcp::Result<json> {
+    return json{{"content", json::array({json{{"type", "text"}, {"text", std::string("a\xff" "b")}}})}};
+  }, "x", "1");
+  ASSERT_TRUE(bad.handle(init_line("2025-11-25")).has_value());
+  auto line = bad.handle(request(2, "tools/call", {{"name", "read_text_file"}, {"arguments", {{"path", "a"}}}}));
+  json r = parse(line);
+  EXPECT_EQ(r["result"]["content"][0]["text"], "a\xEF\xBF\xBD" "b");
+}
+
+TEST_F(Session, ConcurrentCallsRunInParallel) {
+  // Two calls that each wait for the other: they can only finish if the session does not
+  // serialise tool calls.
+  std::atomic<int> inside{0};
+  McpSession par([&](std::string_view, const json&) -> shmcp::Result<json> {
+    inside.fetch_add(1);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (inside.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    if (inside.load() < 2) return shmcp::make_error(shmcp::Errc::timeout, "calls were serialised");
+    return json{{"content", json::array()}};
+  }, "x", "1");
+  ASSERT_TRUE(par.handle(init_line("2025-11-25")).has_value());
+  json r1, r2;
+  std::thread t([&] { r1 = parse(par.handle(request(1, "tools/call", {{"name", "list_allowed_directories"}}))); });
+  r2 = parse(par.handle(request(2, "tools/call", {{"name", "list_allowed_directories"}})));
+  t.join();
+  EXPECT_FALSE(r1["result"].contains("isError")) << r1.dump();
+  EXPECT_FALSE(r2["result"].contains("isError")) << r2.dump();
+}
+
+TEST(Stdio, AnswersEachLineAndStopsAtEof) {
+  FakeCalls log;
+  McpSession s(fake_caller(log), "x", "1");
+  std::istringstream in(init_line("2025-11-25") + "\n" +
+                        R"({"jsonrpc":"2.0","method":"notifications/initialized"})" "\n" +
+                        "\n" + request(2, "ping") + "\r\n" + "nonsense\n" + request(3, "tools/list"));
+  std::ostringstream out;
+  EXPECT_EQ(shmcp::executor::run_stdio(s, in, out), 0);
+  std::istringstream lines(out.str());
+  std::vector<json> got;
+  for (std::string l; std::getline(lines, l);) got.push_back(json::parse(l));
+  ASSERT_EQ(got.size(), 4u) << out.str();
+  EXPECT_EQ(got[0]["id"], 1);
+  EXPECT_EQ(got[1]["id"], 2);
+  EXPECT_EQ(got[1]["result"], json::object());
+  EXPECT_EQ(error_code(got[2]), -32700);
+  EXPECT_EQ(got[3]["result"]["tools"].size(), 14u);
+  EXPECT_EQ(out.str().back(), '\n');
+}
+
+TEST(Stdio, ReturnsOneWhenOutputFails) {
+  FakeCalls log;
+  McpSession s(fake_caller(log), "x", "1");
+  std::istringstream in(request(1, "ping") + "\n");
+  std::ostringstream out;
+  out.setstate(std::ios::badbit);
+  EXPECT_EQ(shmcp::executor::run_stdio(s, in, out), 1);
+}
