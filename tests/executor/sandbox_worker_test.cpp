@@ -1,0 +1,224 @@
+// The sandbox as applied to the REAL worker processes of a running `shmcp-executor serve`, seen
+// from outside through /proc, and a positive control: every one of the 14 tools completes under
+// the filter through the channel (large files, a 2,000-entry directory), with no worker killed.
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+#include "orchestrator/client.hpp"
+#include "tests/executor/executor_process.hpp"
+
+using nlohmann::json;
+using namespace shmcp;
+using namespace shmcp::testing;
+
+namespace {
+
+std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
+
+double metric(int port, const std::string& series) {
+  std::string body;
+  if (http_get(port, "/metrics", &body) != 200) return -1;
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  return -1;
+}
+
+std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
+  std::size_t n = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) n += line.rfind(prefix, 0) == 0;
+  return n;
+}
+
+class SandboxWorkerTest : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> extra = {}) {
+    ASSERT_FALSE(ws_.path().empty());
+    ex_.emplace(ws_.path(), unique_channel("sbx-" + test_name()), std::move(extra));
+    std::string why;
+    ASSERT_TRUE(ex_->start(&why)) << why;
+    auto c = Client::connect(ex_->shm_url());
+    ASSERT_TRUE(c) << c.error().describe();
+    c_ = std::move(*c);
+  }
+
+  // Calls a tool and expects a successful (non-isError) result.
+  json ok(const std::string& tool, const json& args) {
+    auto r = c_->call(tool, args, CallOptions{std::chrono::milliseconds(120'000)});
+    EXPECT_TRUE(r) << tool << ": " << r.error().describe();
+    if (!r) return json();
+    EXPECT_FALSE(r->is_error) << tool << ": " << r->text();
+    return r->json;
+  }
+  static std::string text(const json& j) {
+    std::string out;
+    if (j.contains("content"))
+      for (const auto& b : j["content"])
+        if (b.value("type", "") == "text") out += b["text"].get<std::string>();
+    return out;
+  }
+
+  TempDir ws_;
+  std::optional<ExecutorProcess> ex_;
+  std::unique_ptr<Client> c_;
+};
+
+TEST_F(SandboxWorkerTest, RealWorkersRunUnderSeccompWithNoNewPrivsAndNoCapabilities) {
+  start({"--workers", "3"});
+  auto workers = ex_->wait_workers(3);
+  ASSERT_EQ(workers.size(), 3u);
+  for (pid_t w : workers) {
+    SCOPED_TRACE("worker " + std::to_string(w));
+    EXPECT_EQ(proc_status_field(w, "Seccomp"), "\t2");  // SECCOMP_MODE_FILTER
+    EXPECT_EQ(proc_status_field(w, "NoNewPrivs"), "\t1");
+    EXPECT_EQ(proc_status_field(w, "CapEff"), "\t0000000000000000");
+    EXPECT_EQ(proc_status_field(w, "CapPrm"), "\t0000000000000000");
+    EXPECT_EQ(proc_status_field(w, "CapInh"), "\t0000000000000000");
+    EXPECT_EQ(proc_status_field(w, "CapAmb"), "\t0000000000000000");
+    EXPECT_EQ(proc_status_field(w, "Threads"), "\t1");  // single-threaded
+  }
+  // The supervisor itself is not under the filter (it execs workers and serves HTTP).
+  EXPECT_EQ(proc_status_field(ex_->pid(), "Seccomp"), "\t0");
+  // The health report agrees.
+  auto h = c_->health();
+  ASSERT_TRUE(h) << h.error().describe();
+  EXPECT_EQ((*h)["workers"]["sandboxed"], 3);
+}
+
+TEST_F(SandboxWorkerTest, WorkersKeepOnlyStderrTheWorkspaceAndTheChannel) {
+  start();
+  auto workers = ex_->wait_workers(1);
+  ASSERT_EQ(workers.size(), 1u);
+  const std::string fd_dir = "/proc/" + std::to_string(workers[0]) + "/fd";
+  DIR* d = ::opendir(fd_dir.c_str());
+  ASSERT_NE(d, nullptr);
+  std::set<int> fds;
+  std::vector<std::string> targets;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    fds.insert(std::atoi(e->d_name));
+    char buf[4096];
+    const ssize_t n = ::readlink((fd_dir + "/" + e->d_name).c_str(), buf, sizeof buf - 1);
+    targets.emplace_back(n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?");
+  }
+  ::closedir(d);
+  EXPECT_EQ(fds.size(), 3u) << ::testing::PrintToString(targets);
+  EXPECT_TRUE(fds.count(2));
+  EXPECT_TRUE(fds.count(3));
+  char real[PATH_MAX];
+  ASSERT_NE(::realpath(ws_.path().c_str(), real), nullptr);
+  for (const auto& t : targets) {
+    const bool allowed = t == real || t.find("/dev/shm/shmcp." + ex_->channel()) == 0 || t.find("/tmp/shmcp-it-log-") == 0;
+    EXPECT_TRUE(allowed) << "unexpected fd target " << t;
+  }
+}
+
+TEST_F(SandboxWorkerTest, EveryToolCompletesUnderTheFilter) {
+  // Fixtures made from outside: 2,000 entries in one directory, a nested tree, a media file.
+  ASSERT_EQ(::mkdir((ws_ / "many").c_str(), 0755), 0);
+  for (int i = 0; i < 2000; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "many/f%04d.txt", i);
+    ASSERT_TRUE(write_file(ws_ / name, std::string(static_cast<std::size_t>(i % 7), 'x')));
+  }
+  ASSERT_EQ(::mkdir((ws_ / "tree").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((ws_ / "tree/a").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((ws_ / "tree/a/b").c_str(), 0755), 0);
+  ASSERT_TRUE(write_file(ws_ / "tree/a/b/deep.md", "# deep\n"));
+  const std::string png("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
+  ASSERT_TRUE(write_file(ws_ / "pixel.png", png));
+  start();
+  const auto before = ex_->wait_workers(1);
+  ASSERT_EQ(before.size(), 1u);
+
+  // write_file + read_text_file: 8 MiB through the channel (JSON and typed paths).
+  std::string big(8u << 20, 'q');
+  for (std::size_t i = 99; i < big.size(); i += 100) big[i] = '\n';
+  EXPECT_EQ(text(ok("write_file", {{"path", "big.txt"}, {"content", big}})), "Successfully wrote to big.txt");
+  EXPECT_EQ(read_file(ws_ / "big.txt"), big);
+  EXPECT_EQ(text(ok("read_text_file", {{"path", "big.txt"}})), big);
+  ASSERT_TRUE(c_->write_file("big2.txt", big));
+  auto typed = c_->read_text_file("big2.txt");
+  ASSERT_TRUE(typed) << typed.error().describe();
+  EXPECT_EQ(*typed, big);
+  // read_file (deprecated alias) with head.
+  EXPECT_EQ(text(ok("read_file", {{"path", "big.txt"}, {"head", 2}})), big.substr(0, 199));
+  // read_multiple_files.
+  const std::string multi = text(ok("read_multiple_files", {{"paths", {"tree/a/b/deep.md", "absent.txt"}}}));
+  EXPECT_EQ(multi.rfind("tree/a/b/deep.md:\n# deep\n", 0), 0u) << multi;
+  EXPECT_NE(multi.find("absent.txt: Error - "), std::string::npos) << multi;
+  // read_media_file.
+  const json media = ok("read_media_file", {{"path", "pixel.png"}});
+  ASSERT_EQ(media["content"].size(), 1u);
+  EXPECT_EQ(media["content"][0]["type"], "image");
+  EXPECT_EQ(media["content"][0]["mimeType"], "image/png");
+  EXPECT_EQ(media["content"][0]["data"], "iVBORw0KGgoAAAANSUhEUg==");
+  // create_directory, edit_file (dry run and real), move_file.
+  EXPECT_EQ(text(ok("create_directory", {{"path", "made/x/y"}})), "Successfully created directory made/x/y");
+  ASSERT_TRUE(write_file(ws_ / "made/x/y/e.txt", "alpha\nbeta\ngamma\n"));
+  const std::string diff = text(ok("edit_file", {{"path", "made/x/y/e.txt"}, {"edits", {{{"oldText", "beta"}, {"newText", "BETA"}}}}, {"dryRun", true}}));
+  EXPECT_NE(diff.find("-beta\n+BETA"), std::string::npos) << diff;
+  EXPECT_EQ(read_file(ws_ / "made/x/y/e.txt"), "alpha\nbeta\ngamma\n");
+  ok("edit_file", {{"path", "made/x/y/e.txt"}, {"edits", {{{"oldText", "beta"}, {"newText", "BETA"}}}}});
+  EXPECT_EQ(read_file(ws_ / "made/x/y/e.txt"), "alpha\nBETA\ngamma\n");
+  EXPECT_EQ(text(ok("move_file", {{"source", "made/x/y/e.txt"}, {"destination", "made/moved.txt"}})),
+            "Successfully moved made/x/y/e.txt to made/moved.txt");
+  EXPECT_FALSE(path_exists(ws_ / "made/x/y/e.txt"));
+  EXPECT_EQ(read_file(ws_ / "made/moved.txt"), "alpha\nBETA\ngamma\n");
+  // list_directory / list_directory_with_sizes over 2,000 entries.
+  const std::string listing = text(ok("list_directory", {{"path", "many"}}));
+  EXPECT_EQ(count_lines_starting(listing, "[FILE] f"), 2000u);
+  const std::string sized = text(ok("list_directory_with_sizes", {{"path", "many"}, {"sortBy", "size"}}));
+  EXPECT_EQ(count_lines_starting(sized, "[FILE] f"), 2000u);
+  EXPECT_NE(sized.find("Total: 2000 files, 0 directories"), std::string::npos) << sized.substr(sized.size() - 200);
+  // directory_tree and search_files over the same tree.
+  const json tree = json::parse(text(ok("directory_tree", {{"path", "."}, {"excludePatterns", {"made"}}})));
+  std::size_t many_children = 0;
+  bool saw_made = false;
+  for (const auto& e : tree) {
+    if (e["name"] == "many") many_children = e["children"].size();
+    if (e["name"] == "made") saw_made = true;
+  }
+  EXPECT_EQ(many_children, 2000u);
+  EXPECT_FALSE(saw_made);
+  const std::string found = text(ok("search_files", {{"path", "."}, {"pattern", "**/f1*.txt"}}));
+  EXPECT_EQ(count_lines_starting(found, "/"), 1000u);
+  const std::string deep = text(ok("search_files", {{"path", "tree"}, {"pattern", "**/*.md"}}));
+  char real[PATH_MAX];
+  ASSERT_NE(::realpath(ws_.path().c_str(), real), nullptr);
+  EXPECT_EQ(deep, std::string(real) + "/tree/a/b/deep.md");
+  // get_file_info and list_allowed_directories.
+  const std::string info = text(ok("get_file_info", {{"path", "big.txt"}}));
+  EXPECT_NE(info.find("size: " + std::to_string(big.size()) + "\n"), std::string::npos) << info;
+  EXPECT_NE(info.find("isFile: true\n"), std::string::npos) << info;
+  EXPECT_EQ(text(ok("list_allowed_directories", json::object())), "Allowed directories:\n" + std::string(real));
+
+  // Denials are results, and none of this tripped the filter: same worker, no violations.
+  auto denied = c_->call("read_text_file", {{"path", "/etc/passwd"}});
+  ASSERT_TRUE(denied);
+  EXPECT_TRUE(denied->is_error);
+  EXPECT_EQ(ex_->worker_pids(), before);
+  EXPECT_EQ(metric(ex_->port(), "shmcp_sandbox_violations_total"), 0);
+  EXPECT_EQ(metric(ex_->port(), "shmcp_worker_restarts_total"), 0);
+  EXPECT_EQ(ex_->stderr_text().find("SIGSYS"), std::string::npos) << ex_->stderr_text();
+}
+
+TEST_F(SandboxWorkerTest, ReadOnlyWorkersRefuseWritesButRead) {
+  ASSERT_TRUE(write_file(ws_ / "r.txt", "read me\n"));
+  start({"--read-only"});
+  EXPECT_EQ(text(ok("read_text_file", {{"path", "r.txt"}})), "read me\n");
+  auto w = c_->call("write_file", {{"path", "w.txt"}, {"content", "x"}});
+  ASSERT_TRUE(w) << w.error().describe();
+  EXPECT_TRUE(w->is_error);
+  EXPECT_FALSE(path_exists(ws_ / "w.txt"));
+  EXPECT_EQ(metric(ex_->port(), "shmcp_sandbox_violations_total"), 0);
+}
+
+}  // namespace

@@ -1,0 +1,434 @@
+// The supervisor, against real `shmcp-executor serve` processes: per-call deadlines (worker killed,
+// respawned, later calls fine), a worker SIGKILLed mid-call (its in-flight call answered with an
+// error, not a hang), --workers 2 isolation, SIGTERM shutdown, stale segment cleanup, and the
+// serve command line (usage errors, --help).
+//
+// "Held" calls: some tests need a call that is provably still in flight in a worker. A request for
+// a file much larger than the response ring (16 x 8 KiB) is sent on a raw channel lane and the
+// response is not read: the worker reads the file and then blocks in its reply until the test
+// reads or the worker dies. Nothing there depends on timing.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "channel/channel.hpp"
+#include "orchestrator/client.hpp"
+#include "tests/executor/executor_process.hpp"
+
+using nlohmann::json;
+using namespace shmcp;
+using namespace shmcp::testing;
+
+namespace {
+
+constexpr std::size_t kBigFile = 48u << 20;  // far larger than a response ring; under max message
+
+std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
+
+double metric(int port, const std::string& series) {
+  std::string body;
+  if (http_get(port, "/metrics", &body) != 200) return -1;
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  return -1;
+}
+
+// Polls (bounded) until a metric reaches `want`; returns its last value.
+double await_metric(int port, const std::string& series, double want, int timeout_ms = 10'000) {
+  double v = -1;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < give_up) {
+    v = metric(port, series);
+    if (v == want) return v;
+    sleep_ms(5);
+  }
+  return v;
+}
+
+bool await_log(const ExecutorProcess& ex, const std::string& needle, int timeout_ms = 10'000) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (ex.stderr_text().find(needle) != std::string::npos) return true;
+    sleep_ms(5);
+  }
+  return false;
+}
+
+// A call sent on a raw lane whose (large) response is not read until receive().
+class HeldCall {
+ public:
+  // Sends read_text_file(path) and waits until some worker has taken it (its slot names our lane).
+  bool start(const std::string& channel, const std::string& path, std::uint64_t timeout_ms, std::string* why) {
+    auto seg = channel::Segment::attach(channel, 2'000'000'000ull);
+    if (!seg) return *why = seg.error().describe(), false;
+    seg_ = *seg;
+    auto lane = channel::ClientLane::claim(seg_);
+    if (!lane) return *why = lane.error().describe(), false;
+    lane_.emplace(std::move(*lane));
+    id_ = lane_->next_id();
+    deadline_ = channel::monotonic_ns() + timeout_ms * 1'000'000ull;
+    flatbuffers::FlatBufferBuilder fbb;
+    channel::build_read_text_file_request(fbb, id_, deadline_, path, 0, 0);
+    if (auto s = lane_->send(id_, channel::bytes_of(fbb), deadline_, {}); !s) return *why = s.error().describe(), false;
+    for (int i = 0; i < 10'000; ++i) {
+      for (std::uint32_t w = 0; w < seg_->worker_count(); ++w)
+        if (seg_->worker(w).lane_plus1.load() == lane_->index() + 1) {
+          worker_ = w;
+          return true;
+        }
+      sleep_ms(1);
+    }
+    *why = "no worker took the held call";
+    return false;
+  }
+  std::uint32_t worker() const { return worker_; }
+  bool still_in_flight() const { return seg_->worker(worker_).lane_plus1.load() == lane_->index() + 1; }
+
+  // Reads the response (status, error text, total content bytes). Only a dead executor aborts the
+  // wait; the lane's "closing" state does not (a shutting-down executor still finishes calls).
+  struct Outcome {
+    wire::Status status = wire::Status::Internal;
+    std::string error;
+    std::size_t text_bytes = 0;
+  };
+  Result<Outcome> receive(std::uint64_t timeout_ms) {
+    channel::Ring ring = seg_->response_ring(lane_->index());
+    std::vector<std::byte> buf;
+    const std::uint64_t give_up = channel::monotonic_ns() + timeout_ms * 1'000'000ull;
+    for (;;) {
+      auto got = ring.receive(buf, {}, give_up, [this]() -> Status {
+        if (!seg_->executor_alive()) return make_error(Errc::peer_dead, "executor died");
+        return {};
+      });
+      if (!got) return got.error();
+      if (*got != id_) continue;
+      auto r = channel::verify_response(buf);
+      if (!r) return r.error();
+      Outcome o;
+      o.status = (*r)->status();
+      o.error = (*r)->error() ? (*r)->error()->str() : "";
+      if ((*r)->content())
+        for (const auto* c : *(*r)->content()) o.text_bytes += c->text() ? c->text()->size() : 0;
+      return o;
+    }
+  }
+
+ private:
+  std::shared_ptr<channel::Segment> seg_;
+  std::optional<channel::ClientLane> lane_;
+  std::uint64_t id_ = 0, deadline_ = 0;
+  std::uint32_t worker_ = 0;
+};
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(ws_.path().empty());
+    ASSERT_TRUE(write_file(ws_ / "hello.txt", "hello\n"));
+    std::string big(kBigFile, 'a');
+    for (std::size_t i = 79; i < big.size(); i += 80) big[i] = '\n';
+    ASSERT_TRUE(write_file(ws_ / "big.txt", big));
+  }
+  void start(std::vector<std::string> extra = {}) {
+    ex_.emplace(ws_.path(), unique_channel("sup-" + test_name()), std::move(extra));
+    std::string why;
+    ASSERT_TRUE(ex_->start(&why)) << why;
+  }
+  std::unique_ptr<Client> connect() {
+    auto c = Client::connect(ex_->shm_url());
+    EXPECT_TRUE(c) << c.error().describe();
+    return c ? std::move(*c) : nullptr;
+  }
+  void expect_hello(Client& c) {
+    auto r = c.call("read_text_file", {{"path", "hello.txt"}});
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_FALSE(r->is_error);
+    EXPECT_EQ(r->text(), "hello\n");
+  }
+
+  TempDir ws_;
+  std::optional<ExecutorProcess> ex_;
+};
+
+TEST_F(SupervisorTest, CallPastItsDeadlineFailsWithTimeoutAndItsWorkerIsReplaced) {
+  start();
+  auto before = ex_->wait_workers(1);
+  ASSERT_EQ(before.size(), 1u);
+  auto c = connect();
+  ASSERT_TRUE(c);
+  // 48 MiB cannot be read, encoded and streamed in 1 ms; once the client gives up, the worker is
+  // stuck in its reply, so it is certainly still running the call when the deadline passes.
+  auto r = c->call("read_text_file", {{"path", "big.txt"}}, CallOptions{std::chrono::milliseconds(1)});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::timeout) << r.error().describe();
+
+  EXPECT_TRUE(await_log(*ex_, "passed its call's deadline")) << ex_->stderr_text();
+  EXPECT_EQ(await_metric(ex_->port(), "shmcp_call_timeouts_total", 1), 1);
+  EXPECT_EQ(await_metric(ex_->port(), "shmcp_worker_restarts_total", 1), 1);
+  auto after = ex_->wait_workers(1, before);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]);
+  EXPECT_FALSE(path_exists("/proc/" + std::to_string(before[0]) + "/status")) << "old worker still exists";
+
+  // Later calls on the same client (and lane pool) succeed, including the big one.
+  expect_hello(*c);
+  auto big = c->call("read_text_file", {{"path", "big.txt"}});
+  ASSERT_TRUE(big) << big.error().describe();
+  EXPECT_FALSE(big->is_error);
+  EXPECT_EQ(big->text().size(), kBigFile);
+  EXPECT_EQ(metric(ex_->port(), "shmcp_sandbox_violations_total"), 0);
+}
+
+// --call-timeout-ms is the deadline of calls that carry none, which includes HTTP /execute calls.
+TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {
+  start({"--call-timeout-ms", "1"});
+  std::string body;
+  // Raw POST through a socket: the executor's own deadline must cut the call, not ours.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(ex_->port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const std::string payload = R"({"tool":"read_text_file","arguments":{"path":"big.txt"}})";
+  const std::string req = "POST /execute HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string resp;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  ASSERT_EQ(resp.rfind("HTTP/1.1 504", 0), 0u) << resp.substr(0, 300);
+  const auto p = resp.find("\r\n\r\n");
+  ASSERT_NE(p, std::string::npos);
+  const json j = json::parse(resp.substr(p + 4), nullptr, false);
+  ASSERT_TRUE(j.is_object()) << resp.substr(0, 300);
+  EXPECT_NE(j.value("error", "").find("timeout"), std::string::npos) << j.dump();
+  EXPECT_EQ(await_metric(ex_->port(), "shmcp_call_timeouts_total", 1), 1);
+  EXPECT_EQ(await_metric(ex_->port(), "shmcp_worker_restarts_total", 1), 1);
+  // Calls that carry their own deadline are unaffected.
+  auto c = connect();
+  ASSERT_TRUE(c);
+  expect_hello(*c);
+}
+
+TEST_F(SupervisorTest, WorkerKilledMidCallAnswersTheInFlightCallWithAnError) {
+  start();
+  auto before = ex_->wait_workers(1);
+  ASSERT_EQ(before.size(), 1u);
+  HeldCall held;
+  std::string why;
+  ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
+  ASSERT_TRUE(held.still_in_flight());
+  ASSERT_EQ(::kill(before[0], SIGKILL), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = held.receive(10'000);  // liveness bound: an answer, not a hang until the deadline
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(out) << out.error().describe();
+  EXPECT_EQ(out->status, wire::Status::WorkerDied);
+  EXPECT_NE(out->error.find("SIGKILL"), std::string::npos) << out->error;
+  EXPECT_LT(waited, std::chrono::seconds(10));
+
+  auto after = ex_->wait_workers(1, before);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]);
+  EXPECT_EQ(await_metric(ex_->port(), "shmcp_worker_restarts_total", 1), 1);
+  EXPECT_EQ(metric(ex_->port(), "shmcp_sandbox_violations_total"), 0);
+  EXPECT_NE(ex_->stderr_text().find("died with a call in flight"), std::string::npos) << ex_->stderr_text();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  expect_hello(*c);
+}
+
+TEST_F(SupervisorTest, WorkerKilledWhileIdleIsRespawnedAndClientsCarryOn) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  expect_hello(*c);
+  auto before = ex_->wait_workers(1);
+  ASSERT_EQ(before.size(), 1u);
+  ASSERT_EQ(::kill(before[0], SIGKILL), 0);
+  auto after = ex_->wait_workers(1, before);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]);
+  expect_hello(*c);
+  auto h = c->health();
+  ASSERT_TRUE(h) << h.error().describe();
+  EXPECT_EQ((*h)["workers"]["alive"], 1);
+}
+
+TEST_F(SupervisorTest, WithTwoWorkersASlowCallDoesNotHoldUpAnotherClient) {
+  start({"--workers", "2"});
+  HeldCall held;
+  std::string why;
+  ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
+  auto c = connect();
+  ASSERT_TRUE(c);
+  for (int i = 0; i < 20; ++i) {
+    auto r = c->call("read_text_file", {{"path", "hello.txt"}}, CallOptions{std::chrono::milliseconds(10'000)});
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_EQ(r->text(), "hello\n");
+  }
+  EXPECT_TRUE(held.still_in_flight());  // the slow call was running the whole time
+  auto out = held.receive(30'000);
+  ASSERT_TRUE(out) << out.error().describe();
+  EXPECT_EQ(out->status, wire::Status::Ok);
+  EXPECT_EQ(out->text_bytes, kBigFile);
+}
+
+// The control for the test above: with a single worker the same quick call must wait.
+TEST_F(SupervisorTest, WithOneWorkerASlowCallDoesHoldUpOthers) {
+  start({"--workers", "1"});
+  HeldCall held;
+  std::string why;
+  ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
+  auto c = connect();
+  ASSERT_TRUE(c);
+  auto r = c->call("read_text_file", {{"path", "hello.txt"}}, CallOptions{std::chrono::milliseconds(300)});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::timeout);
+  auto out = held.receive(30'000);
+  ASSERT_TRUE(out) << out.error().describe();
+  EXPECT_EQ(out->status, wire::Status::Ok);
+  expect_hello(*c);
+}
+
+TEST_F(SupervisorTest, SigtermStopsCleanlyAndRemovesTheSegment) {
+  start({"--workers", "2"});
+  auto workers = ex_->wait_workers(2);
+  ASSERT_EQ(workers.size(), 2u);
+  ASSERT_TRUE(path_exists(segment_file(ex_->channel())));
+  EXPECT_EQ(ex_->stop(), 0);
+  EXPECT_FALSE(path_exists(segment_file(ex_->channel())));
+  for (pid_t w : workers) EXPECT_FALSE(path_exists("/proc/" + std::to_string(w) + "/status")) << "worker " << w << " survived";
+  const std::string log = ex_->stderr_text();
+  EXPECT_NE(log.find("received TERM"), std::string::npos) << log;
+  EXPECT_NE(log.find("stopped; removing " + segment_file(ex_->channel())), std::string::npos) << log;
+}
+
+TEST_F(SupervisorTest, SigtermLetsAnInFlightCallFinish) {
+  start();
+  HeldCall held;
+  std::string why;
+  ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
+  ASSERT_EQ(::kill(ex_->pid(), SIGTERM), 0);
+  ASSERT_TRUE(await_log(*ex_, "finishing in-flight calls"));
+  auto out = held.receive(30'000);
+  ASSERT_TRUE(out) << out.error().describe();
+  EXPECT_EQ(out->status, wire::Status::Ok);
+  EXPECT_EQ(out->text_bytes, kBigFile);
+  EXPECT_EQ(ex_->stop(), 0);
+  EXPECT_FALSE(path_exists(segment_file(ex_->channel())));
+}
+
+// A respawned worker is forked by the supervisor's monitor thread; shutting down must still let it
+// finish its call (it must not die with that thread).
+TEST_F(SupervisorTest, SigtermLetsARespawnedWorkerFinishItsCall) {
+  start();
+  auto before = ex_->wait_workers(1);
+  ASSERT_EQ(before.size(), 1u);
+  ASSERT_EQ(::kill(before[0], SIGKILL), 0);
+  ASSERT_EQ(ex_->wait_workers(1, before).size(), 1u);
+  ASSERT_EQ(await_metric(ex_->port(), "shmcp_workers_alive", 1), 1);
+  HeldCall held;
+  std::string why;
+  ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
+  ASSERT_EQ(::kill(ex_->pid(), SIGTERM), 0);
+  ASSERT_TRUE(await_log(*ex_, "finishing in-flight calls"));
+  auto out = held.receive(30'000);
+  ASSERT_TRUE(out) << out.error().describe();
+  EXPECT_EQ(out->status, wire::Status::Ok);
+  EXPECT_EQ(out->text_bytes, kBigFile);
+  EXPECT_EQ(ex_->stop(), 0);
+  EXPECT_FALSE(path_exists(segment_file(ex_->channel())));
+}
+
+TEST_F(SupervisorTest, StaleSegmentOfAKilledExecutorIsReplacedByANewOne) {
+  start({"--workers", "2"});
+  const std::string channel = ex_->channel();
+  auto workers = ex_->wait_workers(2);
+  ex_->kill9();
+  ASSERT_TRUE(path_exists(segment_file(channel))) << "SIGKILL cannot remove the segment";
+  // The workers die with their supervisor (PR_SET_PDEATHSIG).
+  for (pid_t w : workers)
+    for (int i = 0; i < 500 && path_exists("/proc/" + std::to_string(w) + "/status"); ++i) sleep_ms(10);
+  for (pid_t w : workers) EXPECT_FALSE(path_exists("/proc/" + std::to_string(w) + "/status")) << "orphaned worker " << w;
+
+  ExecutorProcess second(ws_.path(), channel);
+  std::string why;
+  ASSERT_TRUE(second.start(&why)) << why;
+  EXPECT_NE(second.stderr_text().find("removed stale segment " + segment_file(channel)), std::string::npos)
+      << second.stderr_text();
+  auto c = Client::connect(second.shm_url());
+  ASSERT_TRUE(c) << c.error().describe();
+  expect_hello(**c);
+  EXPECT_EQ(second.stop(), 0);
+  EXPECT_FALSE(path_exists(segment_file(channel)));
+}
+
+TEST_F(SupervisorTest, SecondExecutorOnALiveChannelRefusesToStart) {
+  start();
+  ExecutorProcess second(ws_.path(), ex_->channel());
+  std::string why;
+  EXPECT_FALSE(second.start(&why));
+  EXPECT_TRUE(WIFEXITED(second.exit_status()));
+  EXPECT_EQ(WEXITSTATUS(second.exit_status()), 1);
+  EXPECT_NE(second.stderr_text().find("already served by a live executor"), std::string::npos) << second.stderr_text();
+  // The first executor is unharmed.
+  auto c = connect();
+  ASSERT_TRUE(c);
+  expect_hello(*c);
+}
+
+TEST(ServeCommandLine, WithoutWorkspaceExits2WithUsage) {
+  auto r = run_process({executor_binary(), "serve", "--channel", unique_channel("noworkspace")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--workspace is required"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Usage: shmcp-executor serve"), std::string::npos) << r.err;
+}
+
+TEST(ServeCommandLine, BadFlagsExit2WithAReason) {
+  TempDir ws;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--bogus"}, "unknown option '--bogus'"},
+      {{"--workers", "0"}, "--workers expects a number in 1..64"},
+      {{"--workers", "x"}, "--workers expects a number"},
+      {{"--http", "8002"}, "--http expects HOST:PORT"},
+      {{"--wait", "sometimes"}, "unknown wait mode"},
+      {{"--log-level", "loud"}, "unknown log level"},
+      {{"--token-file", ws / "absent"}, "cannot read --token-file"},
+      {{"--channel"}, "--channel needs a value"},
+  };
+  for (const auto& [flags, reason] : cases) {
+    std::vector<std::string> argv = {executor_binary(), "serve", "--workspace", ws.path()};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto r = run_process(argv);
+    EXPECT_EQ(r.exit_code, 2) << flags[0];
+    EXPECT_NE(r.err.find(reason), std::string::npos) << flags[0] << ": " << r.err;
+  }
+}
+
+TEST(ServeCommandLine, HelpDocumentsEveryFlagAndDefault) {
+  auto r = run_process({executor_binary(), "serve", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--workspace DIR", "--channel NAME", "--http HOST:PORT", "--no-http", "--workers N",
+                           "--wait MODE", "--spin-us N", "--token-file F", "--read-only", "--call-timeout-ms N",
+                           "--max-read-bytes N", "--allow-hardlinks", "--lanes N", "--slots N", "--slot-size BYTES",
+                           "--max-message BYTES", "--shm-group", "--allow-unsandboxed", "--log-level LEVEL", "--help"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  for (const char* dflt : {"[default: default]", "[default: 127.0.0.1:8002]", "[default: 1]", "[default: adaptive]",
+                           "[default: 30000]", "[default: info]", "[default: 64]"})
+    EXPECT_NE(r.out.find(dflt), std::string::npos) << dflt;
+  auto top = run_process({executor_binary(), "--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.out.find("serve"), std::string::npos);
+}
+
+}  // namespace
