@@ -8,6 +8,7 @@
 //   shm-spin           ClientLane::call / ServerEndpoint, both sides spinning
 //   shm-adaptive       the same with the default adaptive wait (closed loop: nobody sleeps)
 //   shm-adaptive-idle  adaptive, 2 ms pause between calls so the worker is asleep on the futex
+//   floor-wake         the idle run's reference: waking a process asleep on a futex, no channel
 //   http               the same empty call over cpp-httplib (keep-alive, TCP_NODELAY both sides)
 //   shm-pipelined      a window of requests in flight on one lane, then collected
 //
@@ -190,6 +191,45 @@ std::optional<Summary> run_floor(const Cpus& cpus, const Options& opt) {
   });
   word->store(kQuit, std::memory_order_release);  // in case the client failed early
   stop_child(server, SIGTERM);
+  munmap(p, 4096);
+  return s;
+}
+
+// ---- wake floor: the cost of waking a process asleep on a futex, no channel ------------------------
+// The reference for shm-adaptive-idle: the client pauses like the idle run, then stores a word and
+// FUTEX_WAKEs a server asleep in FUTEX_WAIT on it, which answers by a store the client spins on.
+
+std::optional<Summary> run_wake_floor(const Cpus& cpus, std::uint64_t iterations) {
+  void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return std::nullopt;
+  auto* req = new (p) channel::AtomicU32(0);
+  auto* resp = new (static_cast<std::byte*>(p) + 64) channel::AtomicU32(0);  // its own cache line
+  constexpr std::uint32_t kQuit = ~0u;
+  const pid_t server = spawn(cpus.server, [&]() -> int {
+    for (std::uint32_t seen = 0;;) {
+      std::uint32_t v;
+      while ((v = req->load(std::memory_order_acquire)) == seen) channel::futex_wait(req, seen, 0);
+      if (v == kQuit) return 0;
+      seen = v;
+      resp->store(v, std::memory_order_release);
+    }
+  });
+  auto s = measure_in_child(cpus.client, [&]() -> std::optional<Summary> {
+    std::vector<std::uint64_t> ns;
+    ns.reserve(iterations);
+    for (std::uint32_t i = 1; i <= iterations; ++i) {
+      sleep_ns(kIdlePauseNs);
+      const std::uint64_t t0 = now_ns();
+      req->store(i, std::memory_order_release);
+      channel::futex_wake(req, 1);
+      while (resp->load(std::memory_order_acquire) != i) cpu_relax();
+      ns.push_back(now_ns() - t0);
+    }
+    return closed_loop_summary("floor-wake", ns);
+  });
+  req->store(kQuit, std::memory_order_release);
+  channel::futex_wake(req, 1);
+  stop_child(server, SIGKILL);
   munmap(p, 4096);
   return s;
 }
@@ -427,6 +467,8 @@ void print_targets(const std::vector<Summary>& rows, std::FILE* out) {
   if (idle)
     std::fprintf(out, "  shm-adaptive-idle p50 <= 20 us    %6llu ns        %s\n",
                  static_cast<unsigned long long>(idle->p50_ns), idle->p50_ns <= 20'000 ? "met" : "MISSED");
+  if (const Summary* wake = find(rows, "floor-wake"); wake && idle)
+    std::fprintf(out, "    (this machine's futex wake floor p50: %llu ns)\n", static_cast<unsigned long long>(wake->p50_ns));
   if (http && spin)
     std::fprintf(out, "  http p50 >= 100x shm-spin p50     %6.0fx          %s\n",
                  spin->p50_ns ? static_cast<double>(http->p50_ns) / static_cast<double>(spin->p50_ns) : 0.0,
@@ -466,6 +508,8 @@ int channel_bench(const Options& opt) {
   progress("%s\n", "shm-adaptive-idle (2 ms pause between calls)...");
   add("shm-adaptive-idle", run_shm_closed(cpus, "shm-adaptive-idle", WaitPolicy{WaitMode::adaptive, 50'000},
                                           idle_iters, std::min<std::uint64_t>(opt.warmup, 20), kIdlePauseNs));
+  progress("%s\n", "floor-wake (futex wake of a sleeping process, no channel)...");
+  add("floor-wake", run_wake_floor(cpus, idle_iters));
   progress("%s\n", "http (cpp-httplib, keep-alive, TCP_NODELAY)...");
   add("http", run_http(cpus, opt));
   progress("%s\n", "shm-pipelined...");

@@ -19,7 +19,7 @@ struct Options {
 
 // One row: a transport and operation with its round-trip distribution in nanoseconds.
 struct Summary {
-  std::string transport;  // "floor", "shm-spin", "shm-adaptive", "shm-adaptive-idle", "http", "shm-pipelined"
+  std::string transport;  // "floor", "shm-spin", "shm-adaptive", "shm-adaptive-idle", "http", "shm-pipelined", "floor-wake"
   std::string op;         // "empty"
   std::uint64_t samples = 0;
   std::uint64_t min_ns = 0, p50_ns = 0, p90_ns = 0, p99_ns = 0, p999_ns = 0, max_ns = 0;
