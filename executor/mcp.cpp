@@ -355,12 +355,11 @@ std::vector<std::string> accepted_types(std::string_view accept) {
   return out;
 }
 
+// The transport requires clients to *list* both application/json and text/event-stream; like the
+// TypeScript SDK's server, wildcards (*/*) don't count, so a client that would choke on an SSE
+// answer from another server is told so here rather than there.
 bool accepts(const std::vector<std::string>& types, std::string_view wanted) {
-  const auto slash = wanted.find('/');
-  const std::string any_sub = std::string(wanted.substr(0, slash)) + "/*";
-  return std::any_of(types.begin(), types.end(), [&](const std::string& t) {
-    return t == wanted || t == any_sub || t == "*/*";
-  });
+  return std::find(types.begin(), types.end(), wanted) != types.end();
 }
 
 HttpReply json_reply(int status, const json& body, std::vector<std::pair<std::string, std::string>> h = {}) {

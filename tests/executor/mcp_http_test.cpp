@@ -125,7 +125,8 @@ TEST_F(Http, NotificationsAndResponsesGet202WithoutBody) {
 
 TEST_F(Http, AcceptMustListJsonAndEventStream) {
   for (const char* accept : {"application/json", "text/event-stream", "text/html", "",
-                             "application/json, text/event-stream;q=0"}) {
+                             "application/json, text/event-stream;q=0", "*/*",
+                             "application/*, text/*", "application/json, text/*"}) {
     HttpHeaders h{{"Accept", accept}, {"Content-Type", "application/json"}};
     HttpReply r = http.post(h, kInit);
     EXPECT_EQ(r.status, 406) << "Accept: " << accept;
@@ -133,10 +134,10 @@ TEST_F(Http, AcceptMustListJsonAndEventStream) {
   HttpHeaders none{{"Content-Type", "application/json"}};
   EXPECT_EQ(http.post(none, kInit).status, 406);
   EXPECT_EQ(http.session_count(), 0u);
-  // Parameters, case, spacing, repeated headers and wildcards are all valid ways to list both.
+  // Parameters, case, spacing, other types and repeated headers are all valid ways to list both.
   for (HttpHeaders h : {HttpHeaders{{"accept", "Application/JSON;q=0.9 ,  text/event-stream"}},
                         HttpHeaders{{"Accept", "application/json"}, {"Accept", "text/event-stream"}},
-                        HttpHeaders{{"Accept", "*/*"}}}) {
+                        HttpHeaders{{"Accept", "text/html, text/event-stream; charset=utf-8, application/json, */*"}}}) {
     h.emplace("Content-Type", "application/json; charset=utf-8");
     EXPECT_EQ(http.post(h, kInit).status, 200);
   }
