@@ -25,11 +25,14 @@ exe=$(readlink -f "$1"); cli=$(readlink -f "$2"); W=$3
 UID_=10001
 rm -rf "$W"; mkdir -p "$W"; W=$(cd "$W" && pwd)
 chmod 0755 "$W"
+install -d -o $UID_ -g $UID_ "$W/out"   # the client (uid 10001) writes its reports here
 CH="nstest$$"
-pids=()
+pids=()    # the unshare processes we started
+inits=()   # their children: pid 1 of each new PID namespace (killing it ends the namespace)
 cleanup() {
   local p
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  # Not just unshare: an ns init that dropped privileges has lost its parent-death signal.
+  for p in "${inits[@]}" "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -98,24 +101,24 @@ start_container() {  # name shm_dir join_pid|new cmd... ; sets $started to the u
 }
 
 run_shape() {  # shape
-  local shape=$1 shm="$W/$1-shm" donor holder exe_host cli_up out="$W/$1-client"
+  local shape=$1 shm="$W/$1-shm" donor holder exe_host cli_up out="$W/out/$1-client"
   rm -rf "$W/workspace"; install -d -o $UID_ -g $UID_ -m 0750 "$W/workspace"
   mkdir -p "$shm"; mount -t tmpfs -o size=64m,mode=1777 "shm-$shape" "$shm"
   echo "== $shape shape"
   if [[ $shape == compose ]]; then
     # The orchestrator starts first and owns the IPC namespace; its client waits for the executor.
     start_container orchestrator "$shm" new "$W/client.sh" "$cli" "$CH" "$out"; cli_up=$started
-    donor=$(child_of "$cli_up")
+    donor=$(child_of "$cli_up"); inits+=("$donor")
     start_container executor "$shm" "$donor" "$exe" serve --workspace /mnt/workspace --channel "$CH" --no-http
   else
     # pause: pid 1 of its own PID namespace, owner of the pod's IPC namespace, does nothing.
-    unshare --ipc --pid --fork --mount-proc sleep infinity & holder=$!; pids+=("$holder")
-    donor=$(child_of "$holder")
+    unshare --ipc --pid --fork --mount-proc sleep infinity 2>"$W/holder.log" & holder=$!; pids+=("$holder")
+    donor=$(child_of "$holder"); inits+=("$donor")
     start_container executor "$shm" "$donor" "$exe" serve --workspace /mnt/workspace --channel "$CH" --no-http
     start_container orchestrator "$shm" "$donor" "$W/client.sh" "$cli" "$CH" "$out"; cli_up=$started
   fi
   exe_up=${pids[-1]}; [[ $shape == compose ]] || exe_up=${pids[-2]}
-  exe_host=$(child_of "$exe_up")
+  exe_host=$(child_of "$exe_up"); inits+=("$exe_host")
   if ! timeout 120 tail --pid="$cli_up" -f /dev/null; then fail "$shape: client did not finish"; fi
   wait "$cli_up" || fail "$shape: client exited with $?"
   kill -0 "$exe_host" 2>/dev/null || fail "$shape: executor died"
@@ -176,9 +179,9 @@ run_shape() {  # shape
   wait "$exe_up" || fail "$shape: executor exited with $? after SIGTERM"
   [[ ! -e $shm/shmcp.$CH ]] || fail "$shape: segment left behind in /dev/shm after SIGTERM"
   echo "ok - $shape: executor stopped on SIGTERM and removed /dev/shm/shmcp.$CH"
-  [[ -n ${holder:-} ]] && kill -KILL "$holder" 2>/dev/null || true
+  if [[ -n ${holder:-} ]]; then kill -KILL "$donor" 2>/dev/null; wait "$holder" 2>/dev/null || true; fi
   umount "$shm"
-  pids=()
+  pids=(); inits=()
 }
 
 run_shape compose
