@@ -130,6 +130,9 @@ struct alignas(4096) SegmentHeader {
   // Server doorbell: workers sleep here when every lane is idle.
   alignas(kCacheLine) AtomicU32 doorbell;
   AtomicU32 sleepers;
+  // The one worker (index + 1) allowed to spin while idle; 0 = none. Other idle workers sleep, so
+  // N workers never burn N cores, and clients skip the wake-up syscall while someone spins.
+  AtomicU32 spinner;
 };
 static_assert(sizeof(SegmentHeader) == 4096);
 static_assert(offsetof(SegmentHeader, state) == 128);
@@ -143,6 +146,7 @@ constexpr std::uint64_t layout_hash() {
   mix(sizeof(SegmentHeader));
   mix(offsetof(SegmentHeader, state));
   mix(offsetof(SegmentHeader, doorbell));
+  mix(offsetof(SegmentHeader, spinner));
   mix(sizeof(LaneControl));
   mix(offsetof(LaneControl, request));
   mix(offsetof(LaneControl, response));

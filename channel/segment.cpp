@@ -441,8 +441,9 @@ Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, st
   // Wake a sleeping worker. Pairs with the worker's seq_cst increment of `sleepers` before its
   // final scan (see ServerEndpoint::next). No fence of our own is needed: Ring::send issued a
   // seq_cst fence after publishing the last fragment, which already orders this load after it.
+  // While a worker holds the spinner token it will find the request itself: skip the syscall.
   SegmentHeader& h = seg_->header();
-  if (h.sleepers.load(std::memory_order_relaxed) != 0) {
+  if (h.spinner.load(std::memory_order_relaxed) == 0 && h.sleepers.load(std::memory_order_relaxed) != 0) {
     h.doorbell.fetch_add(1, std::memory_order_seq_cst);
     futex_wake(&h.doorbell, 1);
   }
@@ -525,10 +526,29 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
       sleeping_registered = false;
     }
   };
+  // Only the holder of the spinner token spins; the others sleep on the doorbell at once. The
+  // holder gives the token up when it finds work (so an idle worker can take over spinning) or
+  // when its adaptive budget runs out. Pairing with ClientLane::send: a worker releases the token
+  // (seq_cst store, then a seq_cst fence) before its final scan; a client publishes (fence) before
+  // reading `spinner`. Either the client sees 0 and wakes a sleeper, or the scan sees the request.
+  bool spinner = false;
+  auto release_spinner = [&] {
+    if (spinner) {
+      h.spinner.store(0, std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      spinner = false;
+    }
+  };
   while (!current_) {
     if (stop && stop->load(std::memory_order_relaxed)) {
+      release_spinner();
       unregister();
       return make_error(Errc::closed, "stopping");
+    }
+    if (!spinner && policy.mode != WaitMode::block && start == 0) {
+      std::uint32_t none = 0;
+      spinner = h.spinner.compare_exchange_strong(none, me_, std::memory_order_seq_cst);
+      if (spinner && sleeping_registered) unregister();
     }
     std::uint32_t seen = 0;
     if (sleeping_registered) seen = h.doorbell.load(std::memory_order_seq_cst);
@@ -541,17 +561,24 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
       if (try_take(lane)) scan_from_ = (lane + 1) % hw;
     }
     if (current_) break;
-    ++spins;
-    bool may_sleep = policy.mode == WaitMode::block;
-    if (policy.mode == WaitMode::adaptive && (spins & 63u) == 0) {
-      const std::uint64_t now = monotonic_ns();
-      if (start == 0) start = now;
-      may_sleep = now - start >= policy.spin_ns;
-    }
-    if (!may_sleep) {
+    if (spinner) {
+      ++spins;
+      bool budget_over = false;
+      if (policy.mode == WaitMode::adaptive && (spins & 63u) == 0) {
+        const std::uint64_t now = monotonic_ns();
+        if (start == 0) start = now;
+        budget_over = now - start >= policy.spin_ns;
+      }
+      if (!budget_over) {
 #if defined(__x86_64__)
-      __builtin_ia32_pause();
+        __builtin_ia32_pause();
 #endif
+        continue;
+      }
+      // Going to sleep: announce it first, then hand the token back, then scan once more.
+      h.sleepers.fetch_add(1, std::memory_order_seq_cst);
+      sleeping_registered = true;
+      release_spinner();
       continue;
     }
     if (!sleeping_registered) {
@@ -561,6 +588,22 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
       continue;
     }
     futex_wait(&h.doorbell, seen, kPeerCheckIntervalNs);
+    start = 0;  // woken: may compete for the spinner token again
+  }
+  if (spinner) {
+    release_spinner();
+    // A request on another lane may have been published while clients still saw us spinning:
+    // hand it to a sleeping worker rather than leave it until we finish this call.
+    if (h.sleepers.load(std::memory_order_seq_cst) != 0) {
+      for (std::uint32_t l = 0; l < hw_seen_; ++l) {
+        if (l != *current_ && seg_->lane(l).server_owner.load(std::memory_order_relaxed) == 0 &&
+            seg_->request_ring(l).readable()) {
+          h.doorbell.fetch_add(1, std::memory_order_seq_cst);
+          futex_wake(&h.doorbell, 1);
+          break;
+        }
+      }
+    }
   }
   unregister();
 
@@ -637,6 +680,8 @@ void answer_for_dead_worker(Segment& seg, std::uint32_t worker_index, wire::Stat
                     });
   }
   const std::uint32_t me = worker_index + 1;
+  std::uint32_t holder = me;
+  seg.header().spinner.compare_exchange_strong(holder, 0, std::memory_order_seq_cst);  // dead spinner
   for (std::uint32_t i = 0; i < seg.lane_count(); ++i) {
     std::uint32_t expected = me;
     seg.lane(i).server_owner.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);

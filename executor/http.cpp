@@ -79,6 +79,8 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
     if (!Tools::known(tool)) return json_reply(res, 400, {{"error", "unknown tool: " + tool}});
     auto r = client->call(tool, args);
     if (!r) return json_reply(res, http_status_for(r.error().code), {{"error", r.error().describe()}});
+    // /execute always states isError (the MCP result omits it on success, like the reference).
+    if (!r->json.contains("isError")) r->json["isError"] = false;
     res.status = 200;
     res.set_content(r->json.dump(), "application/json");
   });
