@@ -174,6 +174,7 @@ TEST_F(Session, ToolsListHasTheFourteenToolsWithReferenceInputSchemas) {
     EXPECT_EQ((*it)["inputSchema"], want["inputSchema"]) << name;
     EXPECT_EQ((*it)["annotations"], want["annotations"]) << name;
     EXPECT_EQ((*it)["outputSchema"], want["outputSchema"]) << name;
+    EXPECT_EQ((*it)["execution"], want["execution"]) << name;
     ASSERT_TRUE(it->contains("description")) << name;
     EXPECT_FALSE((*it)["description"].get<std::string>().empty()) << name;
   }

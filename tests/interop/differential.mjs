@@ -128,6 +128,11 @@ const STEPS = [
   ["move_file", { source: R("made/a/b/c"), destination: R("made/c-moved") }],
   ["move_file", { source: R("dir/unicode-é.txt"), destination: R("unicode-moved.txt") }],
 
+  // Failures whose wording is a documented deliberate difference (see ALLOWED).
+  ["write_file", { path: R("no-such-dir/x.txt"), content: "x" }],
+  ["write_file", { path: R("dir/sub"), content: "x" }],
+  ["create_directory", { path: R("notes.txt/below") }],
+
   ["list_directory", { path: R() }],
   ["list_directory", { path: R("made") }],
   ["directory_tree", { path: R("made") }],
@@ -138,9 +143,31 @@ const STEPS = [
 
 // ---- Deliberate differences (executor/TOOLS.md). Each entry names the section that documents
 // it; keep this list short and explicit: anything not listed is a failure.
+const errorText = (r) => (r.isError === true ? r.content?.[0]?.text ?? "" : null);
+// In --reference mode both sides are the reference, so its own wording is what "ours" must match.
+const bothErrors = (a, b, refRe, ourRe) =>
+  refRe.test(errorText(a) ?? "\0") && (target === "--reference" ? refRe : ourRe).test(errorText(b) ?? "\0") &&
+  b.structuredContent === undefined;
 const ALLOWED = [
-  // Example shape:
-  // { doc: "executor/TOOLS.md § ...", step: /^read_multiple_files /, ok: (ref, ours) => ... },
+  {
+    doc: "executor/TOOLS.md § Error messages: a missing parent is `Parent directory does not exist`",
+    step: /^write_file \{"path":"<ROOT>\/no-such-dir\/x\.txt"/,
+    ok: (a, b) => bothErrors(a, b, /^ENOENT: no such file or directory, open '<ROOT>\/no-such-dir\/x\.txt'$/,
+                             /^Parent directory does not exist: <ROOT>\/no-such-dir$/),
+  },
+  {
+    // The reference's message names its random temp file, so it differs from run to run anyway.
+    doc: "executor/TOOLS.md § Error messages: writing onto a directory is EISDIR ... open",
+    step: /^write_file \{"path":"<ROOT>\/dir\/sub"/,
+    ok: (a, b) => bothErrors(a, b, /^EISDIR: illegal operation on a directory, rename '.*' -> '<ROOT>\/dir\/sub'$/,
+                             /^EISDIR: illegal operation on a directory, open '<ROOT>\/dir\/sub'$/),
+  },
+  {
+    doc: "executor/TOOLS.md § Error messages: mkdir under a file is ENOTDIR ... mkdir",
+    step: /^create_directory \{"path":"<ROOT>\/notes\.txt\/below"/,
+    ok: (a, b) => bothErrors(a, b, /^ENOTDIR: not a directory, \w+ '<ROOT>\/notes\.txt\/below'$/,
+                             /^ENOTDIR: not a directory, mkdir '<ROOT>\/notes\.txt\/below'$/),
+  },
 ];
 
 // ---- Running -----------------------------------------------------------------------------------

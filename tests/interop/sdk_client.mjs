@@ -46,7 +46,9 @@ try {
   for (const ref of REFERENCE_TOOLS) {
     const t = tools.find((x) => x.name === ref.name);
     check(t, `tool ${ref.name} missing`);
-    for (const key of ["inputSchema", "annotations", "outputSchema"]) {
+    // Every field the reference lists (inputSchema, outputSchema, annotations, execution), and
+    // nothing of these missing on our side.
+    for (const key of Object.keys(ref).filter((k) => k !== "name")) {
       const got = withoutDescriptions(t[key]);
       check(canonical(got) === canonical(ref[key]),
         `${ref.name}.${key} differs from the reference (descriptions aside):\n  want ${canonical(ref[key])}\n  got  ${canonical(got)}`);
