@@ -580,6 +580,10 @@ HttpReply McpHttp::del(const HttpHeaders& headers) {
   }
   const auto sid = header(headers, kSessionHeader);
   if (!sid) return error_reply(400, mcp::kInvalidRequest, "Bad Request: missing Mcp-Session-Id header");
+  if (auto pv = header(headers, kProtocolHeader); pv && !mcp::protocol_version_supported(trim(*pv))) {
+    return error_reply(400, mcp::kInvalidRequest,
+                       "Bad Request: unsupported MCP-Protocol-Version: " + std::string(trim(*pv)));
+  }
   std::lock_guard lock(mu_);
   auto it = sessions_.find(std::string(trim(*sid)));
   if (it == sessions_.end()) return error_reply(404, mcp::kInvalidRequest, "Session not found");

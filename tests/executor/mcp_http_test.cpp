@@ -190,6 +190,9 @@ TEST_F(Http, ProtocolVersionHeaderIsValidated) {
   HttpReply r = http.post(bad, R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("2099-01-01"), std::string::npos);
+  // DELETE is a request of the session as well; a bad revision does not end the session.
+  EXPECT_EQ(http.del(bad).status, 400);
+  EXPECT_EQ(http.post(h, R"({"jsonrpc":"2.0","id":3,"method":"ping"})").status, 200);
 }
 
 TEST_F(Http, ParseErrorsAndBatchesAre400WithJsonRpcErrors) {
