@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds shmcp with sanitizers and runs the unit and multi-process tests there:
+#   build-asan  SHMCP_SANITIZE=address  (AddressSanitizer + UndefinedBehaviorSanitizer, leaks too)
+#   build-tsan  SHMCP_SANITIZE=thread   (ThreadSanitizer)
+# Tests run: ctest -R '^(channel_|sandbox_|executor_|orchestrator_)'. Tests that cannot work under a
+# sanitizer skip themselves (compiled with SHMCP_SANITIZER; e.g. address-space rlimits). Workers
+# lock down with LockdownOptions::sanitizer_runtime, so the seccomp filter allows the runtimes'
+# extra syscalls; the sandbox is otherwise the same.
+#
+#   scripts/sanitize.sh [address|thread|all]     (default: all)
+#   JOBS=2 CTEST_ARGS='-j2' scripts/sanitize.sh address
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WHICH=${1:-all}
+JOBS=${JOBS:-2}
+TEST_REGEX=${TEST_REGEX:-'^(channel_|sandbox_|executor_|orchestrator_)'}
+case "$WHICH" in
+  address|thread) KINDS=("$WHICH") ;;
+  all) KINDS=(address thread) ;;
+  *) echo "usage: $0 [address|thread|all]" >&2; exit 2 ;;
+esac
+
+# Reports fail the test that triggered them; suppressions live next to this script.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+status=0
+for kind in "${KINDS[@]}"; do
+  case "$kind" in address) dir=build-asan ;; thread) dir=build-tsan ;; esac
+  echo "== $kind: configuring $dir"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" >"$dir.configure.log" 2>&1 \
+    || { cat "$dir.configure.log"; exit 1; }
+  # Only what the selected tests need (not bench, not the docker/interop fixtures).
+  targets=(shmcp-executor shmcp shmcp_client channel_peer)
+  for t in $(ls tests/channel/*_test.cpp tests/sandbox/*_test.cpp tests/executor/*_test.cpp tests/orchestrator/*_test.cpp); do
+    base=$(basename "$t" .cpp)
+    targets+=("$(basename "$(dirname "$t")")_$base")
+  done
+  echo "== $kind: building ${#targets[@]} targets"
+  cmake --build "$dir" -j"$JOBS" --target "${targets[@]}"
+  echo "== $kind: ctest -R '$TEST_REGEX'"
+  if ! ctest --test-dir "$dir" -R "$TEST_REGEX" --output-on-failure --timeout 900 ${CTEST_ARGS:-}; then
+    echo "!! $kind: failures (see above)"
+    status=1
+  fi
+done
+exit $status
