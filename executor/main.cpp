@@ -61,6 +61,9 @@ Options:
   --allow-unsandboxed     start even if Landlock or seccomp cannot be applied (NOT for
                           production: the executor otherwise refuses to start)
   --log-level LEVEL       trace, debug, info, warn, error, critical, off          [default: info]
+  --enable-test-hooks     TEST-ONLY, never in production: workers serve the pseudo-tool
+                          __shmcp_test_forbidden_syscall, which makes a syscall the sandbox
+                          kills the worker for (used by the fault tests)
   -h, --help              show this help
 )";
 
@@ -165,6 +168,7 @@ int serve(int argc, char** argv) {
       o.http_port = static_cast<int>(parse_u64("--http port", v.substr(colon + 1), 0, 65535, kServeHelp));
       http_set = true;
     } else if (k == "--no-http") o.http = false;
+    else if (k == "--enable-test-hooks") o.test_hooks = true;  // test-only (see --help)
     else if (k == "--wait") {
       auto m = channel::parse_wait_mode(val());
       if (!m) usage_error(m.error().message, kServeHelp);
@@ -213,7 +217,11 @@ int serve(int argc, char** argv) {
   std::unique_ptr<McpHttp> mcp_http;
 #endif
   if (o.http) {
-    auto c = Client::connect("shm://" + o.channel);
+    // HTTP /execute (and /mcp) requests carry no deadline of their own: --call-timeout-ms is theirs.
+    // (The client's default of 30 s used to apply instead, whatever --call-timeout-ms said.)
+    ClientOptions co;
+    co.timeout = std::chrono::milliseconds(o.call_timeout_ms);
+    auto c = Client::connect("shm://" + o.channel, co);
     if (!c) {
       log->critical("HTTP frontend cannot reach its own channel: {}", c.error().describe());
       return 1;
@@ -266,7 +274,9 @@ int mcp_command(int argc, char** argv) {  // not "mcp": that would clash with na
     log->critical("{}", sup.error().describe());
     return 1;
   }
-  auto c = Client::connect("shm://" + o.channel);
+  ClientOptions co;  // MCP tools/call requests carry no deadline: --call-timeout-ms applies (was 30 s)
+  co.timeout = std::chrono::milliseconds(o.call_timeout_ms);
+  auto c = Client::connect("shm://" + o.channel, co);
   if (!c) {
     log->critical("cannot reach own channel: {}", c.error().describe());
     return 1;
