@@ -18,6 +18,7 @@
 #include <thread>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "channel/channel.hpp"
@@ -28,6 +29,10 @@ namespace shmcp::executor {
 
 inline constexpr const char* kVersion = "0.1.0";
 inline constexpr int kExitSandboxFailed = 78;  // worker could not apply the sandbox (EX_CONFIG)
+// TEST-ONLY pseudo-tool, served only with `serve --enable-test-hooks` (off by default; an unknown
+// tool otherwise): the worker makes a syscall the seccomp filter kills (unshare), so tests can
+// check what a sandbox violation mid-call does (error answer, metric, respawn).
+inline constexpr std::string_view kTestHookForbiddenSyscall = "__shmcp_test_forbidden_syscall";
 
 struct ExecutorOptions {
   std::string workspace;                      // directory served (canonicalised)
@@ -47,6 +52,7 @@ struct ExecutorOptions {
   ToolOptions tools;
   std::string worker_exe;                     // binary to exec for workers (our own)
   std::string log_level = "info";
+  bool test_hooks = false;                    // --enable-test-hooks: TEST-ONLY pseudo-tools
 };
 
 // What a status query reports; shared by GET /health and the channel's Health call.
@@ -89,6 +95,7 @@ class Supervisor {
   mutable std::mutex mu_;
   std::vector<Worker> workers_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};  // stop(): no more respawns, monitor still running
   std::atomic<std::uint64_t> restarts_{0};
   std::unique_ptr<std::thread> monitor_;
 };

@@ -107,6 +107,7 @@ Status Supervisor::spawn(std::uint32_t index) {
   if (opt_.allow_unsandboxed) args.emplace_back("--allow-unsandboxed");
   if (opt_.tools.allow_hardlinks) args.emplace_back("--allow-hardlinks");
   if (opt_.tools.fsync_writes) args.emplace_back("--fsync");
+  if (opt_.test_hooks) args.emplace_back("--enable-test-hooks");  // test-only (see kTestHookForbiddenSyscall)
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -181,7 +182,7 @@ void Supervisor::monitor() {
           seg_->stats().timeouts.fetch_add(1, std::memory_order_relaxed);
           kill(w.pid, SIGKILL);
         }
-      } else if (!stopping_.load() && now >= respawn_at[i]) {
+      } else if (!stopping_.load() && !draining_.load() && now >= respawn_at[i]) {
         restarts_.fetch_add(1);
         seg_->stats().worker_restarts.fetch_add(1, std::memory_order_relaxed);
         if (auto s = spawn(i); !s) log->error("cannot respawn worker {}: {}", i, s.error().describe());
@@ -211,23 +212,33 @@ std::string Supervisor::metrics_text() const {
 }
 
 void Supervisor::stop() {
-  stopping_.store(true);
   auto log = component_logger("executor");
+  // The monitor keeps running while calls drain: it still enforces deadlines and reaps (and
+  // answers for) workers that die, and, above all, a worker it respawned has PR_SET_PDEATHSIG tied
+  // to the monitor *thread*, so joining the monitor first killed every respawned worker mid-call
+  // (its client got no answer and the drain waited its full 10 s). It only stops respawning.
+  draining_.store(true);
+  if (seg_) {
+    // Let calls already queued or running finish; new calls are refused with "shutting down".
+    seg_->mark_closing();
+    const std::uint64_t give_up = channel::monotonic_ns() + kDrainTimeoutNs;
+    for (;;) {
+      bool busy = false;
+      {
+        std::lock_guard lock(mu_);  // the monitor updates pids concurrently
+        for (std::uint32_t i = 0; i < workers_.size(); ++i)
+          if (workers_[i].pid > 0 && seg_->worker(i).lane_plus1.load() != 0) busy = true;
+      }
+      const std::uint32_t hw = std::min(seg_->header().lanes_high_water.load(), seg_->lane_count());
+      for (std::uint32_t l = 0; l < hw && !busy; ++l) busy = seg_->request_ring(l).readable();
+      if (!busy || channel::monotonic_ns() > give_up) break;
+      sleep_ns(2'000'000);
+    }
+  }
+  stopping_.store(true);
   if (monitor_ && monitor_->joinable()) monitor_->join();
   monitor_.reset();
   if (!seg_) return;
-  // Let calls already queued or running finish; new calls are refused with "shutting down".
-  seg_->mark_closing();
-  const std::uint64_t give_up = channel::monotonic_ns() + kDrainTimeoutNs;
-  for (;;) {
-    bool busy = false;
-    for (std::uint32_t i = 0; i < workers_.size(); ++i)
-      if (workers_[i].pid > 0 && seg_->worker(i).lane_plus1.load() != 0) busy = true;
-    const std::uint32_t hw = std::min(seg_->header().lanes_high_water.load(), seg_->lane_count());
-    for (std::uint32_t l = 0; l < hw && !busy; ++l) busy = seg_->request_ring(l).readable();
-    if (!busy || channel::monotonic_ns() > give_up) break;
-    sleep_ns(2'000'000);
-  }
   for (auto& w : workers_)
     if (w.pid > 0) kill(w.pid, SIGKILL);
   for (auto& w : workers_) {
