@@ -2,6 +2,7 @@
 // channel's lanes. It attaches to the segment and adopts the workspace handle (fd 3) first, then
 // locks itself down once (lock_down), and only then serves: every call it ever runs is sandboxed.
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -29,6 +30,7 @@ struct WorkerArgs {
   ToolOptions tools;
   std::uint64_t call_timeout_ms = 30'000, max_call_timeout_ms = 600'000;
   std::string log_level = "info";
+  bool test_hooks = false;  // test-only pseudo-tools (serve --enable-test-hooks)
 };
 
 Result<WorkerArgs> parse(int argc, char** argv) {
@@ -54,6 +56,7 @@ Result<WorkerArgs> parse(int argc, char** argv) {
     else if (k == "--call-timeout-ms") a.call_timeout_ms = num();
     else if (k == "--max-call-timeout-ms") a.max_call_timeout_ms = num();
     else if (k == "--log-level") a.log_level = val();
+    else if (k == "--enable-test-hooks") a.test_hooks = true;
     else return make_error(Errc::invalid_argument, "worker: unknown argument " + k);
   }
   if (a.channel.empty() || a.root.empty()) return make_error(Errc::invalid_argument, "worker: --channel and --root are required");
@@ -112,6 +115,11 @@ int worker_main(int argc, char** argv) {
   set_log_level(args->log_level);
   // Die with the supervisor: a worker must never outlive the process that enforces its deadlines.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Shutdown is the supervisor's job: it drains in-flight calls, then SIGKILLs us. A Ctrl-C (SIGINT
+  // to the whole process group) or a group-wide SIGTERM used to kill the workers at once, failing
+  // every in-flight call instead of letting it finish.
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
   // Resolve the time zone now: after Landlock, /etc/localtime is out of reach.
   tzset();
 
@@ -183,6 +191,15 @@ int worker_main(int argc, char** argv) {
         break;
       case wire::CallKind::Tool: {
         const std::string_view tool = r.tool() ? r.tool()->string_view() : std::string_view();
+        if (args->test_hooks && tool == kTestHookForbiddenSyscall) {
+          // TEST-ONLY (serve --enable-test-hooks): a syscall the seccomp filter kills the worker for.
+          // unshare(0) changes nothing if it were ever allowed; then the call says so.
+          const long rc = ::syscall(SYS_unshare, 0);
+          channel::build_status_response(fbb, in->id, wire::Status::Internal,
+                                         "test hook: forbidden syscall returned " + std::to_string(rc) + " (not blocked)");
+          ok = false;
+          break;
+        }
         tix = index.find(tool);
         std::optional<CallResult> result;
         if (r.args_type() == wire::Args::ReadTextFileArgs && tool == "read_text_file") {
