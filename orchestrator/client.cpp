@@ -201,6 +201,9 @@ class HttpClient final : public Client {
     if (status != 200) return http_error(status, j);
     ToolResult tr;
     tr.is_error = j.value("isError", false);
+    // /execute always states isError; a CallToolResult (and the shm transport) omits it on
+    // success, like the reference server. Normalise so both transports give identical JSON.
+    if (!tr.is_error) j.erase("isError");
     tr.json = std::move(j);
     return tr;
   }
@@ -261,8 +264,9 @@ class HttpClient final : public Client {
   Result<std::pair<int, std::string>> post(const char* path, const std::string& body, const CallOptions& o) {
     auto c = take();
     set_timeouts(*c, o);
+    const auto t0 = std::chrono::steady_clock::now();
     auto res = c->Post(path, body, "application/json");
-    if (!res) return transport_error(res.error());
+    if (!res) return transport_error(res.error(), std::chrono::steady_clock::now() - t0 >= o.timeout.value_or(opt_.timeout));
     auto out = std::make_pair(res->status, std::move(res->body));
     put(std::move(c));
     return out;
@@ -271,8 +275,9 @@ class HttpClient final : public Client {
   Result<nlohmann::json> get_json(const char* path, const CallOptions& o) {
     auto c = take();
     set_timeouts(*c, o);
+    const auto t0 = std::chrono::steady_clock::now();
     auto res = c->Get(path);
-    if (!res) return transport_error(res.error());
+    if (!res) return transport_error(res.error(), std::chrono::steady_clock::now() - t0 >= o.timeout.value_or(opt_.timeout));
     auto j = nlohmann::json::parse(res->body, nullptr, false);
     const int status = res->status;
     put(std::move(c));
@@ -281,12 +286,16 @@ class HttpClient final : public Client {
     return j;
   }
 
-  Error transport_error(httplib::Error e) const {
-    const Errc c = e == httplib::Error::Read || e == httplib::Error::Write ? Errc::peer_dead
+  // cpp-httplib 0.11 reports read timeouts as Read errors, so a failure that took the whole call
+  // deadline is the deadline passing (Errc::timeout), not a dead peer (it used to be peer_dead).
+  Error transport_error(httplib::Error e, bool deadline_passed) const {
+    const Errc c = deadline_passed && (e == httplib::Error::Read || e == httplib::Error::Write ||
+                                       e == httplib::Error::Connection)
+                       ? Errc::timeout
+                   : e == httplib::Error::Read || e == httplib::Error::Write ? Errc::peer_dead
                    : e == httplib::Error::Connection                       ? Errc::peer_dead
                                                                            : Errc::io;
-    // cpp-httplib 0.11 reports read timeouts as Read errors.
-    return make_error(c, "HTTP " + url() + ": " + httplib::to_string(e));
+    return make_error(c, "HTTP " + url() + ": " + httplib::to_string(e) + (c == Errc::timeout ? " (deadline passed)" : ""));
   }
 
   std::string host_;
