@@ -266,6 +266,7 @@ class ExecutorProcess {
     if (pid < 0) return fail(why, "fork failed");
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::setpgid(0, 0);  // its own process group, as under a shell: killpg(pid(), ...) reaches its workers
       const int devnull = ::open("/dev/null", O_RDONLY);
       ::dup2(devnull, 0);
       ::dup2(log_fd, 1);

@@ -109,15 +109,28 @@ TEST_F(SandboxWorkerTest, WorkersKeepOnlyStderrTheWorkspaceAndTheChannel) {
     targets.emplace_back(n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?");
   }
   ::closedir(d);
-  EXPECT_EQ(fds.size(), 3u) << ::testing::PrintToString(targets);
-  EXPECT_TRUE(fds.count(2));
-  EXPECT_TRUE(fds.count(3));
+  // 0 and 1 are re-pointed at /dev/null (not inherited: the executor's stdout is the log file, as
+  // is 2), 3 is the workspace, and one more is the channel segment.
+  EXPECT_EQ(fds.size(), 5u) << ::testing::PrintToString(targets);
+  for (int fd : {0, 1, 2, 3}) EXPECT_TRUE(fds.count(fd)) << fd;
+  auto target = [&](int fd) {
+    char buf[4096];
+    const ssize_t n = ::readlink((fd_dir + "/" + std::to_string(fd)).c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("?");
+  };
+  EXPECT_EQ(target(0), "/dev/null");
+  EXPECT_EQ(target(1), "/dev/null");
+  EXPECT_EQ(target(2).rfind("/tmp/shmcp-it-log-", 0), 0u) << target(2);
   char real[PATH_MAX];
   ASSERT_NE(::realpath(ws_.path().c_str(), real), nullptr);
+  EXPECT_EQ(target(3), real);
+  int segments = 0;
   for (const auto& t : targets) {
-    const bool allowed = t == real || t.find("/dev/shm/shmcp." + ex_->channel()) == 0 || t.find("/tmp/shmcp-it-log-") == 0;
+    segments += t == segment_file(ex_->channel());
+    const bool allowed = t == real || t == segment_file(ex_->channel()) || t.rfind("/tmp/shmcp-it-log-", 0) == 0 || t == "/dev/null";
     EXPECT_TRUE(allowed) << "unexpected fd target " << t;
   }
+  EXPECT_EQ(segments, 1);
 }
 
 TEST_F(SandboxWorkerTest, EveryToolCompletesUnderTheFilter) {

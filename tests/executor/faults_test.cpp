@@ -1,0 +1,510 @@
+// Fault tests against real `shmcp-executor serve` processes (issue 7): the executor SIGKILLed under
+// load from 4 clients, a worker killed by the seccomp filter mid-call, a client killed mid-call,
+// /dev/shm too small for the segment, and the workspace's disk full during write_file.
+//
+// Contracts checked here (README, "Reliability"):
+//  * a call in flight when the executor dies, or made while it is gone, ends within 250 ms with a
+//    transport error (peer_dead / not_found / closed), never hangs;
+//  * every write_file acknowledged before the kill is intact on disk; an unacknowledged one is
+//    absent or complete (never partial);
+//  * clients reconnect on their next call after the executor restarts on the same channel.
+//
+// The /dev/shm and disk-full tests need root (mount namespaces, tmpfs); they skip without it.
+#include <sched.h>
+#include <sys/mount.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "channel/channel.hpp"
+#include "executor/executor.hpp"
+#include "orchestrator/client.hpp"
+#include "tests/executor/executor_process.hpp"
+
+using nlohmann::json;
+using namespace shmcp;
+using namespace shmcp::testing;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kLiveness = std::chrono::milliseconds(250);  // the contract, not a speed assertion
+
+double metric(int port, const std::string& series) {
+  std::string body;
+  if (http_get(port, "/metrics", &body) != 200) return -1;
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  return -1;
+}
+
+double await_metric(int port, const std::string& series, double want, int timeout_ms = 10'000) {
+  double v = -1;
+  const auto give_up = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < give_up) {
+    v = metric(port, series);
+    if (v == want) return v;
+    sleep_ms(5);
+  }
+  return v;
+}
+
+int lanes_in_use(int port) {
+  std::string body;
+  if (http_get(port, "/health", &body) != 200) return -1;
+  auto j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return -1;
+  return j["channel"].value("lanes_in_use", -1);
+}
+
+int await_lanes_in_use(int port, int want, int timeout_ms = 10'000) {
+  int v = -1;
+  const auto give_up = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < give_up) {
+    v = lanes_in_use(port);
+    if (v == want) return v;
+    sleep_ms(10);
+  }
+  return v;
+}
+
+std::unique_ptr<Client> connect_shm(const std::string& channel) {
+  ClientOptions co;
+  co.timeout = std::chrono::seconds(30);
+  auto c = Client::connect("shm://" + channel, co);
+  return c ? std::move(*c) : nullptr;
+}
+
+// Distinct, self-describing content for one write (so a mix-up or a torn write is visible).
+std::string content_for(int client, int n) {
+  std::string s = "client " + std::to_string(client) + " write " + std::to_string(n) + "\n";
+  const std::size_t len = 200 + static_cast<std::size_t>((client * 7919 + n * 104729) % 30'000);
+  while (s.size() < len) s += static_cast<char>('a' + (client + n + s.size()) % 26);
+  return s;
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d))
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) out.emplace_back(e->d_name);
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct CallRecord {
+  Clock::time_point start, end;
+  bool ok = false;
+  Errc code = Errc::internal;
+  std::string error;
+  std::string what;
+};
+
+TEST(FaultsTest, ExecutorSigkilledUnderLoadFromFourClients) {
+  constexpr int kClients = 4;
+  TempDir ws;
+  const std::string channel = unique_channel("kill-load");
+  auto ex = std::make_unique<ExecutorProcess>(ws.path(), channel, std::vector<std::string>{"--workers", "2"}, false);
+  std::string why;
+  ASSERT_TRUE(ex->start(&why)) << why;
+
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(connect_shm(channel));
+    ASSERT_TRUE(clients.back());
+  }
+
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<CallRecord>> records(kClients);
+  std::vector<std::map<std::string, std::string>> acked(kClients), attempted(kClients);
+  std::vector<std::atomic<int>> acked_count(kClients);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int n = 0; !stop.load(); ++n) {
+        const std::string path = "c" + std::to_string(c) + "_" + std::to_string(n) + ".txt";
+        const std::string content = content_for(c, n);
+        attempted[c][path] = content;
+        CallRecord w{Clock::now(), {}, false, Errc::internal, {}, "write_file " + path};
+        auto s = clients[c]->write_file(path, content);
+        w.end = Clock::now();
+        w.ok = static_cast<bool>(s);
+        if (!s) w.code = s.error().code, w.error = s.error().describe();
+        records[c].push_back(w);
+        if (s) {
+          acked[c][path] = content;
+          acked_count[c].fetch_add(1);
+          CallRecord r{Clock::now(), {}, false, Errc::internal, {}, "read_text_file " + path};
+          auto got = clients[c]->read_text_file(path);
+          r.end = Clock::now();
+          r.ok = static_cast<bool>(got);
+          if (!got) r.code = got.error().code, r.error = got.error().describe();
+          else if (*got != content) r.ok = false, r.error = "read back different content";
+          records[c].push_back(r);
+        } else {
+          sleep_ms(2);  // the executor is gone: keep probing, without a hot loop
+        }
+      }
+    });
+  }
+
+  // Load: every client has had acknowledged writes before the kill.
+  const auto warm_until = Clock::now() + std::chrono::seconds(20);
+  for (int c = 0; c < kClients; ++c)
+    while (acked_count[c].load() < 20 && Clock::now() < warm_until) sleep_ms(5);
+  sleep_ms(100);
+  const auto t_kill = Clock::now();
+  ::kill(ex->pid(), SIGKILL);
+  ex->kill9();  // reaps
+  sleep_ms(400);  // the clients keep calling a dead executor (stale segment)
+  ex.reset();     // unlinks the stale segment, as an operator or a new executor would
+  sleep_ms(100);  // ... and a channel that does not exist
+  stop.store(true);
+  for (auto& t : threads) t.join();
+
+  int in_flight_at_kill = 0, failed = 0;
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_GE(acked_count[c].load(), 20) << "client " << c << " never got going";
+    for (const auto& r : records[c]) {
+      if (r.end <= t_kill) {
+        EXPECT_TRUE(r.ok) << "before the kill: " << r.what << ": " << r.error;
+        continue;
+      }
+      if (r.start < t_kill) ++in_flight_at_kill;
+      const auto from = std::max(r.start, t_kill);
+      const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(r.end - from);
+      EXPECT_LE(took, kLiveness) << r.what << " ended " << took.count() << " ms after the kill (or its start)";
+      if (!r.ok) {
+        ++failed;
+        EXPECT_TRUE(r.code == Errc::peer_dead || r.code == Errc::not_found || r.code == Errc::closed)
+            << r.what << ": " << r.error;
+        EXPECT_FALSE(r.error.empty());
+      }
+    }
+  }
+  EXPECT_GT(failed, 0) << "no call observed the dead executor";
+  std::printf("calls in flight at the kill: %d, failed after it: %d\n", in_flight_at_kill, failed);
+
+  // Every acknowledged write is intact; an unacknowledged one is absent or complete, never torn.
+  std::size_t checked = 0;
+  for (int c = 0; c < kClients; ++c) {
+    for (const auto& [path, content] : attempted[c]) {
+      const std::string file = ws / path;
+      if (acked[c].count(path)) {
+        ++checked;
+        EXPECT_EQ(read_file(file), content) << path << " was acknowledged but is not intact";
+      } else if (path_exists(file)) {
+        EXPECT_EQ(read_file(file), content) << path << " is torn";
+      }
+    }
+  }
+  EXPECT_GE(checked, 80u);
+  for (const auto& f : list_dir(ws.path())) EXPECT_EQ(f.find(".shmcp-"), std::string::npos) << "temp file left: " << f;
+
+  // Restart on the same channel: the same Client objects reconnect on their next call.
+  ExecutorProcess ex2(ws.path(), channel, {"--workers", "2"}, false);
+  ASSERT_TRUE(ex2.start(&why)) << why;
+  threads.clear();
+  std::vector<int> ok_after(kClients, 0);
+  std::vector<std::string> errors(kClients);
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int n = 0; n < 25; ++n) {
+        const std::string path = "after_c" + std::to_string(c) + "_" + std::to_string(n) + ".txt";
+        const std::string content = content_for(c, 1000 + n);
+        auto s = clients[c]->write_file(path, content);
+        if (!s) {
+          errors[c] += "write " + path + ": " + s.error().describe() + "\n";
+          continue;
+        }
+        auto got = clients[c]->read_text_file(path);
+        if (!got || *got != content) {
+          errors[c] += "read " + path + ": " + (got ? std::string("different content") : got.error().describe()) + "\n";
+          continue;
+        }
+        // An acknowledged write from before the kill, read through the new executor.
+        if (!acked[c].empty()) {
+          const auto& [old_path, old_content] = *std::next(acked[c].begin(), n % acked[c].size());
+          auto old = clients[c]->read_text_file(old_path);
+          if (!old || *old != old_content) {
+            errors[c] += "read " + old_path + ": " + (old ? std::string("different content") : old.error().describe()) + "\n";
+            continue;
+          }
+        }
+        ++ok_after[c];
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_EQ(ok_after[c], 25) << "client " << c << " after the restart:\n" << errors[c];
+  }
+  clients.clear();
+  EXPECT_EQ(ex2.stop(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(FaultsTest, TestHookIsOffByDefault) {
+  TempDir ws;
+  ExecutorProcess ex(ws.path(), unique_channel("hook-off"), {"--workers", "1"});
+  std::string why;
+  ASSERT_TRUE(ex.start(&why)) << why;
+  auto c = connect_shm(ex.channel());
+  ASSERT_TRUE(c);
+  auto r = c->call(std::string(executor::kTestHookForbiddenSyscall), json::object());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument) << r.error().describe();
+  EXPECT_NE(r.error().message.find("Unknown tool"), std::string::npos) << r.error().describe();
+  EXPECT_EQ(metric(ex.port(), "shmcp_sandbox_violations_total"), 0);
+  EXPECT_EQ(metric(ex.port(), "shmcp_worker_restarts_total"), 0);
+  EXPECT_EQ(ex.worker_pids().size(), 1u);
+}
+
+TEST(FaultsTest, SeccompKillMidCallAnswersTheCallCountsTheViolationAndRespawns) {
+  TempDir ws;
+  ASSERT_TRUE(write_file(ws / "a.txt", "still here\n"));
+  ExecutorProcess ex(ws.path(), unique_channel("seccomp"), {"--workers", "1", "--enable-test-hooks"});
+  std::string why;
+  ASSERT_TRUE(ex.start(&why)) << why;
+  const auto before = ex.wait_workers(1);
+  ASSERT_EQ(before.size(), 1u);
+  auto c = connect_shm(ex.channel());
+  ASSERT_TRUE(c);
+
+  const auto t0 = Clock::now();
+  auto r = c->call(std::string(executor::kTestHookForbiddenSyscall), json::object());
+  const auto took = Clock::now() - t0;
+  ASSERT_FALSE(r) << "the forbidden syscall was not fatal: " << r->json.dump();
+  EXPECT_EQ(r.error().code, Errc::internal) << r.error().describe();
+  EXPECT_EQ(r.error().message, "the worker was killed by the sandbox (seccomp) while running this call");
+  EXPECT_LT(took, std::chrono::seconds(10));
+
+  EXPECT_EQ(await_metric(ex.port(), "shmcp_sandbox_violations_total", 1), 1);
+  EXPECT_EQ(await_metric(ex.port(), "shmcp_worker_restarts_total", 1), 1);
+  const auto after = ex.wait_workers(1, before);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]);
+
+  auto text = c->read_text_file("a.txt");
+  ASSERT_TRUE(text) << text.error().describe();
+  EXPECT_EQ(*text, "still here\n");
+  EXPECT_TRUE(c->write_file("b.txt", "new\n")) << "writes work after the respawn";
+  EXPECT_EQ(read_file(ws / "b.txt"), "new\n");
+  EXPECT_EQ(metric(ex.port(), "shmcp_sandbox_violations_total"), 1);
+  EXPECT_NE(ex.stderr_text().find("killed by seccomp (SIGSYS): sandbox violation"), std::string::npos);
+  c.reset();
+  EXPECT_EQ(ex.stop(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// A client process dies while a worker is (provably) busy with its call: the worker blocks in its
+// reply to a response far larger than the ring, which the client never reads. The worker must
+// notice, give the lane back, and the supervisor reclaim the lane; another client is unaffected.
+TEST(FaultsTest, ClientKilledMidCallHasItsLaneReclaimedAndOthersAreUnaffected) {
+  TempDir ws;
+  ASSERT_TRUE(write_file(ws / "big.txt", std::string(8u << 20, 'x')));
+  ExecutorProcess ex(ws.path(), unique_channel("client-kill"), {"--workers", "2"});
+  std::string why;
+  ASSERT_TRUE(ex.start(&why)) << why;
+  const auto workers_before = ex.wait_workers(2);
+
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipefd[0]);
+    auto seg = channel::Segment::attach(ex.channel(), 2'000'000'000ull);
+    if (!seg) _exit(10);
+    auto lane = channel::ClientLane::claim(*seg);
+    if (!lane) _exit(11);
+    const std::uint64_t id = lane->next_id();
+    const std::uint64_t dl = channel::monotonic_ns() + 60'000'000'000ull;
+    flatbuffers::FlatBufferBuilder fbb;
+    channel::build_read_text_file_request(fbb, id, dl, "big.txt", 0, 0);
+    if (!lane->send(id, channel::bytes_of(fbb), dl, {})) _exit(12);
+    const std::uint32_t index = lane->index();
+    if (::write(pipefd[1], &index, sizeof index) != static_cast<ssize_t>(sizeof index)) _exit(13);
+    for (;;) ::pause();  // never reads the response
+  }
+  ::close(pipefd[1]);
+  std::uint32_t child_lane = 0;
+  ASSERT_EQ(::read(pipefd[0], &child_lane, sizeof child_lane), static_cast<ssize_t>(sizeof child_lane));
+  ::close(pipefd[0]);
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      if (pid > 0) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{child};
+
+  auto seg = channel::Segment::attach(ex.channel(), 2'000'000'000ull);
+  ASSERT_TRUE(seg) << seg.error().describe();
+  auto busy_worker = [&]() -> int {
+    for (std::uint32_t w = 0; w < (*seg)->worker_count(); ++w)
+      if ((*seg)->worker(w).lane_plus1.load() == child_lane + 1) return static_cast<int>(w);
+    return -1;
+  };
+  const auto give_up = Clock::now() + std::chrono::seconds(10);
+  while (busy_worker() < 0 && Clock::now() < give_up) sleep_ms(1);
+  const int held = busy_worker();
+  ASSERT_GE(held, 0) << "no worker took the child's call";
+
+  // Another client is served by the other worker meanwhile.
+  auto c = connect_shm(ex.channel());
+  ASSERT_TRUE(c);
+  for (int n = 0; n < 20; ++n) {
+    const std::string content = content_for(9, n);
+    ASSERT_TRUE(c->write_file("other.txt", content));
+    auto got = c->read_text_file("other.txt");
+    ASSERT_TRUE(got) << got.error().describe();
+    ASSERT_EQ(*got, content);
+  }
+  EXPECT_EQ(lanes_in_use(ex.port()), 2);  // the child's lane and ours
+  EXPECT_EQ(busy_worker(), held) << "the held call must still be in flight";
+
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  reaper.pid = -1;
+
+  // The worker gives up on the dead client's lane and the supervisor reclaims the lane.
+  const auto freed_by = Clock::now() + std::chrono::seconds(10);
+  while (busy_worker() >= 0 && Clock::now() < freed_by) sleep_ms(2);
+  EXPECT_LT(busy_worker(), 0) << "the worker still serves the dead client's lane";
+  EXPECT_EQ(await_lanes_in_use(ex.port(), 1), 1) << "the dead client's lane was not reclaimed";
+  EXPECT_EQ((*seg)->lane(child_lane).claimed.load(), 0u);
+
+  // Nothing else was disturbed: no worker died or was replaced, calls keep working on both workers.
+  EXPECT_EQ(metric(ex.port(), "shmcp_worker_restarts_total"), 0);
+  EXPECT_EQ(ex.worker_pids(), workers_before);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (int n = 0; n < 20; ++n) {
+        const std::string path = "t" + std::to_string(t) + ".txt";
+        const std::string content = content_for(t, n);
+        if (!c->write_file(path, content)) continue;
+        auto got = c->read_text_file(path);
+        if (got && *got == content) ok.fetch_add(1);
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 40);
+  c.reset();
+  EXPECT_EQ(await_lanes_in_use(ex.port(), 0), 0);
+  seg->reset();
+  EXPECT_EQ(ex.stop(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+bool running_as_root() { return ::geteuid() == 0; }
+
+// /dev/shm smaller than the segment: the executor refuses to start with a clear message and exit
+// code 1 (the segment is sized with posix_fallocate, so this can never turn into a SIGBUS later).
+// Run inside `unshare -m` with a small tmpfs over /dev/shm, so nothing outside is touched.
+TEST(FaultsTest, DevShmTooSmallIsAClearStartupErrorNotSigbus) {
+  if (!running_as_root()) GTEST_SKIP() << "needs root (mount namespace + tmpfs)";
+  TempDir ws;
+  const std::string channel = unique_channel("small-shm");
+  const std::string script = "mount -t tmpfs -o size=256k shmcp-small-shm /dev/shm && exec \"$0\" serve --workspace \"$1\" "
+                             "--channel \"$2\" --no-http";
+  auto r = run_process({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script, executor_binary(),
+                        ws.path(), channel},
+                       60'000);
+  EXPECT_EQ(r.term_signal, 0) << "killed by a signal (SIGBUS?)\n" << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const std::string log = r.out + r.err;
+  EXPECT_NE(log.find("/dev/shm is too small for channel '" + channel + "'"), std::string::npos) << log;
+  EXPECT_NE(log.find("lower --lanes/--slots/--slot-size"), std::string::npos) << log;
+  EXPECT_FALSE(path_exists(segment_file(channel)));
+
+  // The same through a request bigger than the real /dev/shm: still an error, not a crash.
+  auto big = run_process({executor_binary(), "serve", "--workspace", ws.path(), "--channel", channel, "--no-http",
+                          "--lanes", std::to_string(channel::kMaxLanes), "--slot-size", std::to_string(1u << 24),
+                          "--slots", "65536"},
+                         60'000);
+  EXPECT_EQ(big.term_signal, 0) << big.err;
+  EXPECT_NE(big.exit_code, 0) << big.out << big.err;
+  EXPECT_FALSE(path_exists(segment_file(channel)));
+}
+
+// The workspace's filesystem fills up during write_file: the call fails with ENOSPC, the file it
+// would have replaced is intact, and no temp file is left behind. The workspace is a 1 MiB tmpfs
+// mounted in a private mount namespace of this test process (so the executor, its child, sees it).
+class MountGuard {
+ public:
+  explicit MountGuard(std::string path) : path_(std::move(path)) {}
+  ~MountGuard() { ::umount2(path_.c_str(), MNT_DETACH); }
+  MountGuard(const MountGuard&) = delete;
+  MountGuard& operator=(const MountGuard&) = delete;
+
+ private:
+  std::string path_;
+};
+
+TEST(FaultsTest, WorkspaceDiskFullFailsWriteFileKeepsTheOriginalAndLeavesNoTempFile) {
+  if (!running_as_root()) GTEST_SKIP() << "needs root (mount namespace + tmpfs)";
+  ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << std::strerror(errno);
+  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << std::strerror(errno);
+  TempDir ws;
+  ASSERT_EQ(::mount("shmcp-full", ws.path().c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  MountGuard guard(ws.path());
+
+  const std::string original = "the original, which must survive\n";
+  ASSERT_TRUE(write_file(ws / "keep.txt", original));
+  {  // fill the filesystem
+    const int fd = ::open((ws / "filler").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    const std::string chunk(4096, 'f');
+    int err = 0;
+    for (int i = 0; i < 1024 && err == 0; ++i)
+      if (::write(fd, chunk.data(), chunk.size()) < 0) err = errno;
+    ::close(fd);
+    ASSERT_EQ(err, ENOSPC) << "the 1 MiB tmpfs did not fill up";
+  }
+
+  ExecutorProcess ex(ws.path(), unique_channel("disk-full"), {"--workers", "1"}, false);
+  std::string why;
+  ASSERT_TRUE(ex.start(&why)) << why;
+  auto c = connect_shm(ex.channel());
+  ASSERT_TRUE(c);
+
+  const std::string replacement(256u << 10, 'r');
+  auto s = c->write_file("keep.txt", replacement);
+  ASSERT_FALSE(s) << "write_file succeeded on a full filesystem";
+  EXPECT_EQ(s.error().code, Errc::tool_error) << s.error().describe();
+  EXPECT_NE(s.error().message.find("ENOSPC"), std::string::npos) << s.error().describe();
+  EXPECT_EQ(read_file(ws / "keep.txt"), original);
+  EXPECT_EQ(list_dir(ws.path()), (std::vector<std::string>{"filler", "keep.txt"})) << "a temp file was left behind";
+  // New files too: nothing partial appears.
+  auto s2 = c->write_file("new.txt", replacement);
+  ASSERT_FALSE(s2);
+  EXPECT_NE(s2.error().message.find("ENOSPC"), std::string::npos) << s2.error().describe();
+  EXPECT_EQ(list_dir(ws.path()), (std::vector<std::string>{"filler", "keep.txt"}));
+  auto still = c->read_text_file("keep.txt");
+  ASSERT_TRUE(still) << still.error().describe();
+  EXPECT_EQ(*still, original);
+
+  // Space comes back: the same write now succeeds.
+  ASSERT_EQ(::unlink((ws / "filler").c_str()), 0);
+  ASSERT_TRUE(c->write_file("keep.txt", replacement));
+  EXPECT_EQ(read_file(ws / "keep.txt"), replacement);
+  EXPECT_EQ(list_dir(ws.path()), (std::vector<std::string>{"keep.txt"}));
+  c.reset();
+  EXPECT_EQ(ex.stop(), 0);
+}
+
+}  // namespace
