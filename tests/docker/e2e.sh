@@ -112,11 +112,18 @@ if ! $DOCKER image inspect debian:bookworm-slim >/dev/null 2>&1; then
   $DOCKER import "$tarball" debian:bookworm-slim >/dev/null
 fi
 
-# ---- images
+# ---- images, both from one snapshot of the working tree (it may change while we build)
+ctx="$D/context"; mkdir -p "$ctx"
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+     tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -C "$ctx" -xf -
+else
+  cp -a "$repo/." "$ctx/"
+fi
 for target in executor orchestrator; do
-  step "docker build --target $target (compiles shmcp in the builder stage on first use)"
+  step "docker build --target $target (the builder stage compiles shmcp on first use)"
   if ! $DOCKER build --network host --build-arg SHMCP_JOBS=2 --target "$target" -t "shmcp-$target:0.1.0" \
-         -f "$repo/docker/Dockerfile" "$repo" >"$work/build-$target.log" 2>&1; then
+         -f "$ctx/docker/Dockerfile" "$ctx" >"$work/build-$target.log" 2>&1; then
     tail -n 40 "$work/build-$target.log"; echo "FAIL: docker build --target $target"; exit 1
   fi
 done

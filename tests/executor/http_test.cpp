@@ -66,7 +66,7 @@ class HttpTest : public ::testing::Test {
 };
 
 TEST_F(HttpTest, ExecuteReturnsCallToolResultJson) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto r = execute(json{{"tool", "read_text_file"}, {"arguments", {{"path", "hello.txt"}}}});
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 200);
@@ -78,7 +78,7 @@ TEST_F(HttpTest, ExecuteReturnsCallToolResultJson) {
 }
 
 TEST_F(HttpTest, ExecuteWritesThroughTheWorkers) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto r = execute(json{{"tool", "write_file"}, {"arguments", {{"path", "new.txt"}, {"content", "via http"}}}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -89,7 +89,7 @@ TEST_F(HttpTest, ExecuteWritesThroughTheWorkers) {
 }
 
 TEST_F(HttpTest, ToolFailureIsAnIsErrorResultWith200) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto r = execute(json{{"tool", "read_text_file"}, {"arguments", {{"path", "missing.txt"}}}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -127,25 +127,25 @@ void expect_json_400(const httplib::Result& r, const std::string& needle) {
 }
 
 TEST_F(HttpTest, MalformedJsonIs400WithJsonError) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   expect_json_400(execute(std::string("{\"tool\": \"read_text_file\", ")), "malformed JSON");
   expect_json_400(execute(std::string("")), "malformed JSON");
 }
 
 TEST_F(HttpTest, BodyThatIsNotAToolCallIs400) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   expect_json_400(execute(std::string("[1,2,3]")), "tool");
   expect_json_400(execute(json{{"arguments", json::object()}}), "tool");
   expect_json_400(execute(json{{"tool", 7}}), "tool");
 }
 
 TEST_F(HttpTest, UnknownToolIs400WithJsonError) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   expect_json_400(execute(json{{"tool", "delete_everything"}, {"arguments", json::object()}}), "unknown tool: delete_everything");
 }
 
 TEST_F(HttpTest, NonObjectArgumentsAre400) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   expect_json_400(execute(json{{"tool", "read_text_file"}, {"arguments", json::array({"hello.txt"})}}), "arguments");
   expect_json_400(execute(json{{"tool", "read_text_file"}, {"arguments", "hello.txt"}}), "arguments");
   expect_json_400(execute(json{{"tool", "list_allowed_directories"}, {"arguments", 3}}), "arguments");
@@ -159,7 +159,7 @@ TEST_F(HttpTest, NonObjectArgumentsAre400) {
 }
 
 TEST_F(HttpTest, HealthReportsWorkersChannelAndUptime) {
-  start({"--workers", "2"});
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "2"}));
   auto r = cli_->Get("/health");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -181,7 +181,7 @@ TEST_F(HttpTest, HealthReportsWorkersChannelAndUptime) {
 }
 
 TEST_F(HttpTest, MetricsCountCallsByToolAndOutcome) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   const std::string ok = R"(shmcp_calls_total{tool="read_text_file",outcome="ok"})";
   const std::string err = R"(shmcp_calls_total{tool="read_text_file",outcome="tool_error"})";
   const std::string count = R"(shmcp_call_duration_seconds_count{tool="read_text_file",transport="channel"})";
@@ -234,7 +234,7 @@ class HttpAuthTest : public HttpTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(write_file(tok_ / "token", "s3cret-token\n"));
-    start({"--token-file", tok_ / "token"});
+    ASSERT_NO_FATAL_FAILURE(start({"--token-file", tok_ / "token"}));
   }
   TempDir tok_;
 };

@@ -71,7 +71,7 @@ class SandboxWorkerTest : public ::testing::Test {
 };
 
 TEST_F(SandboxWorkerTest, RealWorkersRunUnderSeccompWithNoNewPrivsAndNoCapabilities) {
-  start({"--workers", "3"});
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "3"}));
   auto workers = ex_->wait_workers(3);
   ASSERT_EQ(workers.size(), 3u);
   for (pid_t w : workers) {
@@ -93,7 +93,7 @@ TEST_F(SandboxWorkerTest, RealWorkersRunUnderSeccompWithNoNewPrivsAndNoCapabilit
 }
 
 TEST_F(SandboxWorkerTest, WorkersKeepOnlyStderrTheWorkspaceAndTheChannel) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto workers = ex_->wait_workers(1);
   ASSERT_EQ(workers.size(), 1u);
   const std::string fd_dir = "/proc/" + std::to_string(workers[0]) + "/fd";
@@ -147,7 +147,7 @@ TEST_F(SandboxWorkerTest, EveryToolCompletesUnderTheFilter) {
   ASSERT_TRUE(write_file(ws_ / "tree/a/b/deep.md", "# deep\n"));
   const std::string png("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
   ASSERT_TRUE(write_file(ws_ / "pixel.png", png));
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   const auto before = ex_->wait_workers(1);
   ASSERT_EQ(before.size(), 1u);
 
@@ -225,7 +225,7 @@ TEST_F(SandboxWorkerTest, EveryToolCompletesUnderTheFilter) {
 
 TEST_F(SandboxWorkerTest, ReadOnlyWorkersRefuseWritesButRead) {
   ASSERT_TRUE(write_file(ws_ / "r.txt", "read me\n"));
-  start({"--read-only"});
+  ASSERT_NO_FATAL_FAILURE(start({"--read-only"}));
   EXPECT_EQ(text(ok("read_text_file", {{"path", "r.txt"}})), "read me\n");
   auto w = c_->call("write_file", {{"path", "w.txt"}, {"content", "x"}});
   ASSERT_TRUE(w) << w.error().describe();

@@ -153,7 +153,7 @@ class SupervisorTest : public ::testing::Test {
 };
 
 TEST_F(SupervisorTest, CallPastItsDeadlineFailsWithTimeoutAndItsWorkerIsReplaced) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto before = ex_->wait_workers(1);
   ASSERT_EQ(before.size(), 1u);
   auto c = connect();
@@ -183,7 +183,7 @@ TEST_F(SupervisorTest, CallPastItsDeadlineFailsWithTimeoutAndItsWorkerIsReplaced
 
 // --call-timeout-ms is the deadline of calls that carry none, which includes HTTP /execute calls.
 TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {
-  start({"--call-timeout-ms", "1"});
+  ASSERT_NO_FATAL_FAILURE(start({"--call-timeout-ms", "1"}));
   std::string body;
   // Raw POST through a socket: the executor's own deadline must cut the call, not ours.
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -220,7 +220,7 @@ TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {
 }
 
 TEST_F(SupervisorTest, WorkerKilledMidCallAnswersTheInFlightCallWithAnError) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto before = ex_->wait_workers(1);
   ASSERT_EQ(before.size(), 1u);
   HeldCall held;
@@ -248,7 +248,7 @@ TEST_F(SupervisorTest, WorkerKilledMidCallAnswersTheInFlightCallWithAnError) {
 }
 
 TEST_F(SupervisorTest, WorkerKilledWhileIdleIsRespawnedAndClientsCarryOn) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto c = connect();
   ASSERT_TRUE(c);
   expect_hello(*c);
@@ -265,7 +265,7 @@ TEST_F(SupervisorTest, WorkerKilledWhileIdleIsRespawnedAndClientsCarryOn) {
 }
 
 TEST_F(SupervisorTest, WithTwoWorkersASlowCallDoesNotHoldUpAnotherClient) {
-  start({"--workers", "2"});
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "2"}));
   HeldCall held;
   std::string why;
   ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
@@ -285,7 +285,7 @@ TEST_F(SupervisorTest, WithTwoWorkersASlowCallDoesNotHoldUpAnotherClient) {
 
 // The control for the test above: with a single worker the same quick call must wait.
 TEST_F(SupervisorTest, WithOneWorkerASlowCallDoesHoldUpOthers) {
-  start({"--workers", "1"});
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "1"}));
   HeldCall held;
   std::string why;
   ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
@@ -301,7 +301,7 @@ TEST_F(SupervisorTest, WithOneWorkerASlowCallDoesHoldUpOthers) {
 }
 
 TEST_F(SupervisorTest, SigtermStopsCleanlyAndRemovesTheSegment) {
-  start({"--workers", "2"});
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "2"}));
   auto workers = ex_->wait_workers(2);
   ASSERT_EQ(workers.size(), 2u);
   ASSERT_TRUE(path_exists(segment_file(ex_->channel())));
@@ -314,7 +314,7 @@ TEST_F(SupervisorTest, SigtermStopsCleanlyAndRemovesTheSegment) {
 }
 
 TEST_F(SupervisorTest, SigtermLetsAnInFlightCallFinish) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   HeldCall held;
   std::string why;
   ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
@@ -331,7 +331,7 @@ TEST_F(SupervisorTest, SigtermLetsAnInFlightCallFinish) {
 // Ctrl-C in a terminal signals the whole process group, workers included: the supervisor must
 // still be the one that decides when they stop, after the in-flight call has finished.
 TEST_F(SupervisorTest, SigintToTheProcessGroupLetsAnInFlightCallFinish) {
-  start({"--workers", "2"});
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "2"}));
   ASSERT_EQ(::getpgid(ex_->pid()), ex_->pid());  // the helper puts the executor in its own group
   HeldCall held;
   std::string why;
@@ -350,7 +350,7 @@ TEST_F(SupervisorTest, SigintToTheProcessGroupLetsAnInFlightCallFinish) {
 // A respawned worker is forked by the supervisor's monitor thread; shutting down must still let it
 // finish its call (it must not die with that thread).
 TEST_F(SupervisorTest, SigtermLetsARespawnedWorkerFinishItsCall) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto before = ex_->wait_workers(1);
   ASSERT_EQ(before.size(), 1u);
   ASSERT_EQ(::kill(before[0], SIGKILL), 0);
@@ -370,7 +370,7 @@ TEST_F(SupervisorTest, SigtermLetsARespawnedWorkerFinishItsCall) {
 }
 
 TEST_F(SupervisorTest, StaleSegmentOfAKilledExecutorIsReplacedByANewOne) {
-  start({"--workers", "2"});
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "2"}));
   const std::string channel = ex_->channel();
   auto workers = ex_->wait_workers(2);
   ex_->kill9();
@@ -393,7 +393,7 @@ TEST_F(SupervisorTest, StaleSegmentOfAKilledExecutorIsReplacedByANewOne) {
 }
 
 TEST_F(SupervisorTest, SecondExecutorOnALiveChannelRefusesToStart) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   ExecutorProcess second(ws_.path(), ex_->channel());
   std::string why;
   EXPECT_FALSE(second.start(&why));

@@ -66,7 +66,7 @@ class ClientTest : public ::testing::Test {
 };
 
 TEST_F(ClientTest, ShmAndHttpGiveIdenticalCallToolResults) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto shm = connect(ex_->shm_url());
   auto http = connect(ex_->http_url());
   ASSERT_TRUE(shm && http);
@@ -135,7 +135,7 @@ TEST_F(ClientTest, ShmAndHttpGiveIdenticalCallToolResults) {
 }
 
 TEST_F(ClientTest, TypedCallsReadAndWriteAndReportToolErrors) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   for (const std::string& url : {ex_->shm_url(), ex_->http_url()}) {
     SCOPED_TRACE(url);
     auto c = connect(url);
@@ -187,7 +187,8 @@ TEST_F(ClientTest, ConnectWaitsForAnExecutorThatIsStarting) {
   });
   sleep_ms(300);
   start();
-  connector.join();
+  connector.join();  // before any early return: a joinable std::thread would terminate the test
+  ASSERT_FALSE(HasFatalFailure());
   ASSERT_TRUE(c) << c.error().describe();
   auto r = (*c)->read_text_file("hello.txt");
   ASSERT_TRUE(r) << r.error().describe();
@@ -195,7 +196,7 @@ TEST_F(ClientTest, ConnectWaitsForAnExecutorThatIsStarting) {
 }
 
 TEST_F(ClientTest, KilledExecutorIsPeerDeadWithin250ms) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto c = connect(ex_->shm_url());
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->ping());
@@ -223,7 +224,7 @@ TEST_F(ClientTest, KilledExecutorIsPeerDeadWithin250ms) {
 }
 
 TEST_F(ClientTest, PerCallDeadlineIsATimeoutOnBothTransports) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   ClientOptions short_default;
   short_default.timeout = milliseconds(300);
   auto shm = connect(ex_->shm_url());
@@ -271,7 +272,7 @@ TEST_F(ClientTest, PerCallDeadlineIsATimeoutOnBothTransports) {
 }
 
 TEST_F(ClientTest, EightThreadsShareOneClientAndEveryResponseMatches) {
-  start({"--workers", "2"});
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "2"}));
   auto c = connect(ex_->shm_url());
   ASSERT_TRUE(c);
   constexpr int kThreads = 8, kCalls = 200;
@@ -308,7 +309,7 @@ TEST_F(ClientTest, EightThreadsShareOneClientAndEveryResponseMatches) {
 }
 
 TEST_F(ClientTest, EightThreadsShareOneHttpClient) {
-  start({"--workers", "2"});
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "2"}));
   auto c = connect(ex_->http_url());
   ASSERT_TRUE(c);
   constexpr int kThreads = 8, kCalls = 50;
@@ -330,7 +331,7 @@ TEST_F(ClientTest, EightThreadsShareOneHttpClient) {
 }
 
 TEST_F(ClientTest, ReconnectsAfterTheExecutorRestartsOnTheSameChannel) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto c = connect(ex_->shm_url());
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->read_text_file("hello.txt"));
@@ -342,7 +343,7 @@ TEST_F(ClientTest, ReconnectsAfterTheExecutorRestartsOnTheSameChannel) {
   EXPECT_EQ(after_kill.error().code, Errc::peer_dead) << after_kill.error().describe();
   ex_.reset();  // removes the stale segment too
 
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   auto r = c->read_text_file("hello.txt");
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(*r, "hello\n");
@@ -357,7 +358,7 @@ TEST_F(ClientTest, ReconnectsAfterTheExecutorRestartsOnTheSameChannel) {
   EXPECT_TRUE(down.error().code == Errc::not_found || down.error().code == Errc::closed ||
               down.error().code == Errc::peer_dead)
       << down.error().describe();
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   EXPECT_TRUE(c->ping());
   auto again = c->read_text_file("hello.txt");
   ASSERT_TRUE(again) << again.error().describe();
@@ -387,7 +388,7 @@ TEST_F(ClientTest, HttpTransportFailuresAreNotToolErrors) {
 TEST_F(ClientTest, HttpClientSendsTheBearerToken) {
   TempDir tok;
   ASSERT_TRUE(write_file(tok / "t", "tok123\n"));
-  start({"--token-file", tok / "t"});
+  ASSERT_NO_FATAL_FAILURE(start({"--token-file", tok / "t"}));
   auto anon = connect(ex_->http_url());
   ASSERT_TRUE(anon);
   auto denied = anon->call("read_text_file", {{"path", "hello.txt"}});
