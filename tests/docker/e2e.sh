@@ -69,6 +69,10 @@ teardown() {
     step "teardown: compose down -v, prune, stop dockerd"
     "${compose[@]}" down -v --remove-orphans -t 10 >"$work/compose-down.log" 2>&1
     $DOCKER image prune -f >/dev/null 2>&1
+    # The data root is a layer cache; keep it bounded (everything in it can be rebuilt).
+    if [[ $data_root == "$cache/docker-root" ]] && (( $(du -sm "$data_root" 2>/dev/null | cut -f1) > 8192 )); then
+      echo "data root over 8 GiB: docker system prune -a"; $DOCKER system prune -af >/dev/null 2>&1
+    fi
   fi
   stop_engine
   # Anything the engine left mounted under our temp dir (it normally unmounts all).
