@@ -477,6 +477,13 @@ void print_targets(const std::vector<Summary>& rows, std::FILE* out) {
 
 }  // namespace
 
+std::optional<Summary> measure_floor(std::uint64_t iterations, std::uint64_t warmup) {
+  Options o;
+  o.iterations = iterations;
+  o.warmup = warmup;
+  return run_floor(pick_cpus(), o);
+}
+
 int channel_bench(const Options& opt) {
   const Cpus cpus = pick_cpus();
   if (cpus.server < 0)

@@ -1,6 +1,6 @@
 // shmcp-bench: benchmarks of the shmcp channel (and, later, of the tools).
 //   shmcp-bench channel [--iterations N] [--warmup N] [--json FILE]
-//   shmcp-bench tools   (not yet implemented)
+//   shmcp-bench tools   [options]   (see tools_bench.cpp or `shmcp-bench tools --help`)
 // Results go to stdout as a table; progress goes to stderr.
 #include <cstdio>
 #include <cstdlib>
@@ -14,11 +14,12 @@ namespace {
 void usage(std::FILE* out) {
   std::fputs(
       "usage: shmcp-bench channel [--iterations N] [--warmup N] [--json FILE]\n"
-      "       shmcp-bench tools\n"
+      "       shmcp-bench tools [--quick] [--out DIR] [--reference-server PATH] [...]\n"
       "\n"
       "channel  round trips of an empty call between two processes: the raw cache-line floor,\n"
       "         the shm channel (spin, adaptive, adaptive after idling, pipelined) and HTTP.\n"
-      "tools    tool-call benchmarks (not yet implemented)\n"
+      "tools    tool calls against a real executor over shm, HTTP, MCP stdio and the reference\n"
+      "         MCP server (`shmcp-bench tools --help` for its options)\n"
       "\n"
       "  --iterations N  measured round trips per closed-loop transport (default 200000)\n"
       "  --warmup N      unmeasured round trips first (default 20000)\n"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
     usage(stdout);
     return 0;
   }
+  if (cmd == "tools") return shmcp::bench::tools_bench(argc - 1, argv + 1);
   shmcp::bench::Options opt;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -79,10 +81,6 @@ int main(int argc, char** argv) {
     }
   }
   if (cmd == "channel") return shmcp::bench::channel_bench(opt);
-  if (cmd == "tools") {
-    std::fprintf(stderr, "shmcp-bench: 'tools' is not yet implemented\n");
-    return 2;
-  }
   std::fprintf(stderr, "shmcp-bench: unknown subcommand '%s'\n", cmd.c_str());
   usage(stderr);
   return 2;

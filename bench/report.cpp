@@ -69,17 +69,27 @@ void print_table(const std::vector<Summary>& rows, std::FILE* out) {
 
 bool write_json(const std::vector<Summary>& rows, const std::string& path) {
   nlohmann::json arr = nlohmann::json::array();
-  for (const auto& r : rows)
-    arr.push_back({{"transport", r.transport},
-                   {"op", r.op},
-                   {"samples", r.samples},
-                   {"min_ns", r.min_ns},
-                   {"p50_ns", r.p50_ns},
-                   {"p90_ns", r.p90_ns},
-                   {"p99_ns", r.p99_ns},
-                   {"p999_ns", r.p999_ns},
-                   {"max_ns", r.max_ns},
-                   {"calls_per_s", r.calls_per_s}});
+  auto cpu = [](double s) { return s < 0 ? nlohmann::json(nullptr) : nlohmann::json(s); };
+  for (const auto& r : rows) {
+    nlohmann::json o{{"transport", r.transport},
+                     {"op", r.op},
+                     {"samples", r.samples},
+                     {"min_ns", r.min_ns},
+                     {"p50_ns", r.p50_ns},
+                     {"p90_ns", r.p90_ns},
+                     {"p99_ns", r.p99_ns},
+                     {"p999_ns", r.p999_ns},
+                     {"max_ns", r.max_ns},
+                     {"calls_per_s", r.calls_per_s}};
+    if (!r.mode.empty()) {
+      o["mode"] = r.mode;
+      o["clients"] = r.clients;
+      o["client_cpu_s"] = cpu(r.client_cpu_s);
+      o["executor_cpu_s"] = cpu(r.executor_cpu_s);
+      if (r.mode == "open") o["offered_per_s"] = r.offered_per_s;
+    }
+    arr.push_back(std::move(o));
+  }
   std::ofstream f(path);
   f << arr.dump(2) << '\n';
   f.close();

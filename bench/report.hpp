@@ -24,6 +24,14 @@ struct Summary {
   std::uint64_t samples = 0;
   std::uint64_t min_ns = 0, p50_ns = 0, p90_ns = 0, p99_ns = 0, p999_ns = 0, max_ns = 0;
   double calls_per_s = 0;
+  // Set by `shmcp-bench tools` (written to JSON only when mode is set): "closed", "open" or
+  // "scaling"; concurrent clients; CPU seconds used during the measurement by the client process
+  // and by the executor (its process and worker children); < 0 = not measured. offered_per_s is
+  // the open loop's fixed request rate.
+  std::string mode;
+  unsigned clients = 1;
+  double client_cpu_s = -1, executor_cpu_s = -1;
+  double offered_per_s = 0;
 };
 
 std::uint64_t now_ns() noexcept;  // CLOCK_MONOTONIC
@@ -38,7 +46,8 @@ bool deserialize(const std::string& line, Summary& out);
 
 void print_table(const std::vector<Summary>& rows, std::FILE* out);
 // Writes a JSON array of objects with keys transport, op, samples, min_ns, p50_ns, p90_ns, p99_ns,
-// p999_ns, max_ns, calls_per_s. Returns false (and says why on stderr) if the file can't be written.
+// p999_ns, max_ns, calls_per_s (and mode, clients, client_cpu_s, executor_cpu_s, offered_per_s for
+// rows that have a mode; unmeasured CPU is null). Returns false (and says why on stderr) if the file can't be written.
 bool write_json(const std::vector<Summary>& rows, const std::string& path);
 
 }  // namespace shmcp::bench
