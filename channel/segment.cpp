@@ -421,11 +421,12 @@ ClientLane::~ClientLane() {
   if (seg_) seg_->release_lane(lease_);
 }
 
+// Waiting for a response only fails when the executor is gone: during a graceful shutdown
+// ("closing") it still finishes the calls it accepted, so their responses must be awaited.
+// New requests are refused while closing (see send()).
 Status ClientLane::check_executor() const {
-  const auto state = static_cast<SegmentState>(seg_->header().state.load(std::memory_order_acquire));
   if (!seg_->executor_alive())
     return make_error(Errc::peer_dead, "the executor serving channel '" + seg_->name() + "' died");
-  if (state == SegmentState::closing) return make_error(Errc::closed, "the executor is shutting down");
   return {};
 }
 

@@ -2,10 +2,14 @@
 
 #include <httplib.h>
 
+#include <bit>
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 #include "channel/log.hpp"
 #include "executor/executor.hpp"
+#include "executor/stats.hpp"
 
 namespace shmcp::executor {
 
@@ -36,6 +40,50 @@ bool token_equal(const std::string& a, const std::string& b) {
   return diff == 0 && !b.empty();
 }
 
+// End-to-end latency of POST /execute as seen by the HTTP frontend (request parsed to response
+// built), per tool: the "http" transport next to the workers' "channel" service-time histogram.
+struct HttpLatency {
+  channel::AtomicU64 bucket[channel::kMaxTools][channel::kLatencyBuckets] = {};
+  channel::AtomicU64 sum_ns[channel::kMaxTools] = {};
+
+  void record(int tix, std::uint64_t ns) noexcept {
+    if (tix < 0 || tix >= static_cast<int>(channel::kMaxTools)) return;
+    const std::uint64_t us = ns / 1000;
+    std::size_t b = us == 0 ? 0 : static_cast<std::size_t>(std::bit_width(us));
+    if (b >= channel::kLatencyBuckets) b = channel::kLatencyBuckets - 1;
+    bucket[tix][b].fetch_add(1, std::memory_order_relaxed);
+    sum_ns[tix].fetch_add(ns, std::memory_order_relaxed);
+  }
+
+  std::string prometheus() const {
+    std::string out =
+        "# HELP shmcp_http_execute_duration_seconds End-to-end latency of POST /execute at the HTTP frontend, by tool.\n"
+        "# TYPE shmcp_http_execute_duration_seconds histogram\n";
+    char buf[256];
+    const auto& names = tool_index().names();
+    for (std::size_t t = 0; t < names.size(); ++t) {
+      std::uint64_t cum = 0;
+      for (std::size_t b = 0; b < channel::kLatencyBuckets; ++b) {
+        cum += bucket[t][b].load(std::memory_order_relaxed);
+        if (b + 1 < channel::kLatencyBuckets)
+          std::snprintf(buf, sizeof buf, "shmcp_http_execute_duration_seconds_bucket{tool=\"%s\",transport=\"http\",le=\"%g\"} %llu\n",
+                        names[t].c_str(), static_cast<double>(1ull << b) / 1e6, static_cast<unsigned long long>(cum));
+        else
+          std::snprintf(buf, sizeof buf, "shmcp_http_execute_duration_seconds_bucket{tool=\"%s\",transport=\"http\",le=\"+Inf\"} %llu\n",
+                        names[t].c_str(), static_cast<unsigned long long>(cum));
+        out += buf;
+      }
+      std::snprintf(buf, sizeof buf,
+                    "shmcp_http_execute_duration_seconds_sum{tool=\"%s\",transport=\"http\"} %.9f\n"
+                    "shmcp_http_execute_duration_seconds_count{tool=\"%s\",transport=\"http\"} %llu\n",
+                    names[t].c_str(), static_cast<double>(sum_ns[t].load(std::memory_order_relaxed)) / 1e9,
+                    names[t].c_str(), static_cast<unsigned long long>(cum));
+      out += buf;
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
 Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::shared_ptr<Client> client,
@@ -61,7 +109,9 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
     return httplib::Server::HandlerResponse::Handled;
   });
 
-  srv.Post("/execute", [client](const httplib::Request& req, httplib::Response& res) {
+  auto latency = std::make_shared<HttpLatency>();
+  srv.Post("/execute", [client, latency](const httplib::Request& req, httplib::Response& res) {
+    const std::uint64_t t0 = channel::monotonic_ns();
     auto body = nlohmann::json::parse(req.body, nullptr, false);
     if (body.is_discarded()) return json_reply(res, 400, {{"error", "malformed JSON body"}});
     if (!body.is_object() || !body.contains("tool") || !body["tool"].is_string())
@@ -78,6 +128,7 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
     }
     if (!Tools::known(tool)) return json_reply(res, 400, {{"error", "unknown tool: " + tool}});
     auto r = client->call(tool, args);
+    latency->record(tool_index().find(tool), channel::monotonic_ns() - t0);
     if (!r) return json_reply(res, http_status_for(r.error().code), {{"error", r.error().describe()}});
     // /execute always states isError (the MCP result omits it on success, like the reference).
     if (!r->json.contains("isError")) r->json["isError"] = false;
@@ -92,8 +143,8 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
     json_reply(res, j["status"] == "ok" ? 200 : 503, j);
   });
 
-  srv.Get("/metrics", [&sup](const httplib::Request&, httplib::Response& res) {
-    res.set_content(sup.metrics_text(), "text/plain; version=0.0.4");
+  srv.Get("/metrics", [&sup, latency](const httplib::Request&, httplib::Response& res) {
+    res.set_content(sup.metrics_text() + latency->prometheus(), "text/plain; version=0.0.4");
   });
 
   srv.Get("/tools", [](const httplib::Request&, httplib::Response& res) {

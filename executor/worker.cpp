@@ -176,6 +176,14 @@ int worker_main(int argc, char** argv) {
     std::uint64_t deadline = r.deadline_ns();
     if (deadline == 0 || deadline > t0 + max_timeout) deadline = t0 + (deadline == 0 ? default_timeout : max_timeout);
     slot.deadline_ns.store(deadline, std::memory_order_release);
+    if (t0 >= deadline) {
+      // Expired while queued: running it now would only get this worker killed for nothing.
+      channel::build_status_response(fbb, in->id, wire::Status::Timeout, "the call's deadline passed before a worker could start it");
+      (void)ep.reply(in->lane, in->id, channel::bytes_of(fbb), t0 + 1'000'000'000ull, args->policy);
+      slot.deadline_ns.store(0, std::memory_order_release);
+      stats.timeouts.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
 
     int tix = -1;
     bool ok = true, tool_error = false;
