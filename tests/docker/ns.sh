@@ -21,26 +21,32 @@ if [[ -z ${SHMCP_NS_INNER:-} ]]; then
   exec unshare --mount --propagation private env SHMCP_NS_INNER=1 "$0" "$@"
 fi
 
-exe=$(readlink -f "$1"); cli=$(readlink -f "$2"); W=$3
+report=$3
+rm -rf "$report"; mkdir -p "$report"; report=$(cd "$report" && pwd)
 UID_=10001
-rm -rf "$W"; mkdir -p "$W"; W=$(cd "$W" && pwd)
+# Everything uid 10001 touches lives under /tmp (a build dir under /root would be unreachable),
+# including copies of the binaries.
+W=$(mktemp -d /tmp/shmcp-ns.XXXXXX)
 chmod 0755 "$W"
 install -d -o $UID_ -g $UID_ "$W/out"   # the client (uid 10001) writes its reports here
+install -d "$W/bin"
+install -m 0755 "$1" "$W/bin/shmcp-executor"; install -m 0755 "$2" "$W/bin/shmcp"
+exe="$W/bin/shmcp-executor"; cli="$W/bin/shmcp"
 CH="nstest$$"
 pids=()    # the unshare processes we started
 inits=()   # their children: pid 1 of each new PID namespace (killing it ends the namespace)
 cleanup() {
-  local p
+  local p rc=$?
   # Not just unshare: an ns init that dropped privileges has lost its parent-death signal.
   for p in "${inits[@]}" "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  cp -r "$W"/*.log "$W/out" "$report/" 2>/dev/null || true   # keep the evidence in the build dir
+  grep -o " $W[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  rm -rf "$W"
+  exit $rc
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$W"/*.log; do [[ -s $f ]] && { echo "--- $f"; tail -n 30 "$f"; }; done >&2; exit 1; }
-# The binaries must be reachable by uid 10001 (they usually live in a build dir under /work).
-setpriv --reuid $UID_ --regid $UID_ --clear-groups -- test -x "$exe" -a -x "$cli" ||
-  fail "uid $UID_ cannot execute $exe or $cli (directory permissions)"
-
 # The first child of an `unshare --fork` (pid 1 of the new PID namespace), as a host pid.
 child_of() {
   local i c
