@@ -47,6 +47,8 @@ void make_fixture() {
   if (!ws) std::abort();
   g_root = ws->root();
   g_ws = new sandbox::Workspace(std::move(*ws));
+  static std::string fixture = r;
+  std::atexit([] { (void)std::system(("rm -rf '" + fixture + "'").c_str()); });
 }
 }  // namespace
 
