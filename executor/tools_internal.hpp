@@ -30,6 +30,7 @@ struct Ctx {
 // WHATWG UTF-8 decode then encode: every maximal invalid subsequence becomes U+FFFD, as Node's
 // Buffer#toString("utf-8") does. The result is always valid UTF-8 (required by the JSON encoder).
 std::string utf8_sanitize(std::string_view bytes);
+std::string utf8_sanitize(std::string&& bytes);  // moves valid input through without a copy
 // Length in UTF-16 code units (what String#length and padEnd count).
 std::size_t utf16_length(std::string_view utf8);
 std::string base64(std::string_view bytes);

@@ -184,7 +184,7 @@ CallResult Tools::read_text_file(std::string_view path, std::optional<double> he
     if (!file) return CallResult::error(file.error().message);
     if (use_tail) return CallResult::text(detail::tail_lines(file->data, *tail));
     if (use_head) return CallResult::text(detail::head_lines(file->data, *head));
-    return CallResult::text(detail::utf8_sanitize(file->data));
+    return CallResult::text(detail::utf8_sanitize(std::move(file->data)));
   } catch (const std::bad_alloc&) {
     return CallResult::error("Internal error: out of memory");
   } catch (const std::exception& e) {

@@ -26,6 +26,16 @@ bool valid_utf8(std::string_view s) {
   std::size_t i = 0;
   const std::size_t n = s.size();
   while (i < n) {
+    // ASCII runs 16 bytes at a time: text files are mostly ASCII, and this check runs on every
+    // byte read_text_file returns (the byte loop alone was ~30% of a 4 KiB read).
+    while (i + 16 <= n) {
+      std::uint64_t a, b;
+      std::memcpy(&a, s.data() + i, 8);
+      std::memcpy(&b, s.data() + i + 8, 8);
+      if ((a | b) & 0x8080808080808080ull) break;
+      i += 16;
+    }
+    if (i >= n) break;
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       ++i;
@@ -77,6 +87,11 @@ void put_utf8(std::string& out, std::uint32_t cp) {
 }
 
 }  // namespace
+
+std::string utf8_sanitize(std::string&& bytes) {
+  if (valid_utf8(bytes)) return std::move(bytes);  // no copy for the common, valid case
+  return utf8_sanitize(std::string_view(bytes));
+}
 
 std::string utf8_sanitize(std::string_view bytes) {
   if (valid_utf8(bytes)) return std::string(bytes);
@@ -443,7 +458,10 @@ Result<FileBytes> read_regular(const Ctx& c, std::string_view user_path, std::op
   if (fb.st.st_dev != st.st_dev || fb.st.st_ino != st.st_ino || !S_ISREG(fb.st.st_mode)) {
     return fail("File changed while being opened: " + fb.display);
   }
-  fb.data.resize(static_cast<std::size_t>(fb.st.st_size));
+  // One byte more than fstat's size, so that a file of the expected size ends in one short read()
+  // (a regular file reads short only at its end): no second read() to see EOF, and no doubling of
+  // the buffer (which zero-filled and copied a second copy of the file).
+  fb.data.resize(static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(fb.st.st_size), limit) + 1));
   std::size_t got = 0;
   while (true) {
     if (got == fb.data.size()) {
@@ -458,7 +476,9 @@ Result<FileBytes> read_regular(const Ctx& c, std::string_view user_path, std::op
       return fail(node_errno_message(errno, "read", fb.display));
     }
     if (r == 0) break;
+    const bool short_read = static_cast<std::size_t>(r) < fb.data.size() - got;
     got += static_cast<std::size_t>(r);
+    if (short_read) break;
   }
   if (got > limit) return fail(too_large(fb.display, got, limit), Errc::too_large);
   fb.data.resize(got);
