@@ -304,7 +304,16 @@ std::string unified_diff(std::string_view file_name, std::string_view old_text, 
   std::vector<Hunk> hunks;
   std::size_t oldRangeStart = 0, newRangeStart = 0, oldLine = 1, newLine = 1;
   std::vector<std::string> cur;
-  auto ctx = [](std::string_view l) { return " " + std::string(l); };
+  // Built with append rather than `"x" + std::string(l)`: GCC 12 at -O3 reports a false
+  // -Wrestrict on that operator+ (GCC bug 105329), which -Werror turns into a build failure.
+  auto prefixed = [](char p, std::string_view l) {
+    std::string s;
+    s.reserve(l.size() + 1);
+    s += p;
+    s += l;
+    return s;
+  };
+  auto ctx = [&](std::string_view l) { return prefixed(' ', l); };
   for (std::size_t i = 0; i < diff.size(); ++i) {
     const Change& c = diff[i];
     if (c.added || c.removed) {
@@ -320,7 +329,7 @@ std::string unified_diff(std::string_view file_name, std::string_view old_text, 
           newRangeStart -= cur.size();
         }
       }
-      for (auto l : c.lines) cur.push_back((c.added ? "+" : "-") + std::string(l));
+      for (auto l : c.lines) cur.push_back(prefixed(c.added ? '+' : '-', l));
       (c.added ? newLine : oldLine) += c.lines.size();
     } else {
       if (oldRangeStart) {
