@@ -6,6 +6,21 @@
 #include <utility>
 
 namespace shmcp::executor::edit {
+
+std::vector<std::string_view> split_lf(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (true) {
+    auto p = s.find('\n', start);
+    if (p == std::string_view::npos) {
+      out.push_back(s.substr(start));
+      return out;
+    }
+    out.push_back(s.substr(start, p - start));
+    start = p + 1;
+  }
+}
+
 namespace {
 
 // JavaScript's WhiteSpace + LineTerminator set (what String#trim and /\s/ use). Returns the byte
@@ -58,19 +73,6 @@ std::string_view trim(std::string_view s) {
   return s.substr(0, end);
 }
 
-std::vector<std::string_view> split_lf(std::string_view s) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
-  while (true) {
-    auto p = s.find('\n', start);
-    if (p == std::string_view::npos) {
-      out.push_back(s.substr(start));
-      return out;
-    }
-    out.push_back(s.substr(start, p - start));
-    start = p + 1;
-  }
-}
 
 // ---- jsdiff line diff ------------------------------------------------------------------------
 

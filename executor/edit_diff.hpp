@@ -17,6 +17,10 @@ struct Edit {
   std::string new_text;
 };
 
+// Splits on '\n' like JavaScript's split("\n"): a trailing newline yields a final empty piece.
+// The views point into `s`.
+std::vector<std::string_view> split_lf(std::string_view s);
+
 // "\r\n" -> "\n" (a lone "\r" stays).
 std::string normalize_eol(std::string_view text);
 

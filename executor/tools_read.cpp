@@ -17,19 +17,7 @@ namespace shmcp::executor {
 namespace detail {
 namespace {
 
-std::vector<std::string_view> split_lf(std::string_view s) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
-  while (true) {
-    auto p = s.find('\n', start);
-    if (p == std::string_view::npos) {
-      out.push_back(s.substr(start));
-      return out;
-    }
-    out.push_back(s.substr(start, p - start));
-    start = p + 1;
-  }
-}
+using edit::split_lf;
 
 std::string join_lf(const std::vector<std::string_view>& parts, std::size_t from, std::size_t to) {
   std::string out;
