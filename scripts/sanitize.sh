@@ -29,7 +29,10 @@ status=0
 for kind in "${KINDS[@]}"; do
   case "$kind" in address) dir=build-asan ;; thread) dir=build-tsan ;; esac
   echo "== $kind: configuring $dir"
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" >"$dir.configure.log" 2>&1 \
+  # GCC 12's -Wmaybe-uninitialized is unreliable under -fsanitize=address (false positives inside
+  # <functional>/<regex> in executor_http_test under -Werror); the normal build keeps it.
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" \
+    -DCMAKE_CXX_FLAGS="${SANITIZE_CXXFLAGS:--Wno-maybe-uninitialized}" >"$dir.configure.log" 2>&1 \
     || { cat "$dir.configure.log"; exit 1; }
   # Only what the selected tests need (not bench, not the docker/interop fixtures).
   targets=(shmcp-executor shmcp shmcp_client channel_peer)
