@@ -97,8 +97,9 @@ Options:
   --scaling-ops LIST      operations of the scaling run       [default: empty,read_text_file_4k]
   --open-fraction F       open-loop rate as a fraction of the closed loop's calls/s [default: 0.5]
   --no-open, --no-scaling skip the open-loop or scaling runs
-  --no-pin                do not pin (by default, single-client runs put this client on the
-                          last CPU and the executor's workers on the first, like `channel`)
+  --no-pin                do not pin (by default, single-client runs against an executor this
+                          bench started put this client on the last CPU and the executor's
+                          workers on the first, like `channel`; reference-mcp is never pinned)
   --reference-server PATH the reference server's dist/index.js (run with node; without it
                           reference-mcp is skipped). bench/run-tools-bench.sh installs it.
   --node PATH             node binary for the reference server                [default: node]
@@ -963,7 +964,7 @@ void print_targets(const std::vector<Summary>& rows, std::FILE* out) {
       std::fprintf(out, "  %-12s empty p50 <= 2x floor p50          %8s us <= %s us  %s\n", shm, us(e->p50_ns).c_str(),
                    us(2 * floor->p50_ns).c_str(), e->p50_ns <= 2 * floor->p50_ns ? "met" : "MISSED");
   }
-  if (!ref) std::fprintf(out, "  (reference-mcp not measured: give --reference-server PATH)\n");
+  if (!ref) std::fprintf(out, "  (reference-mcp not measured: it needs --reference-server PATH)\n");
 }
 
 // Hand-written SVG: per operation a group, per transport a column with a line from p50 to p99.9,
@@ -1119,6 +1120,10 @@ int parse_args(int argc, char** argv, ToolsOptions& o) {
     }
     o.reference_server = buf;
   }
+  if (o.node.find('/') != std::string::npos) {  // a relative --node too (PATH lookups stay as given)
+    char buf[PATH_MAX];
+    if (realpath(o.node.c_str(), buf)) o.node = buf;
+  }
   if (!clients_set) {
     const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
     o.max_clients = o.quick ? 2 : std::min(8u, 2 * cpus);
@@ -1272,7 +1277,9 @@ int tools_bench(int argc, char** argv) {
       }
     }
     const std::vector<int> all_cpus = allowed_cpus();
-    const bool pin = o.pin && all_cpus.size() >= 2;
+    // Only with workers to pin: a pinned client next to an unpinned worker (--connect, the
+    // reference server) can end up sharing its CPU, where a spinning client starves the worker.
+    const bool pin = o.pin && all_cpus.size() >= 2 && !t->worker_parents().empty();
     auto place = [&](bool pinned) {
       for (pid_t parent : t->worker_parents())
         for (pid_t tid : descendant_tids(parent)) set_affinity(tid, pinned ? std::vector<int>{all_cpus.front()} : all_cpus);
