@@ -97,9 +97,10 @@ Options:
   --scaling-ops LIST      operations of the scaling run       [default: empty,read_text_file_4k]
   --open-fraction F       open-loop rate as a fraction of the closed loop's calls/s [default: 0.5]
   --no-open, --no-scaling skip the open-loop or scaling runs
-  --no-pin                do not pin (by default, single-client runs against an executor this
-                          bench started put this client on the last CPU and the executor's
-                          workers on the first, like `channel`; reference-mcp is never pinned)
+  --no-pin                do not pin (by default, against an executor this bench started,
+                          single-client runs put the client on the last CPU and the workers on
+                          the first, like `channel`; scaling runs spread both; reference-mcp and
+                          --connect are never pinned)
   --reference-server PATH the reference server's dist/index.js (run with node; without it
                           reference-mcp is skipped). bench/run-tools-bench.sh installs it.
   --node PATH             node binary for the reference server                [default: node]
@@ -820,7 +821,9 @@ std::optional<Summary> run_open(Transport& t, const std::string& op, const Plan&
 
 // N client threads in closed loops for the case's duration (or iterations each); calls/s is the
 // total over the wall time, percentiles over all calls.
-std::optional<Summary> run_scaling(Transport& t, const std::string& op, const Plan& plan, unsigned n, std::string& err) {
+// With `cpus`, client thread i is pinned to cpus[size - 1 - i % size].
+std::optional<Summary> run_scaling(Transport& t, const std::string& op, const Plan& plan, unsigned n,
+                                   const std::vector<int>& cpus, std::string& err) {
   std::vector<Driver*> drivers;
   for (unsigned i = 0; i < n; ++i) {
     Driver* d = t.driver(i, err);
@@ -836,6 +839,7 @@ std::optional<Summary> run_scaling(Transport& t, const std::string& op, const Pl
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < n; ++i) {
     threads.emplace_back([&, i] {
+      if (!cpus.empty()) set_affinity(static_cast<pid_t>(gettid()), {cpus[cpus.size() - 1 - i % cpus.size()]});
       if (!warm_up(*drivers[i], op, Plan{0, plan.duration_ns / 2}, errs[i])) failed = true;
       ready.fetch_add(1);
       while (!go.load()) std::this_thread::yield();
@@ -1280,10 +1284,15 @@ int tools_bench(int argc, char** argv) {
     // Only with workers to pin: a pinned client next to an unpinned worker (--connect, the
     // reference server) can end up sharing its CPU, where a spinning client starves the worker.
     const bool pin = o.pin && all_cpus.size() >= 2 && !t->worker_parents().empty();
-    auto place = [&](bool pinned) {
+    // Single client: every worker on the first CPU, the client on the last. Scaling: workers
+    // (single-threaded processes) spread round-robin from the first CPU, client thread i on the
+    // i-th CPU from the last (run_scaling), so one client with one worker is placed as above.
+    auto place = [&](bool single) {
+      std::size_t k = 0;
       for (pid_t parent : t->worker_parents())
-        for (pid_t tid : descendant_tids(parent)) set_affinity(tid, pinned ? std::vector<int>{all_cpus.front()} : all_cpus);
-      set_affinity(static_cast<pid_t>(gettid()), pinned ? std::vector<int>{all_cpus.back()} : all_cpus);
+        for (pid_t tid : descendant_tids(parent))
+          set_affinity(tid, {all_cpus[single ? 0 : k++ % all_cpus.size()]});
+      set_affinity(static_cast<pid_t>(gettid()), single ? std::vector<int>{all_cpus.back()} : all_cpus);
     };
     if (pin) place(true);
     for (const auto& op : o.ops) {
@@ -1303,12 +1312,13 @@ int tools_bench(int argc, char** argv) {
       report(what, run_open(*t, op, plan, rate, err), err);
     }
     if (pin) place(false);
+    const std::vector<int> client_cpus = pin ? all_cpus : std::vector<int>{};
     if (!o.no_scaling)
       for (const auto& op : o.scaling_ops) {
         if (!contains(o.ops, op)) continue;
         for (unsigned n = 1; n <= o.max_clients && !g_interrupted; ++n) {
           err.clear();
-          report(name + " " + op + " scaling x" + std::to_string(n), run_scaling(*t, op, plan, n, err), err);
+          report(name + " " + op + " scaling x" + std::to_string(n), run_scaling(*t, op, plan, n, client_cpus, err), err);
         }
         t->trim(1);
       }
