@@ -459,8 +459,9 @@ Result<FileBytes> read_regular(const Ctx& c, std::string_view user_path, std::op
     return fail("File changed while being opened: " + fb.display);
   }
   // One byte more than fstat's size, so that a file of the expected size ends in one short read()
-  // (a regular file reads short only at its end): no second read() to see EOF, and no doubling of
-  // the buffer (which zero-filled and copied a second copy of the file).
+  // that stops exactly at that size: no second read() to see EOF, and no doubling of the buffer
+  // (which zero-filled and copied a second copy of the file). Any other short read (FUSE and
+  // network filesystems may return them before the end) keeps reading until read() returns 0.
   fb.data.resize(static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(fb.st.st_size), limit) + 1));
   std::size_t got = 0;
   while (true) {
@@ -478,7 +479,7 @@ Result<FileBytes> read_regular(const Ctx& c, std::string_view user_path, std::op
     if (r == 0) break;
     const bool short_read = static_cast<std::size_t>(r) < fb.data.size() - got;
     got += static_cast<std::size_t>(r);
-    if (short_read) break;
+    if (short_read && got == static_cast<std::uint64_t>(fb.st.st_size)) break;
   }
   if (got > limit) return fail(too_large(fb.display, got, limit), Errc::too_large);
   fb.data.resize(got);
