@@ -7,6 +7,12 @@
 //  2. openat2() beneath the root fd with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV:
 //     the kernel refuses every ".." above the root, every absolute or escaping symlink, every
 //     magic link and every mount crossing, atomically with the open. There is no check-then-open.
+//  3. Only when that refuses a path (EXDEV or ELOOP), a bounded rewrite: the path is walked beneath
+//     the root one component at a time (O_PATH|O_NOFOLLOW, same resolve flags), and every absolute
+//     symlink whose target lies inside root() is replaced by the target's workspace-relative form.
+//     The rewritten path is then opened with openat2 and the same flags again, so the rewrite only
+//     ever chooses *which* in-workspace name to ask for: a link swapped mid-walk can make the open
+//     fail or land on another in-workspace file, never leave the workspace.
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -132,6 +138,135 @@ int openat2_beneath(int dir_fd, const std::string& rel, int flags, mode_t mode) 
   }
 }
 
+// --- absolute in-workspace symlinks --------------------------------------------------------------
+
+// Symlink expansions one rewrite may perform (the kernel's own limit for a path walk is 40).
+constexpr int kMaxLinkExpansions = 40;
+
+std::string join_components(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& c : parts) {
+    if (!out.empty()) out += '/';
+    out += c;
+  }
+  return out;
+}
+
+// The path to retry with, or -errno: EXDEV when a link (or "..") leaves the workspace, ELOOP past
+// kMaxLinkExpansions, ENAMETOOLONG for an over-long link target or rewritten path. `changed` tells
+// whether any absolute link was rewritten; if not, the kernel's first answer stands.
+struct Rewrite {
+  int err = 0;
+  bool changed = false;
+  std::string path;
+};
+
+// Walks `rel` beneath root_fd like the kernel would, expanding symlinks by reading them through an
+// O_PATH|O_NOFOLLOW handle. `done` holds the components resolved so far: each was seen as a real
+// directory (not a symlink), so ".." after it is its parent and pops it. Any probe failure (ENOENT,
+// ENOTDIR, EACCES, a mount) stops the walk: the rest is passed on verbatim and the final openat2
+// reports the real error. The walk only computes a name; it never grants access by itself.
+Rewrite rewrite_absolute_links(int root_fd, std::string_view root, std::string_view rel, bool follow_last) {
+  Rewrite out;
+  std::vector<std::string> done;
+  std::string pending(rel);
+  std::size_t pos = 0;
+  int expansions = 0;
+  bool need_dir = false;  // the last component was followed by a '/'
+  auto finish = [&](std::string rest) {
+    std::string p = join_components(done);
+    if (!rest.empty()) {
+      if (!p.empty()) p += '/';
+      p += rest;
+    } else if (need_dir && !p.empty()) {
+      p += '/';
+    }
+    out.path = p.empty() ? std::string(".") : std::move(p);
+    if (out.path.size() >= PATH_MAX) out.err = ENAMETOOLONG;
+    return out;
+  };
+  for (;;) {
+    while (pos < pending.size() && pending[pos] == '/') ++pos;
+    if (pos >= pending.size()) return finish({});
+    const std::size_t start = pos;
+    std::size_t end = pending.find('/', start);
+    if (end == std::string::npos) end = pending.size();
+    const std::string comp = pending.substr(start, end - start);
+    std::size_t next = end;
+    while (next < pending.size() && pending[next] == '/') ++next;
+    const bool last = next >= pending.size();
+    const bool trailing_slash = end < pending.size();
+    pos = next;
+    if (last) need_dir = trailing_slash;
+    if (comp == ".") continue;
+    if (comp == "..") {
+      if (done.empty()) {
+        out.err = EXDEV;
+        return out;
+      }
+      done.pop_back();
+      continue;
+    }
+    std::string candidate = join_components(done);
+    if (!candidate.empty()) candidate += '/';
+    candidate += comp;
+    const int fd = openat2_beneath(root_fd, candidate, O_PATH | O_NOFOLLOW, 0);
+    if (fd < 0) return finish(pending.substr(start));
+    const UniqueFd probe(fd);
+    struct stat st {};
+    if (::fstat(probe.get(), &st) != 0) return finish(pending.substr(start));
+    if (S_ISLNK(st.st_mode) && (!last || follow_last || trailing_slash)) {
+      if (++expansions > kMaxLinkExpansions) {
+        out.err = ELOOP;
+        return out;
+      }
+      char buf[PATH_MAX];
+      const ssize_t len = ::readlinkat(probe.get(), "", buf, sizeof buf);
+      if (len < 0) return finish(pending.substr(start));
+      if (len == 0 || static_cast<std::size_t>(len) >= sizeof buf) {
+        out.err = len == 0 ? ENOENT : ENAMETOOLONG;
+        return out;
+      }
+      std::string_view target(buf, static_cast<std::size_t>(len));
+      std::string rest = end < pending.size() ? pending.substr(end) : std::string();
+      if (target.front() == '/') {
+        // Byte-exact, on a component boundary of the canonical root: "/ws_evil" is not inside "/ws".
+        if (!is_within(target, root)) {
+          out.err = EXDEV;
+          return out;
+        }
+        target.remove_prefix(root == "/" ? 0 : root.size());
+        done.clear();
+        out.changed = true;
+      }
+      // Relative: the target replaces the link's own name, so it resolves against `done`.
+      pending = std::string(target) + rest;
+      pos = 0;
+      if (pending.size() > kMaxLinkExpansions * (PATH_MAX + kMaxPathBytes)) {
+        out.err = ENAMETOOLONG;
+        return out;
+      }
+      continue;
+    }
+    // A non-directory before the last component: the kernel answers ENOTDIR; let it.
+    if (!last && !S_ISDIR(st.st_mode)) return finish(pending.substr(start));
+    done.push_back(comp);
+  }
+}
+
+// openat2 beneath the root; on EXDEV/ELOOP, retried once on the absolute-link rewrite of `rel`.
+// Returns the fd or -errno.
+int open_beneath_root(int root_fd, std::string_view root, const std::string& rel, int flags, mode_t mode,
+                      bool follow_last) {
+  const int fd = openat2_beneath(root_fd, rel, flags | (follow_last ? 0 : O_NOFOLLOW), mode);
+  if (fd >= 0 || (fd != -EXDEV && fd != -ELOOP)) return fd;
+  const Rewrite rw = rewrite_absolute_links(root_fd, root, rel, follow_last);
+  if (rw.err != 0) return -rw.err;
+  if (!rw.changed) return fd;
+  spdlog::debug("absolute in-workspace symlink: retrying {} as {}", rel, rw.path);
+  return openat2_beneath(root_fd, rw.path, flags | (follow_last ? 0 : O_NOFOLLOW), mode);
+}
+
 Error map_open_errno(int err, const std::string& display, std::string_view what) {
   if (err == EXDEV || err == ELOOP) {
     spdlog::debug("openat2 beneath workspace refused {}: {}", display, errno_name(err));
@@ -219,7 +354,7 @@ Result<UniqueFd> Workspace::open(std::string_view user_path, int flags, mode_t m
                                  bool follow_last) const {
   auto n = name(user_path);
   if (!n) return std::move(n).error();
-  const int fd = openat2_beneath(root_fd_.get(), n->relative, flags | (follow_last ? 0 : O_NOFOLLOW), mode);
+  const int fd = open_beneath_root(root_fd_.get(), root_, n->relative, flags, mode, follow_last);
   if (fd < 0) return map_open_errno(-fd, n->display, "open");
   return UniqueFd(fd);
 }
@@ -238,7 +373,7 @@ Result<Workspace::Parent> Workspace::open_parent(std::string_view user_path) con
   const std::string parent_rel =
       slash == std::string_view::npos ? std::string(".") : std::string(rel.substr(0, slash + 1));
 
-  const int fd = openat2_beneath(root_fd_.get(), parent_rel, O_PATH | O_DIRECTORY, 0);
+  const int fd = open_beneath_root(root_fd_.get(), root_, parent_rel, O_PATH | O_DIRECTORY, 0, true);
   if (fd < 0) {
     const int err = -fd;
     std::string parent_display = n->display.substr(0, n->display.rfind('/'));

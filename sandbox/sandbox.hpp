@@ -72,13 +72,20 @@ class Workspace {
   // openat2(root, relative, {flags, mode, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV})
   // retried on EAGAIN. With follow_last == false the final component is not followed (O_NOFOLLOW
   // semantics; use O_PATH to get a handle on a symlink itself). O_CLOEXEC is always added.
-  // An escape attempt (EXDEV from RESOLVE_BENEATH, ELOOP from a magic link) maps to
+  // RESOLVE_BENEATH refuses every absolute symlink (EXDEV). Only then (EXDEV or ELOOP) the path is
+  // walked beneath the root component by component (O_PATH|O_NOFOLLOW, same resolve flags, at most
+  // 40 link expansions): an absolute link whose target is root() or lies beneath it on a component
+  // boundary (byte-exact) is rewritten to the workspace-relative form, and the rewritten path is
+  // opened with openat2 and the same flags again, so a link swapped mid-walk cannot escape.
+  // An escape attempt (EXDEV from RESOLVE_BENEATH, ELOOP from a magic link or a loop, an absolute
+  // link outside root()) maps to
   // Errc::access_denied "Access denied - symlink target outside allowed directories: <display>";
   // ENOENT to Errc::not_found; other errnos to Errc::io with the errno name.
   Result<UniqueFd> open(std::string_view user_path, int flags, mode_t mode = 0,
                         bool follow_last = true) const;
 
-  // Opens the parent directory of user_path beneath the root (following in-workspace symlinks) and
+  // Opens the parent directory of user_path beneath the root (following in-workspace symlinks,
+  // relative or absolute, as open() does) and
   // returns it with the final component (never empty, ".", ".." or containing '/'). For operations
   // that create, replace or rename an entry by name inside a directory handle (write_file,
   // create_directory, move_file). The root itself has no parent: Errc::invalid_argument.

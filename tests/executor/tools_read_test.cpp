@@ -73,6 +73,22 @@ TEST_F(ReadTools, MissingFileAndDirectoryUseNodeErrorText) {
   EXPECT_EQ(err("read_text_file", {{"path", "sub"}}), "EISDIR: illegal operation on a directory, read");
 }
 
+TEST_F(ReadTools, AbsoluteSymlinkInsideTheWorkspaceIsFollowed) {
+  link(p("lines.txt"), "abs_lines");
+  dir("sub");
+  file("sub/inner.txt", "inner");
+  link(p("sub"), "abs_sub");
+  EXPECT_EQ(ok("read_text_file", {{"path", "abs_lines"}}), "line1\nline2\nline3\nline4\nline5\n");
+  EXPECT_EQ(ok("read_text_file", {{"path", p("abs_sub/inner.txt")}}), "inner");
+  link(outside_ + "/secret.txt", "abs_out");
+  link(root_ + "_evil", "abs_sibling");
+  EXPECT_NE(err("read_text_file", {{"path", "abs_out"}}).find("symlink target outside allowed directories"),
+            std::string::npos);
+  EXPECT_NE(err("read_text_file", {{"path", "abs_sibling/x"}}).find("symlink target outside allowed directories"),
+            std::string::npos);
+  expect_canary_intact();
+}
+
 TEST_F(ReadTools, TypedEntryPointMatchesDispatch) {
   auto r = tools_->read_text_file("lines.txt", 2.0, std::nullopt);
   ASSERT_FALSE(r.is_error);

@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -479,6 +480,10 @@ TEST_F(LockdownTest, LandlockAloneDeniesTcpBindAndConnect) {
 
 // Everything the filesystem tools and the channel do, under the full filter.
 TEST_F(LockdownTest, AllowedOperationsWorkUnderTheFilter) {
+  char canonical[PATH_MAX];
+  ASSERT_NE(::realpath(root_.c_str(), canonical), nullptr);
+  ASSERT_EQ(::symlink((std::string(canonical) + "/data.txt").c_str(), (root_ + "/abs-link").c_str()), 0);
+  ASSERT_EQ(::symlink((outside_ + "/secret.txt").c_str(), (root_ + "/abs-out").c_str()), 0);
   const Outcome o = run_child([&] {
     return locked([](const Workspace& ws) {
       int step = 1;
@@ -521,6 +526,14 @@ TEST_F(LockdownTest, AllowedOperationsWorkUnderTheFilter) {
       char target[64] = {};
       if (::readlinkat(ws.fd(), "link", target, sizeof target) != 8 || std::strcmp(target, "data.txt") != 0)
         return fail(step);
+      // Absolute links: the in-workspace one is rewritten (O_PATH walk, fstat, readlinkat on the
+      // handle) and followed; the outside one is denied. Neither may trip the filter.
+      auto abs_in = ws.open_regular("abs-link", O_RDONLY);
+      char abuf[8] = {};
+      if (!abs_in || ::read(abs_in->get(), abuf, sizeof abuf) != 4 || std::memcmp(abuf, "data", 4) != 0)
+        return fail(step);
+      auto abs_out = ws.open("abs-out", O_RDONLY);
+      if (abs_out || abs_out.error().code != shmcp::Errc::access_denied) return fail(step);
       ++step;  // 7: 64 MiB written, then read into a growing std::string (mremap of large buffers)
       {
         auto big = ws.open("big.bin", O_WRONLY | O_CREAT | O_EXCL, 0644);
