@@ -187,6 +187,7 @@ class ServerEndpoint {
   std::uint32_t batch_ = 0;
   std::uint32_t scan_from_ = 0;
   std::uint32_t hw_seen_ = 0;  // highest lanes_high_water seen (clamped to lane_count)
+  bool spinner_ = false;       // holds SegmentHeader::spinner (see next())
   std::vector<std::uint8_t> poisoned_;
   std::vector<Ring> response_rings_;  // one per lane, kept so each producer keeps its head cache
   std::vector<std::byte> buf_;

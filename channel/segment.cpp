@@ -479,7 +479,13 @@ ServerEndpoint::ServerEndpoint(std::shared_ptr<Segment> segment, std::uint32_t w
   for (std::uint32_t i = 0; i < seg_->lane_count(); ++i) response_rings_.push_back(seg_->response_ring(i));
 }
 
-ServerEndpoint::~ServerEndpoint() { release_current(); }
+ServerEndpoint::~ServerEndpoint() {
+  release_current();
+  if (spinner_) {
+    std::uint32_t mine = me_;
+    seg_->header().spinner.compare_exchange_strong(mine, 0, std::memory_order_seq_cst);
+  }
+}
 
 bool ServerEndpoint::try_take(std::uint32_t lane) noexcept {
   if (poisoned_[lane]) return false;
@@ -532,7 +538,9 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   // when its adaptive budget runs out. Pairing with ClientLane::send: a worker releases the token
   // (seq_cst store, then a seq_cst fence) before its final scan; a client publishes (fence) before
   // reading `spinner`. Either the client sees 0 and wakes a sleeper, or the scan sees the request.
-  bool spinner = false;
+  // The token is kept across calls (spinner_) while no other worker sleeps, so a lone worker's
+  // steady state writes nothing to the header line that every client reads after each send.
+  bool& spinner = spinner_;
   auto release_spinner = [&] {
     if (spinner) {
       h.spinner.store(0, std::memory_order_seq_cst);
@@ -591,11 +599,12 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
     futex_wait(&h.doorbell, seen, kPeerCheckIntervalNs);
     start = 0;  // woken: may compete for the spinner token again
   }
-  if (spinner) {
+  if (spinner && h.sleepers.load(std::memory_order_seq_cst) != 0) {
+    // Other workers sleep: give the token up so clients wake one of them while we are busy, and
+    // hand them any request published while clients still saw us spinning. (A worker that goes
+    // to sleep just after this check finds such requests at its next periodic wake-up.)
     release_spinner();
-    // A request on another lane may have been published while clients still saw us spinning:
-    // hand it to a sleeping worker rather than leave it until we finish this call.
-    if (h.sleepers.load(std::memory_order_seq_cst) != 0) {
+    {
       for (std::uint32_t l = 0; l < hw_seen_; ++l) {
         if (l != *current_ && seg_->lane(l).server_owner.load(std::memory_order_relaxed) == 0 &&
             seg_->request_ring(l).readable()) {
