@@ -76,6 +76,7 @@ class Segment {
   LaneControl& lane(std::uint32_t i) const noexcept;      // i < lane_count() (checked by callers)
   WorkerSlot& worker(std::uint32_t i) const noexcept;     // i < kMaxWorkers
   StatsBlock& stats() const noexcept;
+  WorkerLog& worker_log(std::uint32_t i) const noexcept;  // i < kMaxWorkers
   Ring request_ring(std::uint32_t i) const noexcept;
   Ring response_ring(std::uint32_t i) const noexcept;
 

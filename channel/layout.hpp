@@ -6,7 +6,8 @@
 // integer's, checked below). No pointers, no pids, no process-owned locks. Anything read from here
 // may have been scribbled on by a hostile peer: readers bounds-check every index and length.
 //
-// Segment:  [SegmentHeader 4 KiB][WorkerSlot x kMaxWorkers][StatsBlock][Lane 0]...[Lane n-1]
+// Segment:  [SegmentHeader 4 KiB][WorkerSlot x kMaxWorkers][StatsBlock][WorkerLog x kMaxWorkers]
+//           [Lane 0]...[Lane n-1]
 // Lane:     [LaneControl 512 B][request ring slots][response ring slots]
 // Slot:     [SlotHeader 32 B][payload: slot_size - 32 B]
 #pragma once
@@ -106,6 +107,25 @@ struct alignas(kCacheLine) StatsBlock {
 };
 static_assert(sizeof(StatsBlock) % kCacheLine == 0);
 
+// A worker's log lines, carried to the supervisor (which owns stderr and the log format): workers
+// report through the channel. Single producer (the worker), single consumer (the supervisor's
+// monitor thread); when full, new lines are counted in `dropped`, never block the worker.
+inline constexpr std::uint32_t kLogEntries = 16;
+inline constexpr std::uint32_t kLogTextBytes = 248;
+struct WorkerLogEntry {
+  std::uint32_t level;  // spdlog level (0 trace .. 5 critical)
+  std::uint32_t len;    // bytes of text used (<= kLogTextBytes; readers check)
+  char text[kLogTextBytes];
+};
+static_assert(sizeof(WorkerLogEntry) == 256);
+struct alignas(kCacheLine) WorkerLog {
+  alignas(kCacheLine) AtomicU64 head;     // supervisor: entries consumed
+  alignas(kCacheLine) AtomicU64 tail;     // worker: entries published
+  AtomicU64 dropped;                      // worker: lines lost to a full ring
+  WorkerLogEntry entries[kLogEntries];
+};
+static_assert(sizeof(WorkerLog) == 2 * kCacheLine + kLogEntries * sizeof(WorkerLogEntry));
+
 struct alignas(4096) SegmentHeader {
   std::uint64_t magic;
   std::uint32_t abi_version;
@@ -154,6 +174,7 @@ constexpr std::uint64_t layout_hash() {
   mix(sizeof(SlotHeader));
   mix(sizeof(WorkerSlot));
   mix(sizeof(StatsBlock));
+  mix(sizeof(WorkerLog));
   mix(kMaxWorkers);
   mix(kMaxTools);
   mix(kLatencyBuckets);

@@ -25,14 +25,15 @@ namespace {
 constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
 
 struct Geometry {
-  std::uint64_t workers_off, stats_off, lanes_off, lane_stride, total;
+  std::uint64_t workers_off, stats_off, logs_off, lanes_off, lane_stride, total;
 };
 
 Geometry geometry(std::uint32_t lanes, std::uint32_t slots, std::uint32_t slot_size) {
   Geometry g{};
   g.workers_off = sizeof(SegmentHeader);
   g.stats_off = g.workers_off + sizeof(WorkerSlot) * kMaxWorkers;
-  g.lanes_off = align_up(g.stats_off + sizeof(StatsBlock), 4096);
+  g.logs_off = align_up(g.stats_off + sizeof(StatsBlock), kCacheLine);
+  g.lanes_off = align_up(g.logs_off + sizeof(WorkerLog) * kMaxWorkers, 4096);
   g.lane_stride = align_up(sizeof(LaneControl) + 2ull * slots * slot_size, kCacheLine);
   g.total = g.lanes_off + g.lane_stride * lanes;
   return g;
@@ -329,6 +330,12 @@ WorkerSlot& Segment::worker(std::uint32_t i) const noexcept {
 }
 
 StatsBlock& Segment::stats() const noexcept { return *reinterpret_cast<StatsBlock*>(base_ + stats_off_); }
+
+WorkerLog& Segment::worker_log(std::uint32_t i) const noexcept {
+  // Fixed by the geometry: the log rings follow the StatsBlock (validated through lanes_offset).
+  const std::uint64_t logs_off = (stats_off_ + sizeof(StatsBlock) + kCacheLine - 1) / kCacheLine * kCacheLine;
+  return *reinterpret_cast<WorkerLog*>(base_ + logs_off + sizeof(WorkerLog) * i);
+}
 
 Ring Segment::request_ring(std::uint32_t i) const noexcept {
   std::byte* lane_base = base_ + lanes_off_ + lane_stride_ * i;

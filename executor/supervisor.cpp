@@ -9,6 +9,7 @@
 #include "channel/log.hpp"
 #include "executor/executor.hpp"
 #include "executor/stats.hpp"
+#include "executor/worker_log.hpp"
 
 namespace shmcp::executor {
 
@@ -135,6 +136,7 @@ void Supervisor::on_worker_exit(std::uint32_t index, int st) {
   channel::StatsBlock& stats = seg_->stats();
   Worker& w = workers_[index];
   seg_->worker(index).state.store(3, std::memory_order_release);
+  drain_worker_log(seg_->worker_log(index), index, *component_logger("worker"));  // its last words
   const std::uint32_t busy_lane = seg_->worker(index).lane_plus1.load();
   wire::Status status = wire::Status::WorkerDied;
   std::string why;
@@ -156,12 +158,14 @@ void Supervisor::on_worker_exit(std::uint32_t index, int st) {
 
 void Supervisor::monitor() {
   auto log = component_logger("executor");
+  auto worker_log = component_logger("worker");
   std::uint64_t next_reclaim = 0;
   std::vector<std::uint64_t> respawn_at(workers_.size(), 0);
   while (!stopping_.load()) {
     sleep_ns(kMonitorPeriodNs);
     const std::uint64_t now = channel::monotonic_ns();
     seg_->heartbeat();
+    for (std::uint32_t i = 0; i < workers_.size(); ++i) drain_worker_log(seg_->worker_log(i), i, *worker_log);
     for (std::uint32_t i = 0; i < workers_.size(); ++i) {
       Worker& w = workers_[i];
       if (w.pid > 0) {

@@ -17,6 +17,7 @@
 #include "channel/messages.hpp"
 #include "executor/executor.hpp"
 #include "executor/stats.hpp"
+#include "executor/worker_log.hpp"
 
 namespace shmcp::executor {
 
@@ -149,6 +150,9 @@ int worker_main(int argc, char** argv) {
   }
   for (const auto& w : report->warnings) log->warn("worker {}: {}", args->index, w);
   slot.sandboxed.store(report->seccomp && report->landlock_abi > 0 ? 1 : 0, std::memory_order_relaxed);
+  // From here on the worker reports through the channel: the supervisor drains the ring and logs.
+  log->sinks().clear();
+  log->sinks().push_back(std::make_shared<ChannelLogSink>((*seg)->worker_log(args->index)));
   slot.state.store(2, std::memory_order_release);
 
   const std::string root = ws.root();
