@@ -31,7 +31,11 @@ for kind in "${KINDS[@]}"; do
   echo "== $kind: configuring $dir"
   # GCC 12's -Wmaybe-uninitialized is unreliable under -fsanitize=address (false positives inside
   # <functional>/<regex> in executor_http_test under -Werror); the normal build keeps it.
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" \
+  # A fresh dir uses Ninja when available: with Makefiles, `--target a b c` builds the ~20 test
+  # targets one after another (the top-level Makefile is .NOTPARALLEL), so -j2 rarely has 2 jobs.
+  gen=()
+  if [[ ! -f "$dir/CMakeCache.txt" ]] && command -v ninja >/dev/null; then gen=(-G Ninja); fi
+  cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" \
     -DCMAKE_CXX_FLAGS="${SANITIZE_CXXFLAGS:--Wno-maybe-uninitialized}" >"$dir.configure.log" 2>&1 \
     || { cat "$dir.configure.log"; exit 1; }
   # Only what the selected tests need (not bench, not the docker/interop fixtures).
@@ -43,8 +47,17 @@ for kind in "${KINDS[@]}"; do
   echo "== $kind: building ${#targets[@]} targets"
   cmake --build "$dir" -j"$JOBS" --target "${targets[@]}"
   echo "== $kind: ctest -R '$TEST_REGEX'"
+  # Executor/worker/CLI logs that the tests capture and delete are kept here when they hold a
+  # sanitizer report (tests/executor/executor_process.hpp), so such a report fails the run too.
+  export SHMCP_SANITIZER_REPORT_DIR="$PWD/$dir/sanitizer-reports"
+  rm -rf "$SHMCP_SANITIZER_REPORT_DIR" && mkdir -p "$SHMCP_SANITIZER_REPORT_DIR"
   if ! ctest --test-dir "$dir" -R "$TEST_REGEX" --output-on-failure --timeout 900 ${CTEST_ARGS:-}; then
     echo "!! $kind: failures (see above)"
+    status=1
+  fi
+  if [[ -n "$(ls -A "$SHMCP_SANITIZER_REPORT_DIR")" ]]; then
+    echo "!! $kind: sanitizer reports in child-process logs ($SHMCP_SANITIZER_REPORT_DIR):"
+    for f in "$SHMCP_SANITIZER_REPORT_DIR"/*; do echo "--- $f"; grep -E -A40 'Sanitizer|runtime error:' "$f" | head -80; done
     status=1
   fi
 done

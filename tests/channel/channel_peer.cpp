@@ -229,12 +229,15 @@ int run_hostile_server(const std::string& name, std::uint64_t seed) {
   Segment& s = **seg;
   ServerEndpoint ep(*seg, 0);
   const WaitPolicy policy{};
-  for (std::uint64_t round = 0; !g_stop.load(); ++round) {
+  // `round` counts answered requests only: counting failed next() calls too (as it did) made which
+  // kinds of garbage a client ever saw depend on timing (under TSan, every call could get kind 0/1).
+  for (std::uint64_t next_round = 0; !g_stop.load();) {
     auto in = ep.next(policy, &g_stop);
     if (!in) {
       if (in.error().code == Errc::closed) break;
       continue;
     }
+    const std::uint64_t round = next_round++;
     std::mt19937_64 rng(seed * 1000 + round);
     LaneControl& lc = s.lane(in->lane);
     std::byte* slots = reinterpret_cast<std::byte*>(&lc) + sizeof(LaneControl) +

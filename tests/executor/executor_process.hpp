@@ -70,6 +70,22 @@ inline bool write_file(const std::string& path, const std::string& content) {
   return static_cast<bool>(f);
 }
 
+// Under scripts/sanitize.sh: the executor's, workers' and CLI's stderr goes to a file this helper
+// unlinks, so a sanitizer report printed there would vanish with a passing test. Before unlinking,
+// a log holding a report is copied into $SHMCP_SANITIZER_REPORT_DIR, which the script checks.
+inline void keep_sanitizer_report(const std::string& log_path) {
+  const char* dir = std::getenv("SHMCP_SANITIZER_REPORT_DIR");
+  if (dir == nullptr || *dir == '\0') return;
+  const std::string log = read_file(log_path);
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                             "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer"}) {
+    if (log.find(marker) == std::string::npos) continue;
+    static std::atomic<int> n{0};
+    write_file(std::string(dir) + "/" + std::to_string(::getpid()) + "-" + std::to_string(n.fetch_add(1)) + ".log", log);
+    return;
+  }
+}
+
 // A channel name unique to this process and call: "it-<pid>-<tag>-<n>".
 inline std::string unique_channel(const std::string& tag) {
   static std::atomic<int> counter{0};
@@ -188,6 +204,7 @@ inline ProcessResult run_process(const std::vector<std::string>& argv, int timeo
   }
   r.out = read_file(out_t);
   r.err = read_file(err_t);
+  keep_sanitizer_report(err_t);
   ::unlink(out_t);
   ::unlink(err_t);
   return r;
@@ -240,7 +257,10 @@ class ExecutorProcess {
     }
     // A killed executor leaves its segment behind; never leak it into /dev/shm.
     ::unlink(segment_file(channel_).c_str());
-    if (!log_path_.empty()) ::unlink(log_path_.c_str());
+    if (!log_path_.empty()) {
+      keep_sanitizer_report(log_path_);
+      ::unlink(log_path_.c_str());
+    }
   }
   ExecutorProcess(const ExecutorProcess&) = delete;
   ExecutorProcess& operator=(const ExecutorProcess&) = delete;

@@ -38,6 +38,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <thread>
@@ -59,6 +60,16 @@ namespace {
 constexpr bool kSanitizer = true;
 #else
 constexpr bool kSanitizer = false;
+#endif
+
+// TSan starts a background thread in every fork()ed (not exec'd) child, and lock_down rightly
+// refuses a multi-threaded process. Executor workers are exec'd, so they do lock down under TSan
+// (executor_* tests); the ASan build runs these tests in full.
+#if defined(__SANITIZE_THREAD__)
+#define SKIP_FORKED_LOCKDOWN_UNDER_TSAN() \
+  GTEST_SKIP() << "TSan runs a background thread in fork()ed children; lock_down refuses multi-threaded processes"
+#else
+#define SKIP_FORKED_LOCKDOWN_UNDER_TSAN() static_cast<void>(0)
 #endif
 
 // Child exit codes above any errno value.
@@ -324,6 +335,7 @@ std::vector<Forbidden> forbidden_calls() {
 class ForbiddenSyscallTest : public LockdownTest, public ::testing::WithParamInterface<std::size_t> {};
 
 TEST_P(ForbiddenSyscallTest, KillsTheProcessWithSigsys) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   const Forbidden f = forbidden_calls()[GetParam()];
   if (f.strict_only && kSanitizer) GTEST_SKIP() << f.name << " is allowed under a sanitizer runtime";
   const Outcome o = run_child([&] { return locked([&](const Workspace& ws) { return f.attempt(ws, root_, outside_); }); });
@@ -342,6 +354,7 @@ INSTANTIATE_TEST_SUITE_P(Seccomp, ForbiddenSyscallTest, ::testing::Range<std::si
 // --- Landlock answers (full lockdown: seccomp lets these syscalls through, Landlock refuses) ---
 
 TEST_F(LockdownTest, OpeningOutsideByAbsolutePathIsEacces) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   const std::string secret = outside_ + "/secret.txt";
   expect_exit(run_child([&] { return locked([&](const Workspace&) { return errno_or_success(::open(secret.c_str(), O_RDONLY)); }); }),
               EACCES);
@@ -357,12 +370,14 @@ TEST_F(LockdownTest, OpeningOutsideByAbsolutePathIsEacces) {
 }
 
 TEST_F(LockdownTest, MakingAFifoIsEacces) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   expect_exit(run_child([&] { return locked([&](const Workspace& ws) { return errno_or_success(::mkfifoat(ws.fd(), "fifo", 0644)); }); }),
               EACCES);
   EXPECT_FALSE(fs::exists(root_ + "/fifo"));
 }
 
 TEST_F(LockdownTest, ReadOnlyRefusesEveryWriteWithEacces) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   const auto ro = options(/*read_only=*/true);
   const std::vector<std::pair<const char*, std::function<int(const Workspace&)>>> writes = {
       {"open O_WRONLY", [](const Workspace& ws) { return errno_or_success(::openat(ws.fd(), "data.txt", O_WRONLY)); }},
@@ -480,6 +495,7 @@ TEST_F(LockdownTest, LandlockAloneDeniesTcpBindAndConnect) {
 
 // Everything the filesystem tools and the channel do, under the full filter.
 TEST_F(LockdownTest, AllowedOperationsWorkUnderTheFilter) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   char canonical[PATH_MAX];
   ASSERT_NE(::realpath(root_.c_str(), canonical), nullptr);
   ASSERT_EQ(::symlink((std::string(canonical) + "/data.txt").c_str(), (root_ + "/abs-link").c_str()), 0);
@@ -606,6 +622,7 @@ TEST_F(LockdownTest, AllowedOperationsWorkUnderTheFilter) {
 }
 
 TEST_F(LockdownTest, CrossProcessFutexWakeupsWork) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   auto* words = static_cast<std::atomic<std::uint32_t>*>(
       ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(static_cast<void*>(words), MAP_FAILED);
@@ -629,8 +646,10 @@ TEST_F(LockdownTest, CrossProcessFutexWakeupsWork) {
       return 0;
     });
   });
-  const timespec limit{60, 0};
-  while (words[0].load() == 0) futex(&words[0], FUTEX_WAIT, 0, &limit);
+  // Bounded: a child that dies before waking us (e.g. lock_down failed) must fail the test, not hang it.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const timespec tick{0, 100'000'000};
+  while (words[0].load() == 0 && std::chrono::steady_clock::now() < give_up) futex(&words[0], FUTEX_WAIT, 0, &tick);
   words[1].store(1);
   futex(&words[1], FUTEX_WAKE, 1, nullptr);
   expect_exit(wait_child(pid), 0);
@@ -638,11 +657,13 @@ TEST_F(LockdownTest, CrossProcessFutexWakeupsWork) {
 }
 
 TEST_F(LockdownTest, AbortIsSigabrtNotSigsys) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   const Outcome o = run_child([&] { return locked([](const Workspace&) -> int { std::abort(); }); });
   EXPECT_TRUE(o.signaled && o.sig == SIGABRT) << o;
 }
 
 TEST_F(LockdownTest, FileSizeLimitIsEfbigNotSigxfsz) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   auto o = options();
   o.limits.max_file_size = 1 << 20;
   expect_exit(run_child([&] {
@@ -660,6 +681,7 @@ TEST_F(LockdownTest, FileSizeLimitIsEfbigNotSigxfsz) {
 }
 
 TEST_F(LockdownTest, ClosesEveryFdButTheKeptOnes) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   const int stray = ::open("/dev/null", O_RDONLY);  // inherited, not kept
   int kept[2];
   ASSERT_EQ(::pipe(kept), 0);
@@ -705,6 +727,7 @@ TEST_F(LockdownTest, RefusesToLockDownAMultiThreadedProcess) {
 }
 
 TEST_F(LockdownTest, ReportMatchesTheKernel) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   const int abi = shmcp::sandbox::landlock_abi_version();
   if (abi < 1) GTEST_SKIP() << "no Landlock on this kernel";
   expect_exit(run_child([&] {
@@ -722,6 +745,7 @@ TEST_F(LockdownTest, ReportMatchesTheKernel) {
 
 // The supervisor's view: /proc/<worker>/status of a locked-down child waiting on a pipe.
 TEST_F(LockdownTest, ProcStatusShowsSeccompNoNewPrivsAndNoCapabilities) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   int ready[2], release[2];
   ASSERT_EQ(::pipe(ready), 0);
   ASSERT_EQ(::pipe(release), 0);
