@@ -35,9 +35,10 @@ for kind in "${KINDS[@]}"; do
   # targets one after another (the top-level Makefile is .NOTPARALLEL), so -j2 rarely has 2 jobs.
   gen=()
   if [[ ! -f "$dir/CMakeCache.txt" ]] && command -v ninja >/dev/null; then gen=(-G Ninja); fi
+  mkdir -p "$dir"  # the configure log goes inside it, not into the source tree
   cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" \
-    -DCMAKE_CXX_FLAGS="${SANITIZE_CXXFLAGS:--Wno-maybe-uninitialized}" >"$dir.configure.log" 2>&1 \
-    || { cat "$dir.configure.log"; exit 1; }
+    -DCMAKE_CXX_FLAGS="${SANITIZE_CXXFLAGS:--Wno-maybe-uninitialized}" >"$dir/configure.log" 2>&1 \
+    || { cat "$dir/configure.log"; exit 1; }
   # Only what the selected tests need (not bench, not the docker/interop fixtures).
   targets=(shmcp-executor shmcp shmcp_client channel_peer)
   for t in $(ls tests/channel/*_test.cpp tests/sandbox/*_test.cpp tests/executor/*_test.cpp tests/orchestrator/*_test.cpp); do
