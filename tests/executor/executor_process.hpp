@@ -162,6 +162,33 @@ struct ProcessResult {
   std::string out, err;
 };
 
+// The current gtest test's name (for unique channel names and logs).
+inline std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
+
+// The value of one Prometheus series (exact name and labels) from GET /metrics; -1 if absent.
+inline double metric(int port, const std::string& series) {
+  std::string body;
+  if (http_get(port, "/metrics", &body) != 200) return -1;
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  return -1;
+}
+
+// Polls (bounded) until a metric reaches `want`; returns its last value. Workers record a call's
+// counters just after replying, so a scrape right after a response may lag by a moment.
+inline double await_metric(int port, const std::string& series, double want, int timeout_ms = 10'000) {
+  double v = -1;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < give_up) {
+    v = metric(port, series);
+    if (v == want) return v;
+    sleep_ms(5);
+  }
+  return v;
+}
+
 // Runs argv[0] with argv (no shell), stdin from /dev/null, capturing stdout and stderr through
 // temporary files. Kills it after timeout_ms (exit_code -1, term_signal SIGKILL).
 inline ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms = 60'000) {

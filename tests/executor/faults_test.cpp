@@ -33,27 +33,6 @@ namespace {
 
 constexpr auto kLiveness = std::chrono::milliseconds(250);  // the contract, not a speed assertion
 
-double metric(int port, const std::string& series) {
-  std::string body;
-  if (http_get(port, "/metrics", &body) != 200) return -1;
-  std::istringstream in(body);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
-
-double await_metric(int port, const std::string& series, double want, int timeout_ms = 10'000) {
-  double v = -1;
-  const auto give_up = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < give_up) {
-    v = metric(port, series);
-    if (v == want) return v;
-    sleep_ms(5);
-  }
-  return v;
-}
-
 int lanes_in_use(int port) {
   std::string body;
   if (http_get(port, "/health", &body) != 200) return -1;

@@ -17,18 +17,6 @@ using namespace shmcp::testing;
 
 namespace {
 
-std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
-
-double metric(int port, const std::string& series) {
-  std::string body;
-  if (http_get(port, "/metrics", &body) != 200) return -1;
-  std::istringstream in(body);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
-
 std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
   std::size_t n = 0;
   std::istringstream in(text);

@@ -23,30 +23,6 @@ namespace {
 
 constexpr std::size_t kBigFile = 48u << 20;  // far larger than a response ring; under max message
 
-std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
-
-double metric(int port, const std::string& series) {
-  std::string body;
-  if (http_get(port, "/metrics", &body) != 200) return -1;
-  std::istringstream in(body);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
-
-// Polls (bounded) until a metric reaches `want`; returns its last value.
-double await_metric(int port, const std::string& series, double want, int timeout_ms = 10'000) {
-  double v = -1;
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < give_up) {
-    v = metric(port, series);
-    if (v == want) return v;
-    sleep_ms(5);
-  }
-  return v;
-}
-
 bool await_log(const ExecutorProcess& ex, const std::string& needle, int timeout_ms = 10'000) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < give_up) {

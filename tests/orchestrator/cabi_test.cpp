@@ -12,8 +12,6 @@ using namespace shmcp::testing;
 
 namespace {
 
-std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
-
 // Owns a malloc'ed string returned by the library.
 struct Owned {
   char* p = nullptr;

@@ -11,8 +11,6 @@ using namespace shmcp::testing;
 
 namespace {
 
-std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
-
 std::size_t count_char(const std::string& s, char c) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), c)); }
 
 class CliTest : public ::testing::Test {

@@ -20,8 +20,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
-
 class ClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
