@@ -285,7 +285,7 @@ CallResult search_files(const Ctx& c, std::string_view path, std::string_view pa
   if (!name) return CallResult::error(name.error().message);
   auto fd = c.ws.open(path, O_RDONLY | O_DIRECTORY);
   if (!fd) return CallResult::error(ws_error_message(fd.error(), "scandir", name->display));
-  SearchWalk s{c, WalkLimits(c.opts), glob::Pattern::compile(pattern), {}, normalize_display(name->display), {}};
+  SearchWalk s{c, WalkLimits(c.opts), glob::Pattern::compile(pattern), {}, name->display, {}};
   for (const auto& p : exclude) s.excludes.push_back(glob::Pattern::compile(p));
   s.walk(fd->get(), "", name->display, 0);
   std::string out;

@@ -42,8 +42,6 @@ std::string format_size(std::int64_t bytes);
 std::string js_date(std::int64_t seconds);
 // path.extname(basename) lower-cased.
 std::string extension_lower(std::string_view path);
-// Lexical path.normalize for display: collapses "//", drops "." and trailing "/", folds "..".
-std::string normalize_display(std::string_view abs);
 // pathToFileURL(p).href.
 std::string file_url(std::string_view abs);
 std::string dirname(std::string_view abs);

@@ -81,7 +81,7 @@ CallResult read_media_file(const Ctx& c, std::string_view path) {
   if (!file) return CallResult::error(file.error().message);
   // The reference takes the extension and URI from the symlink-resolved path; we use the path as
   // given (normalized), since resolving link chains by name would reintroduce check-then-use.
-  const std::string shown = normalize_display(file->display);
+  const std::string shown = file->display;
   const char* mime = mime_for(extension_lower(shown));
   ContentBlock b;
   b.text = base64(file->data);

@@ -311,28 +311,6 @@ std::string extension_lower(std::string_view path) {
   return ext;
 }
 
-std::string normalize_display(std::string_view abs) {
-  std::vector<std::string_view> parts;
-  std::size_t i = 0;
-  while (i < abs.size()) {
-    while (i < abs.size() && abs[i] == '/') ++i;
-    std::size_t j = i;
-    while (j < abs.size() && abs[j] != '/') ++j;
-    std::string_view part = abs.substr(i, j - i);
-    if (part.empty() || part == ".") {
-      // skip
-    } else if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else {
-      parts.push_back(part);
-    }
-    i = j;
-  }
-  std::string out;
-  for (auto p : parts) out.append("/").append(p);
-  return out.empty() ? "/" : out;
-}
-
 std::string file_url(std::string_view abs) {
   std::string out = "file://";
   static constexpr char kHex[] = "0123456789ABCDEF";

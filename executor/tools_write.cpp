@@ -22,7 +22,7 @@ CallResult edit_file(const Ctx& c, std::string_view path, const std::vector<edit
   std::string original = edit::normalize_eol(utf8_sanitize(file->data));
   auto modified = edit::apply_edits(original, edits);
   if (!modified) return CallResult::error(modified.error().message);
-  std::string text = edit::fence(edit::unified_diff(normalize_display(file->display), original, *modified));
+  std::string text = edit::fence(edit::unified_diff(file->display, original, *modified));
   if (!dry_run) {
     auto written = atomic_write(c, path, *modified);
     if (!written) return CallResult::error(written.error().message);

@@ -47,7 +47,8 @@ inline constexpr std::size_t kMaxPathBytes = 4096;
 // A path the caller gave, split into what the kernel will resolve beneath the workspace.
 struct ResolvedName {
   std::string relative;  // relative to the workspace root, never empty ("." for the root itself)
-  std::string display;   // absolute path under Workspace::root() for messages and output
+  std::string display;   // absolute path under Workspace::root() for messages and output,
+                         // lexically normalised ("//a/./b/../c" -> "/a/c"), symlinks not resolved
 };
 
 // The workspace: an O_PATH handle on the root directory. Every filesystem operation of a tool goes

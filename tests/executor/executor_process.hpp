@@ -162,8 +162,10 @@ struct ProcessResult {
   std::string out, err;
 };
 
+#ifdef GOOGLETEST_INCLUDE_GTEST_GTEST_H_  // also used by the soak driver, which has no gtest
 // The current gtest test's name (for unique channel names and logs).
 inline std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
+#endif
 
 // The value of one Prometheus series (exact name and labels) from GET /metrics; -1 if absent.
 inline double metric(int port, const std::string& series) {

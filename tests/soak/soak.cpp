@@ -82,16 +82,6 @@ int lanes_in_use(int port) {
   return j.is_discarded() ? -1 : j["channel"].value("lanes_in_use", -1);
 }
 
-double metric(int port, const std::string& series) {
-  std::string body;
-  if (http_get(port, "/metrics", &body) != 200) return -1;
-  std::istringstream in(body);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
-
 std::string content_for(int client, std::uint64_t n) {
   std::string s = "soak client " + std::to_string(client) + " call " + std::to_string(n) + "\n";
   const std::size_t len = 64 + (n * 2654435761u + static_cast<std::uint64_t>(client)) % 20'000;
