@@ -6,6 +6,9 @@
 // executor dies fails within 250 ms (plus scheduling slack on a loaded 2-core machine), and an
 // idle adaptive server uses about 0% CPU.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <cstdlib>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,11 +34,30 @@ constexpr std::uint64_t kMs = 1'000'000;
 constexpr std::uint64_t kLivenessBoundNs = 250 * kMs;  // the contract (issue 2, "Liveness")
 constexpr std::uint64_t kSchedulingSlackNs = 150 * kMs;
 
+// Segments whose server process the test SIGKILLs are never unlinked by their owner: remove every
+// name this test process handed out when it exits, so runs don't pile segments up in /dev/shm.
+std::vector<std::string>& handed_out_names() {
+  static std::vector<std::string> names;
+  return names;
+}
+
+pid_t g_names_owner = 0;  // forked children that exit() must not unlink the parent's segments
+
+void unlink_handed_out_names() {
+  if (::getpid() != g_names_owner) return;
+  for (const auto& n : handed_out_names()) ::shm_unlink(("/shmcp." + n).c_str());
+}
+
 std::string unique_name(const std::string& suffix = "") {
+  // The vector is constructed before the handler is registered, so it is destroyed after it runs.
+  static const bool registered = (handed_out_names(), g_names_owner = ::getpid(),
+                                  std::atexit(unlink_handed_out_names), true);
+  (void)registered;
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string n = "m" + std::to_string(getpid()) + "-" + info->name() + suffix;
   for (char& c : n)
     if (c == '/') c = '_';
+  handed_out_names().push_back(n);
   return n;
 }
 
