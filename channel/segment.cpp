@@ -54,32 +54,29 @@ Status validate_geometry(std::uint32_t lanes, std::uint32_t slots, std::uint32_t
 std::string shm_name(std::string_view name) { return "shmcp." + std::string(name); }
 
 // OFD locks: owned by the open file description, not the pid (see channel.hpp).
-bool ofd_try_lock(int fd, off_t byte) {
+struct flock one_byte(short type, off_t byte) {
   struct flock fl {};
-  fl.l_type = F_WRLCK;
+  fl.l_type = type;
   fl.l_whence = SEEK_SET;
   fl.l_start = byte;
   fl.l_len = 1;
+  return fl;
+}
+
+bool ofd_try_lock(int fd, off_t byte) {
+  struct flock fl = one_byte(F_WRLCK, byte);
   return fcntl(fd, F_OFD_SETLK, &fl) == 0;
 }
 
 void ofd_unlock(int fd, off_t byte) {
-  struct flock fl {};
-  fl.l_type = F_UNLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = byte;
-  fl.l_len = 1;
+  struct flock fl = one_byte(F_UNLCK, byte);
   fcntl(fd, F_OFD_SETLK, &fl);
 }
 
 // True if some other open file description holds a lock on `byte`. On fcntl failure we answer
 // "locked" (alive): a spurious "dead" would make us reclaim a live peer's lane.
 bool ofd_locked(int fd, off_t byte) {
-  struct flock fl {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = byte;
-  fl.l_len = 1;
+  struct flock fl = one_byte(F_WRLCK, byte);
   if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return true;
   return fl.l_type != F_UNLCK;
 }

@@ -107,6 +107,20 @@ class SupervisorTest : public ::testing::Test {
     for (std::size_t i = 79; i < big.size(); i += 80) big[i] = '\n';
     ASSERT_TRUE(write_file(ws_ / "big.txt", big));
   }
+  // Holds a big read in flight, sends SIGTERM, and requires the call to complete and the executor
+  // to exit cleanly and remove its segment.
+  void sigterm_lets_held_call_finish(HeldCall& held, std::string& why) {
+    ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
+    ASSERT_EQ(::kill(ex_->pid(), SIGTERM), 0);
+    ASSERT_TRUE(await_log(*ex_, "finishing in-flight calls"));
+    auto out = held.receive(30'000);
+    ASSERT_TRUE(out) << out.error().describe();
+    EXPECT_EQ(out->status, wire::Status::Ok);
+    EXPECT_EQ(out->text_bytes, kBigFile);
+    EXPECT_EQ(ex_->stop(), 0);
+    EXPECT_FALSE(path_exists(segment_file(ex_->channel())));
+  }
+
   void start(std::vector<std::string> extra = {}) {
     ex_.emplace(ws_.path(), unique_channel("sup-" + test_name()), std::move(extra));
     std::string why;
@@ -293,15 +307,7 @@ TEST_F(SupervisorTest, SigtermLetsAnInFlightCallFinish) {
   ASSERT_NO_FATAL_FAILURE(start());
   HeldCall held;
   std::string why;
-  ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
-  ASSERT_EQ(::kill(ex_->pid(), SIGTERM), 0);
-  ASSERT_TRUE(await_log(*ex_, "finishing in-flight calls"));
-  auto out = held.receive(30'000);
-  ASSERT_TRUE(out) << out.error().describe();
-  EXPECT_EQ(out->status, wire::Status::Ok);
-  EXPECT_EQ(out->text_bytes, kBigFile);
-  EXPECT_EQ(ex_->stop(), 0);
-  EXPECT_FALSE(path_exists(segment_file(ex_->channel())));
+  ASSERT_NO_FATAL_FAILURE(sigterm_lets_held_call_finish(held, why));
 }
 
 // Ctrl-C in a terminal signals the whole process group, workers included: the supervisor must
@@ -334,15 +340,7 @@ TEST_F(SupervisorTest, SigtermLetsARespawnedWorkerFinishItsCall) {
   ASSERT_EQ(await_metric(ex_->port(), "shmcp_workers_alive", 1), 1);
   HeldCall held;
   std::string why;
-  ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
-  ASSERT_EQ(::kill(ex_->pid(), SIGTERM), 0);
-  ASSERT_TRUE(await_log(*ex_, "finishing in-flight calls"));
-  auto out = held.receive(30'000);
-  ASSERT_TRUE(out) << out.error().describe();
-  EXPECT_EQ(out->status, wire::Status::Ok);
-  EXPECT_EQ(out->text_bytes, kBigFile);
-  EXPECT_EQ(ex_->stop(), 0);
-  EXPECT_FALSE(path_exists(segment_file(ex_->channel())));
+  ASSERT_NO_FATAL_FAILURE(sigterm_lets_held_call_finish(held, why));
 }
 
 TEST_F(SupervisorTest, StaleSegmentOfAKilledExecutorIsReplacedByANewOne) {
