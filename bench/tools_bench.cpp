@@ -20,6 +20,7 @@
 // descendants (the sandboxed workers), read before and after each case.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -27,6 +28,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +75,7 @@ struct ToolsOptions {
   std::vector<std::string> ops = kAllOps;
   std::vector<std::string> scaling_ops = {"empty", "read_text_file_4k"};
   unsigned max_clients = 0;  // 0: 2 x CPUs, at most 8
+  unsigned workers = 0;      // executor workers for shm-adaptive and http; 0: one per CPU
   double open_fraction = 0.5;
   std::string out_dir, reference_server, connect, executor, node = "node";
   bool allow_unsandboxed = false, no_open = false, no_scaling = false, pin = true;
@@ -95,6 +98,8 @@ Options:
   --quick                 0.2 s per case, scaling to 2 clients: a smoke run
   --clients N             scaling run with 1..N concurrent clients      [default: 2 x CPUs, <= 8]
   --scaling-ops LIST      operations of the scaling run       [default: empty,read_text_file_4k]
+  --workers N             workers of the executors started for shm-adaptive and http (shm-spin
+                          always gets 1)                              [default: one per CPU]
   --open-fraction F       open-loop rate as a fraction of the closed loop's calls/s [default: 0.5]
   --no-open, --no-scaling skip the open-loop or scaling runs
   --no-pin                do not pin (by default, against an executor this bench started,
@@ -352,6 +357,42 @@ struct Fixtures {
   std::string prefix;  // "" locally, "shmcp-bench-fixtures/" with --connect
   std::string p(const char* rel) const { return prefix + rel; }
 };
+
+// The kernel's share of read_text_file_4k, measured in this process without any sandbox: the
+// fewest syscalls a safe read can make (openat2 beneath the workspace, fstat for the type and
+// size, one read, close). No executor can answer faster than this plus the empty round trip, so
+// it bounds the ratios any implementation could reach against the reference on this machine.
+std::optional<Summary> measure_read_syscalls(const std::string& root, const std::string& rel, std::uint64_t iterations,
+                                             std::uint64_t warmup) {
+  const int dir = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return std::nullopt;
+  std::vector<char> buf(64 * 1024);
+  std::vector<std::uint64_t> ns;
+  ns.reserve(iterations);
+  open_how how{};
+  how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  bool ok = true;
+  for (std::uint64_t i = 0; i < warmup + iterations && ok; ++i) {
+    const std::uint64_t t0 = now_ns();
+    const long fd = ::syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how);
+    struct stat st {};
+    if (fd < 0 || ::fstat(static_cast<int>(fd), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<std::size_t>(st.st_size) >= buf.size() ||
+        ::read(static_cast<int>(fd), buf.data(), static_cast<std::size_t>(st.st_size) + 1) != st.st_size)
+      ok = false;
+    if (fd >= 0) ::close(static_cast<int>(fd));
+    const std::uint64_t t1 = now_ns();
+    if (i >= warmup) ns.push_back(t1 - t0);
+  }
+  ::close(dir);
+  if (!ok || ns.empty()) return std::nullopt;
+  Summary s = summarize("floor", "read_text_file_4k", ns);
+  std::uint64_t total = 0;
+  for (auto v : ns) total += v;
+  s.calls_per_s = total ? 1e9 * static_cast<double>(ns.size()) / static_cast<double>(total) : 0;
+  return s;
+}
 
 bool write_local(const std::string& path, const std::string& data) {
   std::ofstream f(path, std::ios::binary);
@@ -969,6 +1010,16 @@ void print_targets(const std::vector<Summary>& rows, std::FILE* out) {
                    us(2 * floor->p50_ns).c_str(), e->p50_ns <= 2 * floor->p50_ns ? "met" : "MISSED");
   }
   if (!ref) std::fprintf(out, "  (reference-mcp not measured: it needs --reference-server PATH)\n");
+  // What no implementation can beat here: the empty round trip plus the read's own syscalls.
+  const Summary* kread = find_row(rows, "floor", "read_text_file_4k");
+  if (floor && kread) {
+    const std::uint64_t bound = floor->p50_ns + kread->p50_ns;
+    std::fprintf(out, "  bound: floor round trip + the read's syscalls (no sandbox) = %s + %s = %s us p50\n",
+                 us(floor->p50_ns).c_str(), us(kread->p50_ns).c_str(), us(bound).c_str());
+    if (ref)
+      std::fprintf(out, "         so reference/shm read_4k cannot exceed %s here (200x needs a reference p50 >= %s us)\n",
+                   ratio_str(static_cast<double>(ref->p50_ns) / static_cast<double>(bound)).c_str(), us(200 * bound).c_str());
+  }
 }
 
 // Hand-written SVG: per operation a group, per transport a column with a line from p50 to p99.9,
@@ -1089,7 +1140,8 @@ int parse_args(int argc, char** argv, ToolsOptions& o) {
     else if (a == "--clients") {
       o.max_clients = static_cast<unsigned>(number(1));
       clients_set = true;
-    } else if (a == "--open-fraction") o.open_fraction = number(0.001);
+    } else if (a == "--workers") o.workers = static_cast<unsigned>(number(1));
+    else if (a == "--open-fraction") o.open_fraction = number(0.001);
     else if (a == "--no-open") o.no_open = true;
     else if (a == "--no-scaling") o.no_scaling = true;
     else if (a == "--no-pin") o.pin = false;
@@ -1189,6 +1241,7 @@ int tools_bench(int argc, char** argv) {
   }
   const Plan plan{o.iterations, static_cast<std::uint64_t>(o.duration_s * 1e9)};
   const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned shared_workers = o.workers != 0 ? o.workers : cpus;
   const std::string tag = std::to_string(getpid());
 
   auto serve_argv = [&](const std::string& wait, unsigned workers, const std::string& channel, int http_port) {
@@ -1211,11 +1264,11 @@ int tools_bench(int argc, char** argv) {
     }
     if (name == "shm-adaptive") {
       const std::string ch = "bench-" + tag + "-adaptive";
-      return std::make_unique<ClientTransport>(name, serve_argv("adaptive", cpus, ch, 0), "shm://" + ch, co, fx, log);
+      return std::make_unique<ClientTransport>(name, serve_argv("adaptive", shared_workers, ch, 0), "shm://" + ch, co, fx, log);
     }
     if (name == "http") {
       const int port = free_tcp_port();
-      return std::make_unique<ClientTransport>(name, serve_argv("adaptive", cpus, "bench-" + tag + "-http", port),
+      return std::make_unique<ClientTransport>(name, serve_argv("adaptive", shared_workers, "bench-" + tag + "-http", port),
                                                "http://127.0.0.1:" + std::to_string(port), co, fx, log);
     }
     if (name == "mcp-stdio") {
@@ -1234,6 +1287,7 @@ int tools_bench(int argc, char** argv) {
   for (const auto& t : transports) {
     if (t == "floor") {
       ++cases;
+      if (o.connect.empty() && contains(o.ops, std::string("read_text_file_4k"))) ++cases;  // its syscalls
       continue;
     }
     cases += o.ops.size() * (o.no_open ? 1 : 2);
@@ -1262,6 +1316,14 @@ int tools_bench(int argc, char** argv) {
         // both sides spin for the whole run; their CPU is not the comparison here
       }
       report("floor empty (cache line between two processes)", s, "measurement failed");
+      if (o.connect.empty() && contains(o.ops, std::string("read_text_file_4k"))) {
+        const std::vector<int> cpus_here = allowed_cpus();
+        if (o.pin && !cpus_here.empty()) set_affinity(static_cast<pid_t>(gettid()), {cpus_here.back()});
+        auto k = measure_read_syscalls(fx.root, fx.p("r4k.txt"), o.quick ? 20'000 : 100'000, o.quick ? 2'000 : 10'000);
+        if (k) k->mode = "closed";
+        report("floor read_text_file_4k (its syscalls in this process, no sandbox)", k, "measurement failed");
+        if (o.pin && !cpus_here.empty()) set_affinity(static_cast<pid_t>(gettid()), cpus_here);
+      }
       continue;
     }
     auto t = make_transport(name);

@@ -185,7 +185,7 @@ std::string pad_start(const std::string& s, std::size_t width) {
 CallResult list_directory(const Ctx& c, std::string_view path) {
   auto name = c.ws.name(path);
   if (!name) return CallResult::error(name.error().message);
-  auto fd = c.ws.open(path, O_RDONLY | O_DIRECTORY);
+  auto fd = c.ws.open(*name, O_RDONLY | O_DIRECTORY);
   if (!fd) return CallResult::error(ws_error_message(fd.error(), "scandir", name->display));
   bool cut = false;
   auto entries = read_dir(fd->get(), c.opts.max_walk_entries, &cut, name->display);
@@ -202,7 +202,7 @@ CallResult list_directory(const Ctx& c, std::string_view path) {
 CallResult list_directory_with_sizes(const Ctx& c, std::string_view path, bool by_size) {
   auto name = c.ws.name(path);
   if (!name) return CallResult::error(name.error().message);
-  auto fd = c.ws.open(path, O_RDONLY | O_DIRECTORY);
+  auto fd = c.ws.open(*name, O_RDONLY | O_DIRECTORY);
   if (!fd) return CallResult::error(ws_error_message(fd.error(), "scandir", name->display));
   bool cut = false;
   auto entries = read_dir(fd->get(), c.opts.max_walk_entries, &cut, name->display);
@@ -261,7 +261,7 @@ CallResult list_directory_with_sizes(const Ctx& c, std::string_view path, bool b
 CallResult directory_tree(const Ctx& c, std::string_view path, const std::vector<std::string>& exclude) {
   auto name = c.ws.name(path);
   if (!name) return CallResult::error(name.error().message);
-  auto fd = c.ws.open(path, O_RDONLY | O_DIRECTORY);
+  auto fd = c.ws.open(*name, O_RDONLY | O_DIRECTORY);
   if (!fd) return CallResult::error(ws_error_message(fd.error(), "scandir", name->display));
   TreeWalk t{c, WalkLimits(c.opts), {}, {}};
   for (const auto& p : exclude) {
@@ -283,7 +283,7 @@ CallResult search_files(const Ctx& c, std::string_view path, std::string_view pa
                         const std::vector<std::string>& exclude) {
   auto name = c.ws.name(path);
   if (!name) return CallResult::error(name.error().message);
-  auto fd = c.ws.open(path, O_RDONLY | O_DIRECTORY);
+  auto fd = c.ws.open(*name, O_RDONLY | O_DIRECTORY);
   if (!fd) return CallResult::error(ws_error_message(fd.error(), "scandir", name->display));
   SearchWalk s{c, WalkLimits(c.opts), glob::Pattern::compile(pattern), {}, name->display, {}};
   for (const auto& p : exclude) s.excludes.push_back(glob::Pattern::compile(p));

@@ -69,6 +69,8 @@ struct FileBytes {
 // link unless opts.allow_hardlinks.
 Result<FileBytes> read_regular(const Ctx& c, std::string_view user_path,
                                std::optional<std::uint64_t> limit = std::nullopt);
+Result<FileBytes> read_regular(const Ctx& c, const sandbox::ResolvedName& name,
+                               std::optional<std::uint64_t> limit = std::nullopt);
 
 // Atomically replaces (or creates) the file at user_path with `data`: temp file in the same
 // directory, fsync, keep the permission bits of an existing regular file, rename over the name.

@@ -123,7 +123,7 @@ CallResult get_file_info(const Ctx& c, std::string_view path) {
   if (!name) return CallResult::error(name.error().message);
   // Following the final symlink is safe: the Workspace refuses any resolution leaving the root, so
   // an escaping link is denied rather than reported.
-  auto fd = c.ws.open(path, O_PATH);
+  auto fd = c.ws.open(*name, O_PATH);
   if (!fd) return CallResult::error(ws_error_message(fd.error(), "stat", name->display));
   struct statx sx {};
   std::int64_t size = 0, btime = 0, mtime = 0, atime = 0;
@@ -168,7 +168,7 @@ CallResult Tools::read_text_file(std::string_view path, std::optional<double> he
     const bool use_tail = tail && *tail != 0;
     if (use_head && use_tail) return CallResult::error("Cannot specify both head and tail parameters simultaneously");
     const detail::Ctx c{ws_, opts_};
-    auto file = detail::read_regular(c, path);
+    auto file = detail::read_regular(c, *name);
     if (!file) return CallResult::error(file.error().message);
     if (use_tail) return CallResult::text(detail::tail_lines(file->data, *tail));
     if (use_head) return CallResult::text(detail::head_lines(file->data, *head));

@@ -409,13 +409,18 @@ bool write_all(int fd, std::string_view data) {
 }  // namespace
 
 Result<FileBytes> read_regular(const Ctx& c, std::string_view user_path, std::optional<std::uint64_t> limit_opt) {
-  const std::uint64_t limit = limit_opt.value_or(c.opts.max_read_bytes);
   auto name = c.ws.name(user_path);
   if (!name) return fail(name.error().message, name.error().code);
+  return read_regular(c, *name, limit_opt);
+}
+
+Result<FileBytes> read_regular(const Ctx& c, const sandbox::ResolvedName& name,
+                               std::optional<std::uint64_t> limit_opt) {
+  const std::uint64_t limit = limit_opt.value_or(c.opts.max_read_bytes);
   FileBytes fb;
-  fb.display = name->display;
+  fb.display = name.display;
   // Look before opening for reading: an O_PATH handle never blocks on a FIFO or acts on a device.
-  auto probe = c.ws.open(user_path, O_PATH);
+  auto probe = c.ws.open(name, O_PATH);
   if (!probe) return fail(ws_error_message(probe.error(), "open", fb.display));
   struct stat st {};
   if (::fstat(probe->get(), &st) != 0) return fail(node_errno_message(errno, "fstat", fb.display));
@@ -430,7 +435,7 @@ Result<FileBytes> read_regular(const Ctx& c, std::string_view user_path, std::op
   }
   // O_NONBLOCK: if the name was swapped for a FIFO since the probe, this still cannot hang, and the
   // inode comparison below rejects it.
-  auto fd = c.ws.open(user_path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  auto fd = c.ws.open(name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   if (!fd) return fail(ws_error_message(fd.error(), "open", fb.display));
   if (::fstat(fd->get(), &fb.st) != 0) return fail(node_errno_message(errno, "fstat", fb.display));
   if (fb.st.st_dev != st.st_dev || fb.st.st_ino != st.st_ino || !S_ISREG(fb.st.st_mode)) {

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -57,30 +58,30 @@ bool is_windows_path(std::string_view p) {
 }
 
 // Lexical normalisation of an absolute path ("//a/./b/../c" -> "/a/c"), for display only. ".."
-// above "/" stays at "/", as path.resolve does in the reference server.
+// above "/" stays at "/", as path.resolve does in the reference server. Runs on every tool call
+// (several times for some), so it builds the result in place: no component vector.
 std::string normalize_absolute(std::string_view abs) {
-  std::vector<std::string_view> parts;
+  std::string out;
+  out.reserve(abs.size());
   std::size_t i = 0;
   while (i < abs.size()) {
     while (i < abs.size() && abs[i] == '/') ++i;
-    std::size_t j = i;
-    while (j < abs.size() && abs[j] != '/') ++j;
+    const std::size_t j = std::min(abs.find('/', i), abs.size());
     const std::string_view comp = abs.substr(i, j - i);
     if (comp.empty() || comp == ".") {
       // nothing
     } else if (comp == "..") {
-      if (!parts.empty()) parts.pop_back();
+      // out is "" or "/c1/.../ck": dropping the last component never goes above "/".
+      const std::size_t slash = out.rfind('/');
+      out.resize(slash == std::string::npos ? 0 : slash);
     } else {
-      parts.push_back(comp);
+      out += '/';
+      out += comp;
     }
     i = j;
   }
-  std::string out;
-  for (auto c : parts) {
-    out += '/';
-    out += c;
-  }
-  return out.empty() ? std::string("/") : out;
+  if (out.empty()) out = "/";
+  return out;
 }
 
 bool is_within(std::string_view path, std::string_view root) {
@@ -354,8 +355,12 @@ Result<UniqueFd> Workspace::open(std::string_view user_path, int flags, mode_t m
                                  bool follow_last) const {
   auto n = name(user_path);
   if (!n) return std::move(n).error();
-  const int fd = open_beneath_root(root_fd_.get(), root_, n->relative, flags, mode, follow_last);
-  if (fd < 0) return map_open_errno(-fd, n->display, "open");
+  return open(*n, flags, mode, follow_last);
+}
+
+Result<UniqueFd> Workspace::open(const ResolvedName& n, int flags, mode_t mode, bool follow_last) const {
+  const int fd = open_beneath_root(root_fd_.get(), root_, n.relative, flags, mode, follow_last);
+  if (fd < 0) return map_open_errno(-fd, n.display, "open");
   return UniqueFd(fd);
 }
 

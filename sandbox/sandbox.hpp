@@ -84,6 +84,9 @@ class Workspace {
   // ENOENT to Errc::not_found; other errnos to Errc::io with the errno name.
   Result<UniqueFd> open(std::string_view user_path, int flags, mode_t mode = 0,
                         bool follow_last = true) const;
+  // The same for a name this workspace's name() already produced (callers that need the display
+  // name anyway skip a second lexical pass).
+  Result<UniqueFd> open(const ResolvedName& name, int flags, mode_t mode = 0, bool follow_last = true) const;
 
   // Opens the parent directory of user_path beneath the root (following in-workspace symlinks,
   // relative or absolute, as open() does) and

@@ -237,6 +237,26 @@ TEST_F(PathsTest, AbsoluteAndRelativeFormsResolveInside) {
   expect_fails(ws().open("sub/missing.txt", O_RDONLY), Errc::not_found, root_ + "/sub/missing.txt");
 }
 
+// Tools resolve a name once and open by it (read_text_file, list_directory): the same rules and
+// errors as opening by the path, including the escape checks the kernel applies.
+TEST_F(PathsTest, OpeningAResolvedNameBehavesLikeOpeningThePath) {
+  for (const std::string& p : std::vector<std::string>{"sub/file.txt", root_ + "/sub/./file.txt", "sub/deeper/../file.txt"}) {
+    SCOPED_TRACE(p);
+    auto n = ws().name(p);
+    ASSERT_TRUE(n.ok()) << n.error().describe();
+    auto fd = ws().open(*n, O_RDONLY);
+    ASSERT_TRUE(fd.ok()) << fd.error().describe();
+    EXPECT_EQ(read_all(fd->get()), "inside");
+  }
+  auto missing = ws().name("sub//missing.txt");
+  ASSERT_TRUE(missing.ok());
+  expect_fails(ws().open(*missing, O_RDONLY), Errc::not_found, root_ + "/sub/missing.txt");
+  ASSERT_EQ(::symlink((outside_ + "/secret.txt").c_str(), (root_ + "/out-link").c_str()), 0);
+  auto escape = ws().name("out-link");
+  ASSERT_TRUE(escape.ok());  // lexically fine: only the kernel's resolution sees the escape
+  expect_fails(ws().open(*escape, O_RDONLY), Errc::access_denied, symlink_msg(root_ + "/out-link"));
+}
+
 // --- symlinks ---
 
 TEST_F(PathsTest, SymlinkToOutsideFileIsDenied) {
