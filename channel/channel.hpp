@@ -178,6 +178,15 @@ class ServerEndpoint {
   // Gives the current lane back (and re-checks it so a request that raced in is not stranded).
   void release_current() noexcept;
 
+  // The spinner hand-off: while this worker serves a request, another (sleeping) worker must be
+  // the one clients wake for other lanes, so by default next() gives the spinner token up before
+  // returning whenever a worker sleeps. That costs every call a write to the header line that all
+  // clients read. A caller that knows some requests finish at once (a ping) may defer it: call
+  // defer_spinner_handoff(true) once, then hand_off_spinner() after next() for every request that
+  // may take time, before starting it. Same thread as next().
+  void defer_spinner_handoff(bool defer) noexcept { defer_handoff_ = defer; }
+  void hand_off_spinner() noexcept;
+
   std::uint64_t corrupt_lanes() const noexcept { return corrupt_count_; }
 
  private:
@@ -189,6 +198,7 @@ class ServerEndpoint {
   std::uint32_t scan_from_ = 0;
   std::uint32_t hw_seen_ = 0;  // highest lanes_high_water seen (clamped to lane_count)
   bool spinner_ = false;       // holds SegmentHeader::spinner (see next())
+  bool defer_handoff_ = false;  // see defer_spinner_handoff()
   std::vector<std::uint8_t> poisoned_;
   std::vector<Ring> response_rings_;  // one per lane, kept so each producer keeps its head cache
   std::vector<std::byte> buf_;

@@ -603,23 +603,8 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
     futex_wait(&h.doorbell, seen, kPeerCheckIntervalNs);
     start = 0;  // woken: may compete for the spinner token again
   }
-  if (spinner && h.sleepers.load(std::memory_order_seq_cst) != 0) {
-    // Other workers sleep: give the token up so clients wake one of them while we are busy, and
-    // hand them any request published while clients still saw us spinning. (A worker that goes
-    // to sleep just after this check finds such requests at its next periodic wake-up.)
-    release_spinner();
-    {
-      for (std::uint32_t l = 0; l < hw_seen_; ++l) {
-        if (l != *current_ && seg_->lane(l).server_owner.load(std::memory_order_relaxed) == 0 &&
-            seg_->request_ring(l).readable()) {
-          h.doorbell.fetch_add(1, std::memory_order_seq_cst);
-          futex_wake(&h.doorbell, 1);
-          break;
-        }
-      }
-    }
-  }
   unregister();
+  if (!defer_handoff_) hand_off_spinner();
 
   const std::uint32_t lane = *current_;
   ++batch_;
@@ -653,6 +638,26 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   ws.call_id.store(*id, std::memory_order_relaxed);
   ws.lane_plus1.store(lane + 1, std::memory_order_release);
   return Incoming{lane, *id, std::span<const std::byte>(buf_.data(), buf_.size())};
+}
+
+void ServerEndpoint::hand_off_spinner() noexcept {
+  if (!spinner_ || !current_) return;
+  SegmentHeader& h = seg_->header();
+  if (h.sleepers.load(std::memory_order_seq_cst) == 0) return;
+  // Other workers sleep: give the token up so clients wake one of them while we are busy, and
+  // hand them any request published while clients still saw us spinning. (A worker that goes to
+  // sleep just after this check finds such requests at its next periodic wake-up.)
+  h.spinner.store(0, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  spinner_ = false;
+  for (std::uint32_t l = 0; l < hw_seen_; ++l) {
+    if (l != *current_ && seg_->lane(l).server_owner.load(std::memory_order_relaxed) == 0 &&
+        seg_->request_ring(l).readable()) {
+      h.doorbell.fetch_add(1, std::memory_order_seq_cst);
+      futex_wake(&h.doorbell, 1);
+      break;
+    }
+  }
 }
 
 Status ServerEndpoint::reply(std::uint32_t lane, std::uint64_t id, std::span<const std::byte> response,

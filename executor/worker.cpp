@@ -157,6 +157,9 @@ int worker_main(int argc, char** argv) {
 
   const std::string root = ws.root();
   channel::ServerEndpoint ep(*seg, args->index);
+  // Pings are answered at once; everything else hands the spinner role to a sleeping worker
+  // first (see ServerEndpoint::defer_spinner_handoff), so other lanes are not left waiting.
+  ep.defer_spinner_handoff(true);
   flatbuffers::FlatBufferBuilder fbb(64 * 1024);
   channel::StatsBlock& stats = (*seg)->stats();
   const std::uint64_t default_timeout = args->call_timeout_ms * 1'000'000ull;
@@ -169,6 +172,8 @@ int worker_main(int argc, char** argv) {
       continue;
     }
     const std::uint64_t t0 = channel::monotonic_ns();
+    // Verifying a large request (a big write_file) takes a while too.
+    if (in->bytes.size() > 4096) ep.hand_off_spinner();
     auto req = channel::verify_request(in->bytes);
     if (!req) {
       stats.corrupt_messages.fetch_add(1, std::memory_order_relaxed);
@@ -177,6 +182,7 @@ int worker_main(int argc, char** argv) {
       continue;
     }
     const wire::Request& r = **req;
+    if (r.kind() != wire::CallKind::Ping) ep.hand_off_spinner();
     std::uint64_t deadline = r.deadline_ns();
     if (deadline == 0 || deadline > t0 + max_timeout) deadline = t0 + (deadline == 0 ? default_timeout : max_timeout);
     slot.deadline_ns.store(deadline, std::memory_order_release);
