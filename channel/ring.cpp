@@ -114,27 +114,12 @@ void futex_wait(AtomicU32* word, std::uint32_t expected, std::uint64_t timeout_n
 
 Ring::Ring(RingControl* control, std::byte* slots, std::uint32_t nslots, std::uint32_t slot_size,
            std::uint32_t max_message) noexcept
-    : c_(control), slots_(slots), nslots_(nslots), slot_size_(slot_size), max_message_(max_message) {}
-
-SlotHeader* Ring::slot(std::uint64_t pos) const noexcept {
-  return reinterpret_cast<SlotHeader*>(slots_ + (pos % nslots_) * slot_size_);
-}
-
-std::byte* Ring::payload(std::uint64_t pos) const noexcept {
-  return slots_ + (pos % nslots_) * slot_size_ + sizeof(SlotHeader);
-}
-
-Ring::SlotState Ring::state_at(std::uint64_t pos) const noexcept {
-  const std::uint64_t seq = slot(pos)->seq.load(std::memory_order_acquire);
-  if (seq == pos + 1) return SlotState::ready;
-  // Before publication the slot holds the previous round's seq (or 0 in the first round).
-  if (seq == 0 || seq + nslots_ == pos + 1) return SlotState::empty;
-  return SlotState::corrupt;
-}
-
-bool Ring::readable() const noexcept {
-  return state_at(c_->head.load(std::memory_order_relaxed)) != SlotState::empty;
-}
+    : c_(control),
+      slots_(slots),
+      nslots_(nslots),
+      mask_(nslots != 0 && (nslots & (nslots - 1)) == 0 ? nslots - 1 : 0),
+      slot_size_(slot_size),
+      max_message_(max_message) {}
 
 void Ring::publish(std::uint64_t pos, std::uint64_t msg_id, std::uint32_t total, std::uint32_t offset,
                    std::span<const std::byte> frag) noexcept {

@@ -66,7 +66,8 @@ class Ring {
 
   // ---- consumer ----
   // True if a fragment is published at the consumer's position (cheap: one shared load).
-  bool readable() const noexcept;
+  // Inline, like the slot arithmetic below: it is what every spinning waiter polls.
+  bool readable() const noexcept { return state_at(c_->head.load(std::memory_order_relaxed)) != SlotState::empty; }
   // Receives one whole message into `out` (resized), returning its id. Waits per `policy`.
   Result<std::uint64_t> receive(std::vector<std::byte>& out, const WaitPolicy& policy,
                                 std::uint64_t deadline_ns, const PeerCheck& check);
@@ -80,10 +81,21 @@ class Ring {
   std::uint64_t dropped_fragments() const noexcept { return dropped_; }
 
  private:
-  SlotHeader* slot(std::uint64_t pos) const noexcept;
-  std::byte* payload(std::uint64_t pos) const noexcept;
+  // Slot index of a position: a mask for the usual power-of-two slot counts (a 64-bit division
+  // costs tens of cycles on every poll), the remainder otherwise.
+  std::uint64_t index(std::uint64_t pos) const noexcept { return mask_ != 0 ? (pos & mask_) : (pos % nslots_); }
+  SlotHeader* slot(std::uint64_t pos) const noexcept {
+    return reinterpret_cast<SlotHeader*>(slots_ + index(pos) * slot_size_);
+  }
+  std::byte* payload(std::uint64_t pos) const noexcept { return slots_ + index(pos) * slot_size_ + sizeof(SlotHeader); }
   enum class SlotState { empty, ready, corrupt };
-  SlotState state_at(std::uint64_t pos) const noexcept;
+  SlotState state_at(std::uint64_t pos) const noexcept {
+    const std::uint64_t seq = slot(pos)->seq.load(std::memory_order_acquire);
+    if (seq == pos + 1) return SlotState::ready;
+    // Before publication the slot holds the previous round's seq (or 0 in the first round).
+    if (seq == 0 || seq + nslots_ == pos + 1) return SlotState::empty;
+    return SlotState::corrupt;
+  }
   Status wait_space(std::uint64_t pos, const WaitPolicy& policy, std::uint64_t deadline_ns,
                     const PeerCheck& check);
   Status wait_data(const WaitPolicy& policy, std::uint64_t deadline_ns, const PeerCheck& check);
@@ -93,6 +105,7 @@ class Ring {
   RingControl* c_ = nullptr;
   std::byte* slots_ = nullptr;
   std::uint32_t nslots_ = 0;
+  std::uint64_t mask_ = 0;  // nslots_ - 1 if nslots_ is a power of two, else 0
   std::uint32_t slot_size_ = 0;
   std::uint32_t max_message_ = 0;
   std::uint64_t dropped_ = 0;
