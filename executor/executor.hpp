@@ -33,6 +33,10 @@ inline constexpr int kExitSandboxFailed = 78;  // worker could not apply the san
 // tool otherwise): the worker makes a syscall the seccomp filter kills (unshare), so tests can
 // check what a sandbox violation mid-call does (error answer, metric, respawn).
 inline constexpr std::string_view kTestHookForbiddenSyscall = "__shmcp_test_forbidden_syscall";
+// TEST-ONLY pseudo-tool, same condition: write_file's arguments; the worker abort()s once the
+// content is in its temp file, before naming it, so tests can check what a worker dying mid-write
+// leaves in the workspace.
+inline constexpr std::string_view kTestHookAbortMidWrite = "__shmcp_test_abort_mid_write";
 
 struct ExecutorOptions {
   std::string workspace;                      // directory served (canonicalised)

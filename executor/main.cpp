@@ -61,9 +61,10 @@ Options:
   --allow-unsandboxed     start even if Landlock or seccomp cannot be applied (NOT for
                           production: the executor otherwise refuses to start)
   --log-level LEVEL       trace, debug, info, warn, error, critical, off          [default: info]
-  --enable-test-hooks     TEST-ONLY, never in production: workers serve the pseudo-tool
-                          __shmcp_test_forbidden_syscall, which makes a syscall the sandbox
-                          kills the worker for (used by the fault tests)
+  --enable-test-hooks     TEST-ONLY, never in production: workers serve the pseudo-tools
+                          __shmcp_test_forbidden_syscall (makes a syscall the sandbox kills
+                          the worker for) and __shmcp_test_abort_mid_write (write_file that
+                          aborts the worker before the temp file is named); fault tests only
   -h, --help              show this help
 )";
 

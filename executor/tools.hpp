@@ -52,6 +52,9 @@ struct ToolOptions {
   std::uint32_t max_walk_depth = 64;            // directory_tree / search_files
   std::uint64_t max_walk_entries = 100000;
   std::uint32_t max_walk_millis = 10000;
+  // TEST-ONLY: write tools abort() once the content is in the temp file, before it is named.
+  // Set only by a worker serving kTestHookAbortMidWrite (serve --enable-test-hooks).
+  bool test_abort_after_fill = false;
 };
 
 class Tools {

@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -498,12 +500,11 @@ Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::
     return fail(node_errno_message(errno, "open", display));
   }
 
-  std::string tmp;
-  sandbox::UniqueFd fd;
-  for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
+  // ".<name>.shmcp-<12 hex>.tmp", kept within NAME_MAX however long the target's name is.
+  auto temp_name = [&leaf](int attempt) {
     unsigned char rnd[6] = {};
     if (::getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof rnd)) {
-      // Uniqueness, not secrecy, is what matters (O_EXCL refuses collisions): mix in time and pid.
+      // Uniqueness, not secrecy, is what matters (O_EXCL / linkat refuse collisions): mix in time and pid.
       struct timespec ts {};
       ::clock_gettime(CLOCK_MONOTONIC, &ts);
       auto v = static_cast<std::uint64_t>(ts.tv_nsec) ^ (static_cast<std::uint64_t>(::getpid()) << 20) ^
@@ -512,8 +513,63 @@ Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::
     }
     char hex[16];
     for (std::size_t k = 0; k < sizeof rnd; ++k) std::snprintf(hex + 2 * k, 3, "%02x", rnd[k]);
-    // Keep the temp name within NAME_MAX however long the target's name is.
-    tmp = "." + leaf.substr(0, 200) + ".shmcp-" + std::string(hex, 12) + ".tmp";
+    return "." + leaf.substr(0, 200) + ".shmcp-" + std::string(hex, 12) + ".tmp";
+  };
+  // The page cache survives the death of any process (executor, container), so an acknowledged
+  // write is intact after a SIGKILL without fsync. fsync (~10 ms on these disks) only buys
+  // durability across a host crash: opt-in with --fsync (ToolOptions::fsync_writes).
+  // Returns 0 or the failing call's errno (and its name in `what`).
+  auto fill = [&](int fd, const char*& what) -> int {
+    what = "write";
+    if (!write_all(fd, data)) return errno;
+    what = "chmod";
+    if (keep_mode && ::fchmod(fd, *keep_mode) != 0) return errno;
+    what = "fsync";
+    if (c.opts.fsync_writes && ::fsync(fd) != 0) return errno;
+    if (c.opts.test_abort_after_fill) std::abort();  // TEST-ONLY (see ToolOptions)
+    return 0;
+  };
+  const char* what = "";
+
+  // First choice: an anonymous inode (O_TMPFILE) in the target's directory, given a name only
+  // once its content is complete. A worker killed while writing (deadline, OOM, crash) then
+  // leaves nothing behind; the named temp file below exists only between linkat and rename.
+  // Naming it (linkat AT_EMPTY_PATH without CAP_DAC_READ_SEARCH) needs Linux >= 6.10; older
+  // kernels answer ENOENT, and filesystems without O_TMPFILE EOPNOTSUPP: then a named temp file
+  // from the start, as before.
+  static std::atomic<bool> no_anonymous_link{false};
+  if (!no_anonymous_link.load(std::memory_order_relaxed)) {
+    const int raw = ::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, keep_mode ? 0600 : 0666);
+    if (raw >= 0) {
+      sandbox::UniqueFd anon(raw);
+      if (int err = fill(anon.get(), what); err != 0) return fail(node_errno_message(err, what, display));
+      int err = EEXIST;
+      std::string tmp;
+      for (int attempt = 0; attempt < 16 && err == EEXIST; ++attempt) {
+        tmp = temp_name(attempt);
+        err = ::linkat(anon.get(), "", dir, tmp.c_str(), AT_EMPTY_PATH) == 0 ? 0 : errno;
+      }
+      if (err == 0) {
+        anon.reset();
+        if (::renameat(dir, tmp.c_str(), dir, leaf.c_str()) != 0) {
+          const int rerr = errno;
+          ::unlinkat(dir, tmp.c_str(), 0);
+          return fail(node_errno_message(rerr, "rename", display));
+        }
+        return display;
+      }
+      if (err != ENOENT) return fail(node_errno_message(err, "link", display));
+      // This kernel cannot name an anonymous inode without a capability: stop trying.
+      no_anonymous_link.store(true, std::memory_order_relaxed);
+    } else if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+      return fail(node_errno_message(errno, "open", display));
+    }
+  }
+
+  std::string tmp;
+  sandbox::UniqueFd fd;
+  for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
+    tmp = temp_name(attempt);
     // A single component relative to the parent handle with O_EXCL: nothing to resolve, and an
     // existing entry (including a planted symlink) is refused rather than followed.
     int raw = ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -531,12 +587,7 @@ Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::
     ::unlinkat(dir, tmp.c_str(), 0);
     return fail(node_errno_message(err, syscall, display));
   };
-  if (!write_all(fd.get(), data)) return abandon(errno, "write");
-  if (keep_mode && ::fchmod(fd.get(), *keep_mode) != 0) return abandon(errno, "chmod");
-  // The page cache survives the death of any process (executor, container), so an acknowledged
-  // write is intact after a SIGKILL without fsync. fsync (~10 ms on these disks) only buys
-  // durability across a host crash: opt-in with --fsync (ToolOptions::fsync_writes).
-  if (c.opts.fsync_writes && ::fsync(fd.get()) != 0) return abandon(errno, "fsync");
+  if (int err = fill(fd.get(), what); err != 0) return abandon(err, what);
   if (::close(fd.release()) != 0) return abandon(errno, "close");
   if (::renameat(dir, tmp.c_str(), dir, leaf.c_str()) != 0) return abandon(errno, "rename");
   return display;

@@ -132,6 +132,9 @@ int worker_main(int argc, char** argv) {
   channel::WorkerSlot& slot = (*seg)->worker(args->index);
   sandbox::Workspace ws = sandbox::Workspace::adopt(sandbox::UniqueFd(3), args->root);
   Tools tools(ws, args->tools);
+  ToolOptions aborting = args->tools;  // TEST-ONLY, for kTestHookAbortMidWrite
+  aborting.test_abort_after_fill = true;
+  Tools abort_tools(ws, aborting);
   (void)Tools::list();  // build the static tools list before the sandbox limits allocation paths
   const ToolIndex& index = tool_index();
 
@@ -220,7 +223,13 @@ int worker_main(int argc, char** argv) {
         }
         tix = index.find(tool);
         std::optional<CallResult> result;
-        if (r.args_type() == wire::Args::ReadTextFileArgs && tool == "read_text_file") {
+        if (args->test_hooks && tool == kTestHookAbortMidWrite && r.args_type() == wire::Args::JsonArgs) {
+          auto a = nlohmann::json::parse(r.args_as_JsonArgs()->json()->string_view(), nullptr, false);
+          if (a.is_object() && a.value("path", nlohmann::json()).is_string() && a.value("content", nlohmann::json()).is_string())
+            result = abort_tools.write_file(a["path"].get<std::string>(), a["content"].get<std::string>());
+          else
+            result = CallResult::error("test hook: needs path and content strings");
+        } else if (r.args_type() == wire::Args::ReadTextFileArgs && tool == "read_text_file") {
           const auto* a = r.args_as_ReadTextFileArgs();
           const double h = a->head(), t = a->tail();
           result = tools.read_text_file(a->path()->string_view(), h != 0 ? std::optional<double>(h) : std::nullopt,

@@ -15,6 +15,10 @@
 //                   ioctl: only TCGETS (glibc stdio's isatty probe; answers ENOTTY on files)
 //   paths (*at)     openat (mode without setuid/setgid/sticky) openat2 newfstatat fstat statx
 //                   readlinkat mkdirat unlinkat renameat renameat2
+//                   linkat only with flags == AT_EMPTY_PATH: write_file names its anonymous
+//                   O_TMPFILE inode in place (a link by name, or to anything outside the
+//                   workspace, is still refused: other flags are killed, and Landlock denies a
+//                   link whose source is not beneath the workspace)
 //                   fchmod (mode without setuid/setgid/sticky: write_file keeps mode bits on its
 //                   temp file; fchmodat/chmod stay denied because they take a path)
 //                   mknodat/mknod -> EACCES, not kill (same answer Landlock gives; harmless)
@@ -29,7 +33,7 @@
 // Under LockdownOptions::sanitizer_runtime also: sigaltstack prctl sched_getaffinity readlink pipe2,
 // prlimit64 unrestricted, and PROT_EXEC mappings.
 // Everything else is killed, notably: execve execveat fork vfork clone clone3 socket connect bind
-// ptrace mount umount2 chmod fchmodat fchown* link linkat symlink symlinkat utimensat
+// ptrace mount umount2 chmod fchmodat fchown* link linkat(other flags) symlink symlinkat utimensat
 // io_uring_setup/enter/register kexec_* bpf perf_event_open unshare setns keyctl add_key
 // process_vm_readv/writev personality kill, and the legacy path calls (open stat mkdir rename unlink)
 // that std::filesystem would use.
@@ -333,6 +337,7 @@ Status install_seccomp(const LockdownOptions& o) {
   SHMCP_ALLOW(f, unlinkat);
   SHMCP_ALLOW(f, renameat);
   SHMCP_ALLOW(f, renameat2);
+  SHMCP_ALLOW(f, linkat, {arg_eq(4, AT_EMPTY_PATH)});
   SHMCP_ALLOW(f, fchmod, {arg_mask_eq(1, kSpecialModeBits, 0)});
   f.rule(SCMP_ACT_ERRNO(EACCES), SCMP_SYS(mknodat), "mknodat");
   f.rule(SCMP_ACT_ERRNO(EACCES), SCMP_SYS(mknod), "mknod");

@@ -12,6 +12,7 @@
 // The /dev/shm and disk-full tests need root (mount namespaces, tmpfs); they skip without it.
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/utsname.h>
 
 #include <gtest/gtest.h>
 
@@ -295,6 +296,49 @@ TEST(FaultsTest, SeccompKillMidCallAnswersTheCallCountsTheViolationAndRespawns) 
   EXPECT_EQ(read_file(ws / "b.txt"), "new\n");
   EXPECT_EQ(metric(ex.port(), "shmcp_sandbox_violations_total"), 1);
   EXPECT_NE(ex.stderr_text().find("killed by seccomp (SIGSYS): sandbox violation"), std::string::npos);
+  c.reset();
+  EXPECT_EQ(ex.stop(), 0);
+}
+
+// Linux 6.10 let a process without CAP_DAC_READ_SEARCH name an O_TMPFILE inode
+// (linkat AT_EMPTY_PATH); write_file relies on it to leave nothing behind when it dies.
+bool kernel_can_name_anonymous_files() {
+  utsname u{};
+  if (::uname(&u) != 0) return false;
+  int major = 0, minor = 0;
+  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 6 || (major == 6 && minor >= 10);
+}
+
+TEST(FaultsTest, WorkerDyingMidWriteLeavesTheTargetIntactAndNoTempFile) {
+  TempDir ws;
+  ASSERT_TRUE(write_file(ws / "t.txt", "old\n"));
+  ExecutorProcess ex(ws.path(), unique_channel("mid-write"), {"--workers", "1", "--enable-test-hooks"});
+  std::string why;
+  ASSERT_TRUE(ex.start(&why)) << why;
+  const auto before = ex.wait_workers(1);
+  ASSERT_EQ(before.size(), 1u);
+  auto c = connect_shm(ex.channel());
+  ASSERT_TRUE(c);
+
+  const std::string content(1u << 20, 'n');
+  for (const char* path : {"t.txt", "fresh.txt"}) {  // replacing a file, and creating one
+    SCOPED_TRACE(path);
+    auto r = c->call(std::string(executor::kTestHookAbortMidWrite), json{{"path", path}, {"content", content}});
+    ASSERT_FALSE(r) << "the worker survived: " << r->json.dump();
+    EXPECT_EQ(r.error().code, Errc::internal) << r.error().describe();
+    EXPECT_EQ(r.error().message, "the worker running this call died (killed by signal ABRT)");
+  }
+  EXPECT_EQ(read_file(ws / "t.txt"), "old\n");
+  if (kernel_can_name_anonymous_files()) {
+    EXPECT_EQ(list_dir(ws.path()), (std::vector<std::string>{"t.txt"})) << "a temp file was left behind";
+  } else {
+    // Older kernels: a named temp file per interrupted write (README, Reliability).
+    EXPECT_EQ(list_dir(ws.path()).size(), 3u);
+  }
+  ex.wait_workers(1, before);
+  ASSERT_TRUE(c->write_file("t.txt", "new\n")) << "writes work after the respawn";
+  EXPECT_EQ(read_file(ws / "t.txt"), "new\n");
   c.reset();
   EXPECT_EQ(ex.stop(), 0);
 }

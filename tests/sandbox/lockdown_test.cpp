@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -259,6 +260,9 @@ std::vector<Forbidden> forbidden_calls() {
          return errno_or_success(::link((root + "/data.txt").c_str(), (root + "/hard").c_str()));
        }},
       {"linkat", false, [](const Workspace& ws, R, R) { return errno_or_success(::linkat(ws.fd(), "data.txt", ws.fd(), "hard", 0)); }},
+      {"linkat_follow", false, [](const Workspace& ws, R, R) {
+         return errno_or_success(::linkat(ws.fd(), "data.txt", ws.fd(), "hard", AT_SYMLINK_FOLLOW));
+       }},
       {"symlinkat", false, [](const Workspace& ws, R, R) { return errno_or_success(::symlinkat("/etc/passwd", ws.fd(), "sym")); }},
       {"symlink", false, [](const Workspace&, R root, R) { return errno_or_success(::symlink("/etc", (root + "/sym").c_str())); }},
       {"io_uring_setup", false, [](const Workspace&, R, R) {
@@ -367,6 +371,39 @@ TEST_F(LockdownTest, OpeningOutsideByAbsolutePathIsEacces) {
                 });
               }),
               EACCES);
+}
+
+// write_file's one use of linkat: naming its anonymous O_TMPFILE inode (flags == AT_EMPTY_PATH,
+// Linux >= 6.10 without capabilities). That form must not become a way to link a file from
+// outside the workspace in by name: Landlock refuses the cross-hierarchy link (EXDEV).
+TEST_F(LockdownTest, AnAnonymousFileCanBeNamedButNothingOutsideCanBeLinkedIn) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
+  utsname u{};
+  ASSERT_EQ(::uname(&u), 0);
+  int major = 0, minor = 0;
+  ASSERT_EQ(std::sscanf(u.release, "%d.%d", &major, &minor), 2);
+  const bool flink = major > 6 || (major == 6 && minor >= 10);
+  expect_exit(run_child([&] {
+                return locked([](const Workspace& ws) {
+                  const int fd = ::openat(ws.fd(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+                  if (fd < 0) return kSetupFailed;
+                  if (::write(fd, "anon", 4) != 4) return kSetupFailed;
+                  return ::linkat(fd, "", ws.fd(), "named", AT_EMPTY_PATH) == 0 ? 0 : errno;
+                });
+              }),
+              flink ? 0 : ENOENT);
+  if (flink) {
+    std::ifstream in(root_ + "/named");
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "anon");
+  }
+  const std::string secret = outside_ + "/secret.txt";
+  expect_exit(run_child([&] {
+                return locked([&](const Workspace& ws) {
+                  return errno_or_success(::linkat(AT_FDCWD, secret.c_str(), ws.fd(), "stolen", AT_EMPTY_PATH));
+                });
+              }),
+              EXDEV);
+  EXPECT_FALSE(fs::exists(root_ + "/stolen"));
 }
 
 TEST_F(LockdownTest, MakingAFifoIsEacces) {
