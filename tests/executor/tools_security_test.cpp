@@ -82,6 +82,27 @@ TEST_F(Hostile, WritesNeverLandOutside) {
   expect_canary_intact();
 }
 
+// An escaping link gets one answer whatever is at its target: missing, a directory, a FIFO, too
+// large, hard-linked or an ordinary file. Any other answer (ENOENT, "Not a regular file", "File
+// too large", "hard links") would tell the caller something about the outside filesystem.
+TEST_F(Hostile, EscapingLinksGetTheSameAnswerWhateverIsAtTheTarget) {
+  ToolOptions o;
+  o.max_read_bytes = 4;  // secret.txt (11 bytes) would be "too large"
+  make_tools(o);
+  ASSERT_EQ(::mkfifo((outside_ + "/fifo").c_str(), 0644), 0);
+  ASSERT_EQ(::link((outside_ + "/secret.txt").c_str(), (outside_ + "/hard").c_str()), 0);
+  link(outside_ + "/no-such-file", "out_missing");
+  link(outside_ + "/fifo", "out_fifo");
+  link(outside_ + "/hard", "out_hard");
+  link("../outside/no-such-file", "rel_missing");
+  for (const char* path : {"out_file", "out_dir", "out_missing", "out_fifo", "out_hard", "rel_out", "rel_missing"}) {
+    SCOPED_TRACE(path);
+    EXPECT_EQ(err("read_text_file", {{"path", path}}),
+              R(std::string("Access denied - symlink target outside allowed directories: @ROOT@/") + path));
+  }
+  expect_canary_intact();
+}
+
 TEST_F(Hostile, DanglingLinkIsNotFound) {
   EXPECT_EQ(err("read_text_file", {{"path", "dangling"}}), R("ENOENT: no such file or directory, open '@ROOT@/dangling'"));
 }
