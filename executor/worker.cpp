@@ -269,7 +269,7 @@ int worker_main(int argc, char** argv) {
     auto s = ep.reply(in->lane, in->id, channel::bytes_of(fbb), deadline + 1'000'000'000ull, args->policy);
     slot.deadline_ns.store(0, std::memory_order_release);
     if (!s) log->debug("worker {}: response to call {} dropped: {}", args->index, in->id, s.error().describe());
-    record_call(stats, tix, ok, tool_error, channel::monotonic_ns() - t0);
+    if (tix >= 0) record_call(stats, tix, ok, tool_error, channel::monotonic_ns() - t0);  // pings: no clock read
   }
 }
 
