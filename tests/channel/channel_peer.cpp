@@ -242,9 +242,15 @@ int run_hostile_server(const std::string& name, std::uint64_t seed) {
     LaneControl& lc = s.lane(in->lane);
     std::byte* slots = reinterpret_cast<std::byte*>(&lc) + sizeof(LaneControl) +
                        static_cast<std::uint64_t>(s.slots_per_ring()) * s.slot_size();
-    fill_random(rng, slots, static_cast<std::size_t>(s.slots_per_ring()) * s.slot_size());
     const std::uint64_t pos = lc.response.tail.load();
     auto* h = reinterpret_cast<SlotHeader*>(slots + (pos % s.slots_per_ring()) * s.slot_size());
+    // Random bytes everywhere except the seq word of the slot the client polls: random bytes there,
+    // even for an instant, would be a fourth kind of garbage the client may or may not catch
+    // mid-fill (under TSan it caught it every round), making the mix below timing-dependent.
+    const auto total = static_cast<std::size_t>(s.slots_per_ring()) * s.slot_size();
+    const auto seq_at = static_cast<std::size_t>(reinterpret_cast<std::byte*>(h) - slots);
+    fill_random(rng, slots, seq_at);
+    fill_random(rng, slots + seq_at + sizeof(h->seq), total - seq_at - sizeof(h->seq));
     const std::uint32_t per = s.slot_size() - static_cast<std::uint32_t>(sizeof(SlotHeader));
     switch (round % 3) {
       case 0:  // impossible sequence number
