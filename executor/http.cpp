@@ -10,6 +10,7 @@
 #include "channel/log.hpp"
 #include "executor/executor.hpp"
 #include "executor/stats.hpp"
+#include "orchestrator/convert.hpp"
 
 namespace shmcp::executor {
 
@@ -30,7 +31,7 @@ int http_status_for(Errc c) {
 
 void json_reply(httplib::Response& res, int status, const nlohmann::json& j) {
   res.status = status;
-  res.set_content(j.dump(), "application/json");
+  res.set_content(to_json_text(j), "application/json");
 }
 
 // Compares without an early exit so response timing doesn't reveal how much of a guess matched.
@@ -133,7 +134,7 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
     // /execute always states isError (the MCP result omits it on success, like the reference).
     if (!r->json.contains("isError")) r->json["isError"] = false;
     res.status = 200;
-    res.set_content(r->json.dump(), "application/json");
+    res.set_content(to_json_text(r->json), "application/json");
   });
 
   srv.Get("/health", [&sup](const httplib::Request&, httplib::Response& res) {

@@ -11,6 +11,7 @@
 #include "executor/executor.hpp"
 #include "executor/tools.hpp"
 #include "orchestrator/client.hpp"
+#include "orchestrator/convert.hpp"
 
 namespace shmcp::executor {
 
@@ -29,7 +30,7 @@ std::string_view negotiate_protocol_version(std::string_view requested) noexcept
 
 std::string dump(const json& j) {
   try {
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return to_json_text(j, json::error_handler_t::replace);
   } catch (const std::exception&) {
     // Only allocation failure is left once invalid UTF-8 is replaced.
     return R"({"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Internal error"}})";

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "orchestrator/client.hpp"
+#include "orchestrator/convert.hpp"
 #include "orchestrator/shmcp.h"
 
 struct shmcp_client {
@@ -82,7 +83,7 @@ int shmcp_call(shmcp_client* client, const char* tool, const char* args_json, in
       return code_of(r.error());
     }
     if (is_error) *is_error = r->is_error ? 1 : 0;
-    *result_json = dup_string(r->json.dump());
+    *result_json = dup_string(shmcp::to_json_text(r->json));
     if (*result_json == nullptr) {
       put_err(err, err_len, "out of memory");
       return SHMCP_E_INTERNAL;

@@ -65,4 +65,129 @@ Result<std::string> response_text(const wire::Response& r) {
   return text;
 }
 
+// ---- JSON text ---------------------------------------------------------------------------------
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i] (1-4), or 0 if it is not one.
+std::size_t utf8_len(std::string_view s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t need = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 1;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + need >= s.size()) return 0;
+  const auto b1 = static_cast<unsigned char>(s[i + 1]);
+  if (b1 < lo || b1 > hi) return 0;
+  for (std::size_t k = 2; k <= need; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if (b < 0x80 || b > 0xBF) return 0;
+  }
+  return need + 1;
+}
+
+// Appends s as a JSON string literal the way nlohmann's serializer does with ensure_ascii off:
+// the two-character escapes for \b \t \n \f \r \" \\, \u00xx (lowercase hex) for other
+// control characters, everything else (DEL and valid UTF-8 included) as is. False, with `out`
+// unchanged, if s is not valid UTF-8.
+bool append_escaped(std::string& out, std::string_view s) {
+  const std::size_t mark = out.size();
+  out.push_back('"');
+  std::size_t i = 0, run = 0;  // [run, i) needs no escaping
+  auto flush = [&] {
+    out.append(s.data() + run, i - run);
+  };
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      const std::size_t n = utf8_len(s, i);
+      if (n == 0) {
+        out.resize(mark);
+        return false;
+      }
+      i += n;
+      continue;
+    }
+    flush();
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+        out.append(u, sizeof u);
+      }
+    }
+    run = ++i;
+  }
+  flush();
+  out.push_back('"');
+  return true;
+}
+
+void append_json(std::string& out, const nlohmann::json& j, nlohmann::json::error_handler_t handler) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      out.push_back('{');
+      bool first = true;
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        if (!first) out.push_back(',');
+        first = false;
+        if (!append_escaped(out, it.key())) out += nlohmann::json(it.key()).dump(-1, ' ', false, handler);
+        out.push_back(':');
+        append_json(out, it.value(), handler);
+      }
+      out.push_back('}');
+      return;
+    }
+    case nlohmann::json::value_t::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const auto& e : j) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_json(out, e, handler);
+      }
+      out.push_back(']');
+      return;
+    }
+    case nlohmann::json::value_t::string: {
+      const auto& s = j.get_ref<const std::string&>();
+      if (!append_escaped(out, s)) out += j.dump(-1, ' ', false, handler);
+      return;
+    }
+    default:  // null, booleans, numbers, binary: short, and nlohmann's formatting is the contract
+      out += j.dump(-1, ' ', false, handler);
+      return;
+  }
+}
+
+}  // namespace
+
+std::string to_json_text(const nlohmann::json& j, nlohmann::json::error_handler_t handler) {
+  std::string out;
+  append_json(out, j, handler);
+  return out;
+}
+
 }  // namespace shmcp
