@@ -16,6 +16,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "channel/utf8.hpp"
 #include "executor/tools_internal.hpp"
 
 namespace shmcp::executor::detail {
@@ -23,52 +24,6 @@ namespace shmcp::executor::detail {
 // ---- text ------------------------------------------------------------------------------------
 
 namespace {
-
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    // ASCII runs 16 bytes at a time: text files are mostly ASCII, and this check runs on every
-    // byte read_text_file returns (the byte loop alone was ~30% of a 4 KiB read).
-    while (i + 16 <= n) {
-      std::uint64_t a, b;
-      std::memcpy(&a, s.data() + i, 8);
-      std::memcpy(&b, s.data() + i + 8, 8);
-      if ((a | b) & 0x8080808080808080ull) break;
-      i += 16;
-    }
-    if (i >= n) break;
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t need = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + need >= n) return false;
-    auto b1 = static_cast<unsigned char>(s[i + 1]);
-    if (b1 < lo || b1 > hi) return false;
-    for (std::size_t k = 2; k <= need; ++k) {
-      auto b = static_cast<unsigned char>(s[i + k]);
-      if (b < 0x80 || b > 0xBF) return false;
-    }
-    i += need + 1;
-  }
-  return true;
-}
 
 void put_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
@@ -91,12 +46,12 @@ void put_utf8(std::string& out, std::uint32_t cp) {
 }  // namespace
 
 std::string utf8_sanitize(std::string&& bytes) {
-  if (valid_utf8(bytes)) return std::move(bytes);  // no copy for the common, valid case
+  if (is_valid_utf8(bytes)) return std::move(bytes);  // no copy for the common, valid case
   return utf8_sanitize(std::string_view(bytes));
 }
 
 std::string utf8_sanitize(std::string_view bytes) {
-  if (valid_utf8(bytes)) return std::string(bytes);
+  if (is_valid_utf8(bytes)) return std::string(bytes);
   // WHATWG "UTF-8 decode" with replacement: the byte that breaks a sequence is reprocessed.
   std::string out;
   out.reserve(bytes.size() + 16);

@@ -1,5 +1,7 @@
 #include "orchestrator/convert.hpp"
 
+#include "channel/utf8.hpp"
+
 namespace shmcp {
 
 
@@ -69,34 +71,6 @@ Result<std::string> response_text(const wire::Response& r) {
 
 namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i] (1-4), or 0 if it is not one.
-std::size_t utf8_len(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  std::size_t need = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 1;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + need >= s.size()) return 0;
-  const auto b1 = static_cast<unsigned char>(s[i + 1]);
-  if (b1 < lo || b1 > hi) return 0;
-  for (std::size_t k = 2; k <= need; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < 0x80 || b > 0xBF) return 0;
-  }
-  return need + 1;
-}
-
 // Appends s as a JSON string literal the way nlohmann's serializer does with ensure_ascii off:
 // the two-character escapes for \b \t \n \f \r \" \\, \u00xx (lowercase hex) for other
 // control characters, everything else (DEL and valid UTF-8 included) as is. False, with `out`
@@ -115,7 +89,7 @@ bool append_escaped(std::string& out, std::string_view s) {
       continue;
     }
     if (c >= 0x80) {
-      const std::size_t n = utf8_len(s, i);
+      const std::size_t n = utf8_sequence_length(s, i);
       if (n == 0) {
         out.resize(mark);
         return false;
