@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -132,9 +133,12 @@ int worker_main(int argc, char** argv) {
   channel::WorkerSlot& slot = (*seg)->worker(args->index);
   sandbox::Workspace ws = sandbox::Workspace::adopt(sandbox::UniqueFd(3), args->root);
   Tools tools(ws, args->tools);
-  ToolOptions aborting = args->tools;  // TEST-ONLY, for kTestHookAbortMidWrite
-  aborting.test_abort_after_fill = true;
-  Tools abort_tools(ws, aborting);
+  std::optional<Tools> abort_tools;  // TEST-ONLY (kTestHookAbortMidWrite): only with test hooks on
+  if (args->test_hooks) {
+    ToolOptions aborting = args->tools;
+    aborting.test_abort_after_fill = true;
+    abort_tools.emplace(ws, aborting);
+  }
   (void)Tools::list();  // build the static tools list before the sandbox limits allocation paths
   const ToolIndex& index = tool_index();
 
@@ -223,10 +227,10 @@ int worker_main(int argc, char** argv) {
         }
         tix = index.find(tool);
         std::optional<CallResult> result;
-        if (args->test_hooks && tool == kTestHookAbortMidWrite && r.args_type() == wire::Args::JsonArgs) {
+        if (abort_tools && tool == kTestHookAbortMidWrite && r.args_type() == wire::Args::JsonArgs) {
           auto a = nlohmann::json::parse(r.args_as_JsonArgs()->json()->string_view(), nullptr, false);
           if (a.is_object() && a.value("path", nlohmann::json()).is_string() && a.value("content", nlohmann::json()).is_string())
-            result = abort_tools.write_file(a["path"].get<std::string>(), a["content"].get<std::string>());
+            result = abort_tools->write_file(a["path"].get<std::string>(), a["content"].get<std::string>());
           else
             result = CallResult::error("test hook: needs path and content strings");
         } else if (r.args_type() == wire::Args::ReadTextFileArgs && tool == "read_text_file") {
