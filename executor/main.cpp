@@ -285,7 +285,7 @@ int mcp_command(int argc, char** argv) {  // not "mcp": that would clash with na
   std::shared_ptr<Client> client = std::move(*c);
 #ifdef SHMCP_HAVE_MCP
   McpSession session(make_tool_caller(client));
-  const int rc = run_stdio(session, std::cin, std::cout);
+  const int rc = run_stdio_fd(session, STDIN_FILENO, STDOUT_FILENO, o.wait == channel::WaitMode::block ? 0 : o.spin_ns);
 #else
   const int rc = 1;
 #endif

@@ -1,6 +1,8 @@
 #include "executor/mcp.hpp"
 
+#include <poll.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -8,6 +10,7 @@
 #include <istream>
 #include <ostream>
 
+#include "channel/ring.hpp"
 #include "executor/executor.hpp"
 #include "executor/tools.hpp"
 #include "orchestrator/client.hpp"
@@ -297,6 +300,46 @@ int run_stdio(McpSession& session, std::istream& in, std::ostream& out) {
     if (!out) return 1;
   }
   return 0;
+}
+
+int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns) {
+  // Answers one line; false once the output is gone.
+  auto answer = [&](std::string_view line) {
+    auto reply = session.handle(line);
+    if (!reply) return true;
+    reply->push_back('\n');
+    std::string_view rest(*reply);
+    while (!rest.empty()) {
+      const ssize_t w = ::write(out_fd, rest.data(), rest.size());
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return false;
+      }
+      rest.remove_prefix(static_cast<std::size_t>(w));
+    }
+    return true;
+  };
+  std::string buf;
+  std::array<char, 64 * 1024> chunk{};
+  for (;;) {
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1)
+      if (!answer(std::string_view(buf).substr(start, nl - start))) return 1;
+    buf.erase(0, start);
+    if (spin_ns != 0) {
+      const std::uint64_t until = channel::monotonic_ns() + spin_ns;
+      pollfd p{in_fd, POLLIN, 0};
+      while (::poll(&p, 1, 0) == 0 && channel::monotonic_ns() < until) {
+      }
+    }
+    const ssize_t n = ::read(in_fd, chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {  // end of input (or a read error, which ends it the same way)
+      if (!buf.empty() && !answer(buf)) return 1;
+      return 0;
+    }
+    buf.append(chunk.data(), static_cast<std::size_t>(n));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

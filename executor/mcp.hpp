@@ -111,6 +111,11 @@ class McpSession {
 // flushes it (the client waits for it). Returns 0 at end of input, 1 when `out` fails (the client
 // went away).
 int run_stdio(McpSession& session, std::istream& in, std::ostream& out);
+// The same over file descriptors (the `mcp` command: 0 and 1), with the same lines and replies.
+// Between requests it polls `in_fd` for up to `spin_ns` before blocking in read(): an MCP client
+// that sends its next request as soon as it has read a reply then finds this process still on a
+// CPU, instead of paying a wake-up (~50 us on small VMs) per call. 0 = block at once.
+int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns);
 
 // ---------------------------------------------------------------------------------------------
 // Streamable HTTP (MCP 2025-11-25, "Streamable HTTP" transport) with JSON responses only: every

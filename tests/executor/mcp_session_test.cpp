@@ -1,8 +1,12 @@
 // McpSession: JSON-RPC framing, MCP lifecycle, version negotiation, error codes, with a fake
 // ToolCaller (the tools themselves are tested elsewhere).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -359,6 +363,70 @@ TEST(Stdio, AnswersEachLineAndStopsAtEof) {
   EXPECT_EQ(error_code(got[2]), -32700);
   EXPECT_EQ(got[3]["result"]["tools"].size(), 14u);
   EXPECT_EQ(out.str().back(), '\n');
+}
+
+// The `mcp` command's loop over fds: the same replies as the istream loop for the same input,
+// whether the input arrives at once or a few bytes at a time (lines split across reads, a final
+// line without a newline), with and without the spin before blocking.
+TEST(StdioFd, SameRepliesAsTheStreamLoopHoweverTheInputIsSplit) {
+  const std::string input = init_line("2025-11-25") + "\n" +
+                            R"({"jsonrpc":"2.0","method":"notifications/initialized"})" "\n" + "\n" +
+                            request(2, "ping") + "\r\n" + "nonsense\n" + request(3, "tools/list");
+  std::string expected;
+  {
+    FakeCalls log;
+    McpSession s(fake_caller(log), "x", "1");
+    std::istringstream in(input);
+    std::ostringstream out;
+    ASSERT_EQ(shmcp::executor::run_stdio(s, in, out), 0);
+    expected = out.str();
+  }
+  for (const std::size_t piece : {input.size(), std::size_t{7}, std::size_t{1}}) {
+    for (const std::uint64_t spin : {std::uint64_t{0}, std::uint64_t{50'000}}) {
+      SCOPED_TRACE("piece " + std::to_string(piece) + ", spin " + std::to_string(spin));
+      int to_loop[2], from_loop[2];
+      ASSERT_EQ(::pipe(to_loop), 0);
+      ASSERT_EQ(::pipe(from_loop), 0);
+      std::thread writer([&] {
+        for (std::size_t at = 0; at < input.size(); at += piece) {
+          const std::size_t n = std::min(piece, input.size() - at);
+          if (::write(to_loop[1], input.data() + at, n) != static_cast<ssize_t>(n)) break;
+          if (piece < input.size()) std::this_thread::sleep_for(std::chrono::microseconds(20));
+        }
+        ::close(to_loop[1]);
+      });
+      std::string got;
+      std::thread reader([&] {
+        char buf[4096];
+        for (ssize_t n; (n = ::read(from_loop[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+      });
+      FakeCalls log;
+      McpSession s(fake_caller(log), "x", "1");
+      EXPECT_EQ(shmcp::executor::run_stdio_fd(s, to_loop[0], from_loop[1], spin), 0);
+      ::close(from_loop[1]);
+      writer.join();
+      reader.join();
+      ::close(to_loop[0]);
+      ::close(from_loop[0]);
+      EXPECT_EQ(got, expected);
+    }
+  }
+}
+
+TEST(StdioFd, ReturnsOneWhenTheClientStopsReading) {
+  ::signal(SIGPIPE, SIG_IGN);  // as the `mcp` command does: EPIPE, not death
+  int to_loop[2], from_loop[2];
+  ASSERT_EQ(::pipe(to_loop), 0);
+  ASSERT_EQ(::pipe(from_loop), 0);
+  ::close(from_loop[0]);  // nobody will read the replies
+  const std::string line = request(1, "ping") + "\n";
+  ASSERT_EQ(::write(to_loop[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  ::close(to_loop[1]);
+  FakeCalls log;
+  McpSession s(fake_caller(log), "x", "1");
+  EXPECT_EQ(shmcp::executor::run_stdio_fd(s, to_loop[0], from_loop[1], 0), 1);
+  ::close(to_loop[0]);
+  ::close(from_loop[1]);
 }
 
 TEST(Stdio, ReturnsOneWhenOutputFails) {
