@@ -76,7 +76,9 @@ Exits at end of input.
 
 Options:
   --workers N, --read-only, --call-timeout-ms N, --max-read-bytes N, --allow-hardlinks,
-  --allow-unsandboxed, --log-level LEVEL (default: warn)     as for `serve`
+  --allow-unsandboxed, --wait MODE, --spin-us N, --log-level LEVEL (default: warn)
+                          as for `serve`; between requests the stdin loop also polls for
+                          --spin-us (default 50) before it blocks, unless --wait block
   -h, --help              show this help
 )";
 
@@ -127,6 +129,11 @@ bool common_option(ExecutorOptions& o, const std::string& k, int& i, int argc, c
   else if (k == "--allow-hardlinks") o.tools.allow_hardlinks = true;
   else if (k == "--fsync") o.tools.fsync_writes = true;
   else if (k == "--allow-unsandboxed") o.allow_unsandboxed = true;
+  else if (k == "--wait") {
+    auto m = channel::parse_wait_mode(val());
+    if (!m) usage_error(m.error().message, help);
+    o.wait = *m;
+  } else if (k == "--spin-us") o.spin_ns = parse_u64(k, val(), 0, 10'000'000, help) * 1000;
   else if (k == "--log-level") {
     o.log_level = val();
     if (!set_log_level(o.log_level)) usage_error("unknown log level '" + o.log_level + "'", help);
@@ -170,11 +177,6 @@ int serve(int argc, char** argv) {
       http_set = true;
     } else if (k == "--no-http") o.http = false;
     else if (k == "--enable-test-hooks") o.test_hooks = true;  // test-only (see --help)
-    else if (k == "--wait") {
-      auto m = channel::parse_wait_mode(val());
-      if (!m) usage_error(m.error().message, kServeHelp);
-      o.wait = *m;
-    } else if (k == "--spin-us") o.spin_ns = parse_u64(k, val(), 0, 10'000'000, kServeHelp) * 1000;
     else if (k == "--token-file") {
       const std::string f = val();
       std::ifstream in(f);
