@@ -334,6 +334,11 @@ int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_
     }
     const ssize_t n = ::read(in_fd, chunk.data(), chunk.size());
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {  // a parent left stdin non-blocking
+      pollfd p{in_fd, POLLIN, 0};
+      (void)::poll(&p, 1, -1);
+      continue;
+    }
     if (n <= 0) {  // end of input (or a read error, which ends it the same way)
       if (!buf.empty() && !answer(buf)) return 1;
       return 0;

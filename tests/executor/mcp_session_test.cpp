@@ -1,7 +1,9 @@
 // McpSession: JSON-RPC framing, MCP lifecycle, version negotiation, error codes, with a fake
 // ToolCaller (the tools themselves are tested elsewhere).
-#include <gtest/gtest.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
@@ -411,6 +413,31 @@ TEST(StdioFd, SameRepliesAsTheStreamLoopHoweverTheInputIsSplit) {
       EXPECT_EQ(got, expected);
     }
   }
+}
+
+// A parent may hand over a non-blocking stdin: "no data yet" (EAGAIN) must wait, not end input.
+TEST(StdioFd, NonBlockingInputWaitsForDataInsteadOfEndingAtEagain) {
+  int to_loop[2], from_loop[2];
+  ASSERT_EQ(::pipe(to_loop), 0);
+  ASSERT_EQ(::pipe(from_loop), 0);
+  ASSERT_EQ(::fcntl(to_loop[0], F_SETFL, ::fcntl(to_loop[0], F_GETFL) | O_NONBLOCK), 0);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // nothing to read at first
+    const std::string line = request(1, "ping") + "\n";
+    (void)::write(to_loop[1], line.data(), line.size());
+    ::close(to_loop[1]);
+  });
+  FakeCalls log;
+  McpSession s(fake_caller(log), "x", "1");
+  EXPECT_EQ(shmcp::executor::run_stdio_fd(s, to_loop[0], from_loop[1], 0), 0);
+  writer.join();
+  ::close(from_loop[1]);
+  char buf[256] = {};
+  const ssize_t n = ::read(from_loop[0], buf, sizeof buf - 1);
+  ASSERT_GT(n, 0) << "no reply: the loop ended at EAGAIN";
+  EXPECT_EQ(json::parse(std::string(buf, static_cast<std::size_t>(n)))["id"], 1);
+  ::close(to_loop[0]);
+  ::close(from_loop[0]);
 }
 
 TEST(StdioFd, ReturnsOneWhenTheClientStopsReading) {
