@@ -376,35 +376,18 @@ Result<FileBytes> read_regular(const Ctx& c, const sandbox::ResolvedName& name,
   const std::uint64_t limit = limit_opt.value_or(c.opts.max_read_bytes);
   FileBytes fb;
   fb.display = name.display;
-  // Look before opening for reading, so that a FIFO or device sitting in the workspace is never
-  // opened (an open could block or act on the device). Usually a stat of the name settles it:
-  // a regular file is opened at once (5 syscalls in all instead of 7: this is most of what a
-  // small read costs). The stat is not confined to the workspace (an escaping symlink reaches
-  // outside), so only its "regular file?" and identity are used, never reported: the open beneath
-  // the root then refuses an escape with the usual error, and size and link count are checked on
-  // what was opened. Anything else (missing, not regular, stat refused) takes the confined path:
-  // an O_PATH handle beneath the root, which opens nothing, for the exact error. Either way a name
-  // swapped between the look and the open is caught by the identity check, and O_NONBLOCK keeps a
-  // FIFO swapped in from blocking meanwhile.
-  struct stat st {};
-  sandbox::UniqueFd fd;
-  if (::fstatat(c.ws.fd(), name.relative.c_str(), &st, 0) == 0 && S_ISREG(st.st_mode)) {
-    auto opened = c.ws.open(name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-    if (!opened) return fail(ws_error_message(opened.error(), "open", fb.display));
-    fd = std::move(opened).value();
-  } else {
-    auto probe = c.ws.open(name, O_PATH);
-    if (!probe) return fail(ws_error_message(probe.error(), "open", fb.display));
-    if (::fstat(probe->get(), &st) != 0) return fail(node_errno_message(errno, "fstat", fb.display));
-    if (S_ISDIR(st.st_mode)) return fail("EISDIR: illegal operation on a directory, read");
-    if (!S_ISREG(st.st_mode)) return fail("Not a regular file: " + fb.display, Errc::access_denied);
-    auto opened = c.ws.open(name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-    if (!opened) return fail(ws_error_message(opened.error(), "open", fb.display));
-    fd = std::move(opened).value();
-  }
-  if (::fstat(fd.get(), &fb.st) != 0) return fail(node_errno_message(errno, "fstat", fb.display));
-  if (fb.st.st_dev != st.st_dev || fb.st.st_ino != st.st_ino || !S_ISREG(fb.st.st_mode)) {
-    return fail("File changed while being opened: " + fb.display);
+  // Never opens a FIFO or device sitting in the workspace, and costs one stat + one open for a
+  // regular file (Workspace::open_regular). O_NONBLOCK stays set: it is harmless for a regular
+  // file and spares the two fcntl calls that clearing it would cost.
+  auto fd = c.ws.open_regular(name, O_RDONLY | O_NONBLOCK, &fb.st);
+  if (!fd) {
+    const Error& e = fd.error();
+    if (e.code == Errc::invalid_argument) {
+      if (e.sys_errno == EISDIR) return fail("EISDIR: illegal operation on a directory, read");
+      return fail("Not a regular file: " + fb.display, Errc::access_denied);
+    }
+    if (e.code == Errc::busy) return fail("File changed while being opened: " + fb.display);
+    return fail(ws_error_message(e, "open", fb.display));
   }
   if (fb.st.st_nlink > 1 && !c.opts.allow_hardlinks) {
     return fail("Access denied - file has " + std::to_string(fb.st.st_nlink) + " hard links: " + fb.display,
@@ -426,7 +409,7 @@ Result<FileBytes> read_regular(const Ctx& c, const sandbox::ResolvedName& name,
       fb.data.resize(std::min<std::uint64_t>(std::max<std::size_t>(got * 2, 4096), limit + 1));
       if (got == fb.data.size()) break;
     }
-    ssize_t r = ::read(fd.get(), fb.data.data() + got, fb.data.size() - got);
+    ssize_t r = ::read(fd->get(), fb.data.data() + got, fb.data.size() - got);
     if (r < 0) {
       if (errno == EINTR) continue;
       return fail(node_errno_message(errno, "read", fb.display));

@@ -396,43 +396,52 @@ Result<Workspace::Parent> Workspace::open_parent(std::string_view user_path) con
   return p;
 }
 
-Result<UniqueFd> Workspace::open_regular(std::string_view user_path, int flags) const {
-  // Type check on an O_PATH handle first: it opens nothing, so a device or FIFO never sees an
-  // open() (which could block or have side effects).
-  auto probe = open(user_path, O_PATH);
-  if (!probe) return std::move(probe).error();
-  struct stat before {};
-  if (::fstat(probe->get(), &before) != 0) {
-    const int err = errno;
-    spdlog::warn("fstat of {} failed: {}", user_path, errno_name(err));
-    return sys_error(Errc::io, "fstat '" + std::string(user_path) + "'", err);
-  }
-  auto n = name(user_path);  // cannot fail: open() above accepted it
-  const std::string display = n ? n->display : std::string(user_path);
-  if (!S_ISREG(before.st_mode))
-    return make_error(Errc::invalid_argument, "Not a regular file: " + display);
+Result<UniqueFd> Workspace::open_regular(std::string_view user_path, int flags, struct stat* st) const {
+  auto n = name(user_path);
+  if (!n) return std::move(n).error();
+  return open_regular(*n, flags, st);
+}
 
-  // The entry may be swapped between the two opens; O_NONBLOCK keeps a FIFO swapped in from
-  // blocking and the identity check below rejects whatever was swapped in.
-  auto fd = open(user_path, (flags & ~(O_CREAT | O_EXCL | O_TMPFILE)) | O_NONBLOCK | O_NOCTTY);
-  if (!fd) return std::move(fd).error();
+Result<UniqueFd> Workspace::open_regular(const ResolvedName& n, int flags, struct stat* st) const {
+  const int open_flags = (flags & ~(O_CREAT | O_EXCL | O_TMPFILE)) | O_NONBLOCK | O_NOCTTY;
+  struct stat before {};
+  UniqueFd fd;
+  if (::fstatat(root_fd_.get(), n.relative.c_str(), &before, 0) == 0 && S_ISREG(before.st_mode)) {
+    auto opened = open(n, open_flags);
+    if (!opened) return std::move(opened).error();
+    fd = std::move(opened).value();
+  } else {
+    auto probe = open(n, O_PATH);
+    if (!probe) return std::move(probe).error();
+    if (::fstat(probe->get(), &before) != 0) {
+      const int err = errno;
+      spdlog::warn("fstat of {} failed: {}", n.display, errno_name(err));
+      return sys_error(Errc::io, "fstat '" + n.display + "'", err);
+    }
+    if (!S_ISREG(before.st_mode))
+      return make_error(Errc::invalid_argument, "Not a regular file: " + n.display, S_ISDIR(before.st_mode) ? EISDIR : 0);
+    auto opened = open(n, open_flags);
+    if (!opened) return std::move(opened).error();
+    fd = std::move(opened).value();
+  }
   struct stat after {};
-  if (::fstat(fd->get(), &after) != 0) {
+  if (::fstat(fd.get(), &after) != 0) {
     const int err = errno;
-    spdlog::warn("fstat of {} failed: {}", display, errno_name(err));
-    return sys_error(Errc::io, "fstat '" + display + "'", err);
+    spdlog::warn("fstat of {} failed: {}", n.display, errno_name(err));
+    return sys_error(Errc::io, "fstat '" + n.display + "'", err);
   }
   if (!S_ISREG(after.st_mode) || after.st_dev != before.st_dev || after.st_ino != before.st_ino)
-    return make_error(Errc::busy, "File changed while being opened: " + display);
+    return make_error(Errc::busy, "File changed while being opened: " + n.display);
   if ((flags & O_NONBLOCK) == 0) {
-    const int fl = ::fcntl(fd->get(), F_GETFL);
-    if (fl < 0 || ::fcntl(fd->get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    const int fl = ::fcntl(fd.get(), F_GETFL);
+    if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
       const int err = errno;
-      spdlog::warn("fcntl(F_SETFL) on {} failed: {}", display, errno_name(err));
-      return sys_error(Errc::io, "fcntl '" + display + "'", err);
+      spdlog::warn("fcntl(F_SETFL) on {} failed: {}", n.display, errno_name(err));
+      return sys_error(Errc::io, "fcntl '" + n.display + "'", err);
     }
   }
-  return std::move(fd).value();
+  if (st) *st = after;
+  return fd;
 }
 
 }  // namespace shmcp::sandbox

@@ -6,6 +6,7 @@
 // must be called from a process that has exactly one thread (seccomp and Landlock are per thread).
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -103,12 +104,19 @@ class Workspace {
   // operations on it must not follow (O_NOFOLLOW / O_EXCL / AT_SYMLINK_NOFOLLOW, or rename over it).
   Result<Parent> open_parent(std::string_view user_path) const;
 
-  // Opens a regular file for reading or writing (no O_CREAT) without ever opening anything else:
-  // the type is checked on an O_PATH handle first, then the file is opened with O_NONBLOCK|O_NOCTTY
-  // and must be the same inode; O_NONBLOCK is cleared again unless requested. A FIFO, device,
-  // socket or directory is Errc::invalid_argument "Not a regular file: <display>" and never blocks.
+  // Opens a regular file for reading or writing (no O_CREAT) without opening anything else when
+  // the name is not being swapped: a stat of the name settles "regular file?" (then one open), and
+  // anything else takes the confined path, an O_PATH handle beneath the root, which opens nothing.
+  // The stat is not confined to the workspace (an escaping symlink reaches outside), so only its
+  // type and identity are used, never reported: the open beneath the root refuses an escape with
+  // the usual error. The file is opened with O_NONBLOCK|O_NOCTTY (a FIFO swapped in meanwhile
+  // cannot block) and must be the inode that was looked at; O_NONBLOCK is cleared again unless
+  // requested. A FIFO, device, socket or directory is Errc::invalid_argument "Not a regular file:
+  // <display>" (sys_errno EISDIR for a directory; invalid_argument means only this), a swap caught
+  // by the identity check Errc::busy. With `st`, the opened file's stat is stored there.
   // Plain open(path, O_RDONLY) on a FIFO blocks until a writer appears: readers must use this.
-  Result<UniqueFd> open_regular(std::string_view user_path, int flags) const;
+  Result<UniqueFd> open_regular(std::string_view user_path, int flags, struct stat* st = nullptr) const;
+  Result<UniqueFd> open_regular(const ResolvedName& name, int flags, struct stat* st = nullptr) const;
 
  private:
   UniqueFd root_fd_;
