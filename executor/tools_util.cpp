@@ -16,7 +16,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "channel/utf8.hpp"
+#include "channel/text.hpp"
 #include "executor/tools_internal.hpp"
 
 namespace shmcp::executor::detail {
@@ -140,25 +140,7 @@ std::string json_quote(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
   out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
+  append_json_escaped(out, s);
   out.push_back('"');
   return out;
 }

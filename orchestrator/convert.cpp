@@ -1,6 +1,6 @@
 #include "orchestrator/convert.hpp"
 
-#include "channel/utf8.hpp"
+#include "channel/text.hpp"
 
 namespace shmcp {
 
@@ -71,50 +71,12 @@ Result<std::string> response_text(const wire::Response& r) {
 
 namespace {
 
-// Appends s as a JSON string literal the way nlohmann's serializer does with ensure_ascii off:
-// the two-character escapes for \b \t \n \f \r \" \\, \u00xx (lowercase hex) for other
-// control characters, everything else (DEL and valid UTF-8 included) as is. False, with `out`
-// unchanged, if s is not valid UTF-8.
+// Appends s as a JSON string literal the way nlohmann's serializer does with ensure_ascii off;
+// false, with `out` unchanged, if s is not valid UTF-8 (the handler decides that case).
 bool append_escaped(std::string& out, std::string_view s) {
-  const std::size_t mark = out.size();
+  if (!is_valid_utf8(s)) return false;
   out.push_back('"');
-  std::size_t i = 0, run = 0;  // [run, i) needs no escaping
-  auto flush = [&] {
-    out.append(s.data() + run, i - run);
-  };
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++i;
-      continue;
-    }
-    if (c >= 0x80) {
-      const std::size_t n = utf8_sequence_length(s, i);
-      if (n == 0) {
-        out.resize(mark);
-        return false;
-      }
-      i += n;
-      continue;
-    }
-    flush();
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
-      default: {
-        static constexpr char kHex[] = "0123456789abcdef";
-        const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out.append(u, sizeof u);
-      }
-    }
-    run = ++i;
-  }
-  flush();
+  append_json_escaped(out, s);
   out.push_back('"');
   return true;
 }

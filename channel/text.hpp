@@ -1,11 +1,12 @@
-// Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), the one
-// definition the tools (read_text_file's validity check) and the JSON writer (to_json_text) share.
-// Header-only: both run on every byte of a result, so the calls must inline.
+// Text helpers the tools and the JSON writer (to_json_text) share: well-formed UTF-8 (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF) and JSON string escaping. Header-only:
+// both run on every byte of a result, so the calls must inline.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace shmcp {
@@ -63,6 +64,35 @@ inline bool is_valid_utf8(std::string_view s) noexcept {
     i += len;
   }
   return true;
+}
+
+// Appends s escaped for the inside of a JSON string literal, as both JSON.stringify and
+// nlohmann's dump() (ensure_ascii off) write it: \" \\ \b \t \n \f \r, \u00xx (lowercase)
+// for the other control characters, every other byte as is (DEL and UTF-8 included; callers that
+// need well-formed output check is_valid_utf8 first). Runs that need no escaping go in whole.
+inline void append_json_escaped(std::string& out, std::string_view s) {
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+        out.append(u, sizeof u);
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
 }
 
 }  // namespace shmcp
