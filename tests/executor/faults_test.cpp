@@ -12,7 +12,6 @@
 // The /dev/shm and disk-full tests need root (mount namespaces, tmpfs); they skip without it.
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/utsname.h>
 
 #include <gtest/gtest.h>
 
@@ -24,6 +23,7 @@
 #include "executor/executor.hpp"
 #include "orchestrator/client.hpp"
 #include "tests/executor/executor_process.hpp"
+#include "tests/kernel.hpp"
 
 using nlohmann::json;
 using namespace shmcp;
@@ -302,13 +302,7 @@ TEST(FaultsTest, SeccompKillMidCallAnswersTheCallCountsTheViolationAndRespawns) 
 
 // Linux 6.10 let a process without CAP_DAC_READ_SEARCH name an O_TMPFILE inode
 // (linkat AT_EMPTY_PATH); write_file relies on it to leave nothing behind when it dies.
-bool kernel_can_name_anonymous_files() {
-  utsname u{};
-  if (::uname(&u) != 0) return false;
-  int major = 0, minor = 0;
-  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
-  return major > 6 || (major == 6 && minor >= 10);
-}
+bool kernel_can_name_anonymous_files() { return shmcp::testing::kernel_at_least(6, 10); }
 
 TEST(FaultsTest, WorkerDyingMidWriteLeavesTheTargetIntactAndNoTempFile) {
   TempDir ws;

@@ -9,6 +9,8 @@
 // reads or the worker dies. Nothing there depends on timing.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "channel/channel.hpp"
@@ -110,9 +112,16 @@ class SupervisorTest : public ::testing::Test {
   // Holds a big read in flight, sends SIGTERM, and requires the call to complete and the executor
   // to exit cleanly and remove its segment.
   void sigterm_lets_held_call_finish(HeldCall& held, std::string& why) {
+    held_call_finishes_after_signal(held, why, [this] { return ::kill(ex_->pid(), SIGTERM); },
+                                    "finishing in-flight calls");
+  }
+  // The same with any way of signalling (`send` returns 0 on success) and the log line that shows
+  // the executor started draining.
+  void held_call_finishes_after_signal(HeldCall& held, std::string& why, const std::function<int()>& send,
+                                       const std::string& draining_log) {
     ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
-    ASSERT_EQ(::kill(ex_->pid(), SIGTERM), 0);
-    ASSERT_TRUE(await_log(*ex_, "finishing in-flight calls"));
+    ASSERT_EQ(send(), 0);
+    ASSERT_TRUE(await_log(*ex_, draining_log));
     auto out = held.receive(30'000);
     ASSERT_TRUE(out) << out.error().describe();
     EXPECT_EQ(out->status, wire::Status::Ok);
@@ -317,15 +326,8 @@ TEST_F(SupervisorTest, SigintToTheProcessGroupLetsAnInFlightCallFinish) {
   ASSERT_EQ(::getpgid(ex_->pid()), ex_->pid());  // the helper puts the executor in its own group
   HeldCall held;
   std::string why;
-  ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
-  ASSERT_EQ(::killpg(ex_->pid(), SIGINT), 0);
-  ASSERT_TRUE(await_log(*ex_, "received INT: finishing in-flight calls"));
-  auto out = held.receive(30'000);
-  ASSERT_TRUE(out) << out.error().describe();
-  EXPECT_EQ(out->status, wire::Status::Ok);
-  EXPECT_EQ(out->text_bytes, kBigFile);
-  EXPECT_EQ(ex_->stop(), 0);
-  EXPECT_FALSE(path_exists(segment_file(ex_->channel())));
+  ASSERT_NO_FATAL_FAILURE(held_call_finishes_after_signal(held, why, [this] { return ::killpg(ex_->pid(), SIGINT); },
+                                                          "received INT: finishing in-flight calls"));
   EXPECT_EQ(ex_->stderr_text().find("killed by signal INT"), std::string::npos) << ex_->stderr_text();
 }
 

@@ -24,7 +24,6 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +48,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sandbox/sandbox.hpp"
+#include "tests/kernel.hpp"
 
 namespace fs = std::filesystem;
 using shmcp::sandbox::LockdownOptions;
@@ -378,11 +378,7 @@ TEST_F(LockdownTest, OpeningOutsideByAbsolutePathIsEacces) {
 // outside the workspace in by name: Landlock refuses the cross-hierarchy link (EXDEV).
 TEST_F(LockdownTest, AnAnonymousFileCanBeNamedButNothingOutsideCanBeLinkedIn) {
   SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
-  utsname u{};
-  ASSERT_EQ(::uname(&u), 0);
-  int major = 0, minor = 0;
-  ASSERT_EQ(std::sscanf(u.release, "%d.%d", &major, &minor), 2);
-  const bool flink = major > 6 || (major == 6 && minor >= 10);
+  const bool flink = shmcp::testing::kernel_at_least(6, 10);
   expect_exit(run_child([&] {
                 return locked([](const Workspace& ws) {
                   const int fd = ::openat(ws.fd(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
