@@ -777,9 +777,15 @@ struct CpuMark {
 };
 
 CpuMark cpu_mark(const Transport& t) { return {process_cpu_s(), tree_cpu_s(t.server_pids())}; }
-void cpu_fill(Summary& s, const CpuMark& a, const CpuMark& b) {
+// One case's summary: percentiles of `ns`, its mode, calls/s over `wall_ns`, CPU used from a to b.
+Summary case_summary(const Transport& t, const std::string& op, std::vector<std::uint64_t>& ns, const char* mode,
+                     std::uint64_t wall_ns, const CpuMark& a, const CpuMark& b) {
+  Summary s = summarize(t.name, op, ns);
+  s.mode = mode;
+  s.calls_per_s = static_cast<double>(s.samples) * 1e9 / static_cast<double>(std::max<std::uint64_t>(1, wall_ns));
   s.client_cpu_s = b.client - a.client;
   s.executor_cpu_s = a.executor < 0 || b.executor < 0 ? -1 : b.executor - a.executor;
+  return s;
 }
 
 // Warm-up: a tenth of the case's time (at least 3 calls, at most 2000), the first one checked.
@@ -819,11 +825,7 @@ std::optional<Summary> run_closed(Transport& t, const std::string& op, const Pla
     ns.push_back(t1 - t0);
   }
   const CpuMark c1 = cpu_mark(t);
-  Summary s = summarize(t.name, op, ns);
-  s.mode = "closed";
-  s.calls_per_s = static_cast<double>(s.samples) * 1e9 / static_cast<double>(std::max<std::uint64_t>(1, t1 - start));
-  cpu_fill(s, c0, c1);
-  return s;
+  return case_summary(t, op, ns, "closed", t1 - start, c0, c1);
 }
 
 // Fixed rate; each call's latency runs from its intended send time (start + i / rate), so when a
@@ -852,11 +854,8 @@ std::optional<Summary> run_open(Transport& t, const std::string& op, const Plan&
     ns.push_back(end - intended);
   }
   const CpuMark c1 = cpu_mark(t);
-  Summary s = summarize(t.name, op, ns);
-  s.mode = "open";
+  Summary s = case_summary(t, op, ns, "open", end - start, c0, c1);
   s.offered_per_s = rate;
-  s.calls_per_s = static_cast<double>(s.samples) * 1e9 / static_cast<double>(std::max<std::uint64_t>(1, end - start));
-  cpu_fill(s, c0, c1);
   return s;
 }
 
@@ -914,11 +913,8 @@ std::optional<Summary> run_scaling(Transport& t, const std::string& op, const Pl
   std::vector<std::uint64_t> all;
   for (auto& v : ns) all.insert(all.end(), v.begin(), v.end());
   const std::uint64_t end = *std::max_element(ends.begin(), ends.end());
-  Summary s = summarize(t.name, op, all);
-  s.mode = "scaling";
+  Summary s = case_summary(t, op, all, "scaling", end - start, c0, c1);
   s.clients = n;
-  s.calls_per_s = static_cast<double>(s.samples) * 1e9 / static_cast<double>(std::max<std::uint64_t>(1, end - start));
-  cpu_fill(s, c0, c1);
   return s;
 }
 
