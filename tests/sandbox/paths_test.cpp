@@ -656,9 +656,55 @@ TEST_F(PathsTest, MountInsideWorkspaceIsNotCrossed) {
 
 // --- races ---
 
-// One thread keeps exchanging a real directory and a symlink to the outside; the test thread opens
-// (and creates) files beneath that name. The kernel resolves each open atomically beneath the
-// root, so every successful open must be the inside file, and nothing may appear outside.
+// --- races: one thread keeps exchanging two entries of the root while the test opens through them ---
+
+// Exchanges entries `a` and `b` of the directory `dir_fd` (RENAME_EXCHANGE) as fast as it can until
+// stopped or destroyed.
+class Swapper {
+ public:
+  Swapper(int dir_fd, std::string a, std::string b)
+      : a_(std::move(a)), b_(std::move(b)), thread_([this, dir_fd] {
+          while (!stop_.load(std::memory_order_relaxed))
+            if (::renameat2(dir_fd, a_.c_str(), dir_fd, b_.c_str(), RENAME_EXCHANGE) == 0) swaps_.fetch_add(1);
+        }) {}
+  ~Swapper() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  long swaps() const { return swaps_.load(); }
+
+ private:
+  std::string a_, b_;
+  std::atomic<bool> stop_{false};
+  std::atomic<long> swaps_{0};
+  std::thread thread_;  // last: starts once everything it uses exists
+};
+
+// What the opening side of a race saw. A race test proves something only if it saw both states:
+// the inside one (opens succeed) and the outside one (opens denied).
+struct RaceTally {
+  long inside = 0, denied = 0, other = 0, escapes = 0;
+  void refused(const shmcp::Error& e) {
+    if (e.code == Errc::access_denied) ++denied;
+    else ++other;  // ENOENT mid-exchange, EAGAIN exhaustion: not escapes
+  }
+  bool saw_both(long iteration) const { return iteration >= 6000 && inside > 0 && denied > 0; }
+  void expect(const char* label, long swaps, const char* inside_state, const char* outside_state) const {
+    std::printf("%s: %ld inside, %ld denied, %ld other, %ld swaps\n", label, inside, denied, other, swaps);
+    EXPECT_EQ(escapes, 0);
+    EXPECT_GT(inside, 0) << "the race never saw the " << inside_state << ": the test proved nothing";
+    EXPECT_GT(denied, 0) << "the race never saw the " << outside_state << ": the test proved nothing";
+    EXPECT_GT(swaps, 0);
+  }
+};
+
+bool same_file(const struct stat& a, const struct stat& b) { return a.st_ino == b.st_ino && a.st_dev == b.st_dev; }
+
+// One thread keeps exchanging "d" (a directory inside) with "alt" (a symlink to the outside
+// directory) while this thread opens (and creates) files beneath that name. The kernel resolves
+// each open atomically beneath the root, so every successful open must be the inside file, and
+// nothing may appear outside.
 TEST_F(PathsTest, RaceSwappingDirectoryForSymlinkNeverEscapes) {
   ASSERT_EQ(::mkdir((root_ + "/d").c_str(), 0755), 0);
   write_file(root_ + "/d/f", "inside");
@@ -667,42 +713,27 @@ TEST_F(PathsTest, RaceSwappingDirectoryForSymlinkNeverEscapes) {
   canary_ = snapshot();
   struct stat outside_f {};
   ASSERT_EQ(::stat((outside_ + "/f").c_str(), &outside_f), 0);
-  const int root_fd = ws().fd();
 
-  std::atomic<bool> stop{false};
-  std::atomic<long> swaps{0};
-  std::thread swapper([&] {
-    while (!stop.load(std::memory_order_relaxed)) {
-      if (::renameat2(root_fd, "d", root_fd, "alt", RENAME_EXCHANGE) == 0) swaps.fetch_add(1);
-    }
-  });
-
-  long inside = 0, denied = 0, other = 0, escapes = 0;
+  Swapper swapper(ws().fd(), "d", "alt");
+  RaceTally t;
   const char* paths[] = {"d/f", "d/../d/f", "./d/f"};
-  for (long i = 0; i < 400000; ++i) {
-    if (i >= 6000 && inside > 0 && denied > 0) break;
+  for (long i = 0; i < 400000 && !t.saw_both(i); ++i) {
     const bool create = i % 4 == 3;
     const std::string p = create ? "d/c" + std::to_string(i) : paths[i % 3];
     auto fd = create ? ws().open(p, O_WRONLY | O_CREAT | O_EXCL, 0644) : ws().open(p, O_RDONLY);
     if (!fd.ok()) {
-      if (fd.error().code == Errc::access_denied) ++denied;
-      else ++other;  // ENOENT mid-exchange, EAGAIN exhaustion: not escapes
+      t.refused(fd.error());
       continue;
     }
     struct stat st {};
     ASSERT_EQ(::fstat(fd->get(), &st), 0);
-    if (st.st_ino == outside_f.st_ino && st.st_dev == outside_f.st_dev) ++escapes;
-    if (!create && read_all(fd->get()) != "inside") ++escapes;
-    ++inside;
+    if (same_file(st, outside_f)) ++t.escapes;
+    if (!create && read_all(fd->get()) != "inside") ++t.escapes;
+    ++t.inside;
   }
-  stop = true;
-  swapper.join();
-  // Leave the tree as SetUp's canary expects (alt is inside the workspace, so either order is fine).
-  std::printf("race: %ld inside, %ld denied, %ld other, %ld swaps\n", inside, denied, other, swaps.load());
-  EXPECT_EQ(escapes, 0);
-  EXPECT_GT(inside, 0) << "the race never saw the directory: the test proved nothing";
-  EXPECT_GT(denied, 0) << "the race never saw the symlink: the test proved nothing";
-  EXPECT_GT(swaps.load(), 0);
+  swapper.stop();
+  // The tree is left as SetUp's canary expects (alt is inside the workspace, so either order is fine).
+  t.expect("race", swapper.swaps(), "directory", "symlink");
 }
 
 // One thread keeps exchanging two absolute symlinks: "l" (to a directory inside) and "alt" (to the
@@ -715,63 +746,42 @@ TEST_F(PathsTest, RaceSwappingAbsoluteInsideLinkForAbsoluteOutsideLinkNeverEscap
   ASSERT_EQ(::symlink((root_ + "/d").c_str(), (root_ + "/l").c_str()), 0);
   ASSERT_EQ(::symlink(outside_.c_str(), (root_ + "/alt").c_str()), 0);
   canary_ = snapshot();
-  struct stat outside_f {};
+  struct stat outside_f {}, outside_dir {};
   ASSERT_EQ(::stat((outside_ + "/f").c_str(), &outside_f), 0);
-  const int root_fd = ws().fd();
+  ASSERT_EQ(::stat(outside_.c_str(), &outside_dir), 0);
 
-  std::atomic<bool> stop{false};
-  std::atomic<long> swaps{0};
-  std::thread swapper([&] {
-    while (!stop.load(std::memory_order_relaxed)) {
-      if (::renameat2(root_fd, "l", root_fd, "alt", RENAME_EXCHANGE) == 0) swaps.fetch_add(1);
-    }
-  });
-
-  long inside = 0, denied = 0, other = 0, escapes = 0;
+  Swapper swapper(ws().fd(), "l", "alt");
+  RaceTally t;
   const char* paths[] = {"l/f", "l/../l/f", "./l/f"};
-  for (long i = 0; i < 400000; ++i) {
-    if (i >= 6000 && inside > 0 && denied > 0) break;
+  for (long i = 0; i < 400000 && !t.saw_both(i); ++i) {
     const int kind = static_cast<int>(i % 5);
-    std::optional<shmcp::Result<UniqueFd>> fd;
-    bool create = false;
-    if (kind == 3) {
-      create = true;
-      fd.emplace(ws().open("l/c" + std::to_string(i), O_WRONLY | O_CREAT | O_EXCL, 0644));
-    } else if (kind == 4) {
+    if (kind == 4) {
       auto parent = ws().open_parent("l/p" + std::to_string(i));
       if (!parent.ok()) {
-        if (parent.error().code == Errc::access_denied) ++denied;
-        else ++other;
+        t.refused(parent.error());
         continue;
       }
       struct stat st {};
       ASSERT_EQ(::fstat(parent->dir.get(), &st), 0);
-      struct stat outside_st {};
-      ASSERT_EQ(::stat(outside_.c_str(), &outside_st), 0);
-      if (st.st_ino == outside_st.st_ino && st.st_dev == outside_st.st_dev) ++escapes;
-      ++inside;
+      if (same_file(st, outside_dir)) ++t.escapes;
+      ++t.inside;
       continue;
-    } else {
-      fd.emplace(ws().open(paths[kind], O_RDONLY));
     }
-    if (!fd->ok()) {
-      if (fd->error().code == Errc::access_denied) ++denied;
-      else ++other;  // ENOENT mid-exchange: not an escape
+    const bool create = kind == 3;
+    auto fd = create ? ws().open("l/c" + std::to_string(i), O_WRONLY | O_CREAT | O_EXCL, 0644)
+                     : ws().open(paths[kind], O_RDONLY);
+    if (!fd.ok()) {
+      t.refused(fd.error());
       continue;
     }
     struct stat st {};
-    ASSERT_EQ(::fstat((*fd)->get(), &st), 0);
-    if (st.st_ino == outside_f.st_ino && st.st_dev == outside_f.st_dev) ++escapes;
-    if (!create && read_all((*fd)->get()) != "inside") ++escapes;
-    ++inside;
+    ASSERT_EQ(::fstat(fd->get(), &st), 0);
+    if (same_file(st, outside_f)) ++t.escapes;
+    if (!create && read_all(fd->get()) != "inside") ++t.escapes;
+    ++t.inside;
   }
-  stop = true;
-  swapper.join();
-  std::printf("abs race: %ld inside, %ld denied, %ld other, %ld swaps\n", inside, denied, other, swaps.load());
-  EXPECT_EQ(escapes, 0);
-  EXPECT_GT(inside, 0) << "the race never saw the inside link: the test proved nothing";
-  EXPECT_GT(denied, 0) << "the race never saw the outside link: the test proved nothing";
-  EXPECT_GT(swaps.load(), 0);
+  swapper.stop();
+  t.expect("abs race", swapper.swaps(), "inside link", "outside link");
 }
 
 }  // namespace
