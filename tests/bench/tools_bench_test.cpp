@@ -3,84 +3,40 @@
 // Asserts what a user relies on (exit status, the JSON's shape and consistency, the files, the
 // summary and its targets section, clear errors), never how fast anything was.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <array>
-#include <cstdio>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "tests/executor/executor_process.hpp"
 
 namespace {
 
 using nlohmann::json;
+using shmcp::testing::ProcessResult;
+using shmcp::testing::read_file;
+using shmcp::testing::run_process;
+using shmcp::testing::TempDir;
 
 const std::string kBench = std::string(SHMCP_BUILD_DIR) + "/bench/shmcp-bench";
 
-struct BenchRun {
-  int status = -1;  // exit code, or -1 if it did not exit normally
-  std::string out, err;
-};
-
-// Runs shmcp-bench with `args`, capturing stdout and stderr through files (the bench writes
-// progress to stderr while it runs; pipes would need a reader thread).
-BenchRun run_bench(const std::vector<std::string>& args, const std::string& dir) {
-  const std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    FILE* o = std::freopen(out_path.c_str(), "w", stdout);
-    FILE* e = std::freopen(err_path.c_str(), "w", stderr);
-    if (o == nullptr || e == nullptr) ::_exit(126);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(kBench.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(kBench.c_str(), argv.data());
-    ::_exit(127);
-  }
-  BenchRun r;
-  int st = 0;
-  if (pid > 0 && ::waitpid(pid, &st, 0) == pid && WIFEXITED(st)) r.status = WEXITSTATUS(st);
-  auto slurp = [](const std::string& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  return r;
+ProcessResult run_bench(std::vector<std::string> args) {
+  args.insert(args.begin(), kBench);
+  return run_process(args, 120'000);
 }
 
 class ToolsBench : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/shmcp-bench-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    const std::string cmd = "rm -rf '" + dir_ + "'";
-    (void)std::system(cmd.c_str());
-  }
-  json results() const {
-    std::ifstream in(dir_ + "/out/results.json");
-    return json::parse(in, nullptr, false);
-  }
-  std::string dir_;
+  json results() const { return json::parse(read_file(dir_ / "out/results.json"), nullptr, false); }
+  TempDir dir_;
 };
 
 TEST_F(ToolsBench, QuickRunWritesConsistentResultsAChartAndASummaryWithTheTargets) {
-  const BenchRun r = run_bench({"tools", "--quick", "--transports", "floor,shm-spin,shm-adaptive,http,mcp-stdio", "--ops",
-                           "empty,read_text_file_4k", "--no-open", "--no-scaling", "--out", dir_ + "/out"},
-                          dir_);
-  ASSERT_EQ(r.status, 0) << r.err;
+  const ProcessResult r = run_bench({"tools", "--quick", "--transports", "floor,shm-spin,shm-adaptive,http,mcp-stdio", "--ops",
+                           "empty,read_text_file_4k", "--no-open", "--no-scaling", "--out", dir_ / "out"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = results();
   ASSERT_TRUE(j.is_array()) << "results.json is not a JSON array";
   std::set<std::pair<std::string, std::string>> cases;
@@ -104,11 +60,9 @@ TEST_F(ToolsBench, QuickRunWritesConsistentResultsAChartAndASummaryWithTheTarget
       EXPECT_TRUE(cases.count({t, op})) << t << " " << op << " missing from results.json";
   EXPECT_EQ(cases.size(), 10u);
 
-  std::ifstream svg(dir_ + "/out/latency.svg");
-  std::stringstream s;
-  s << svg.rdbuf();
-  EXPECT_NE(s.str().find("<svg"), std::string::npos);
-  EXPECT_NE(s.str().find("shm-spin"), std::string::npos) << "the chart has no legend entry for shm-spin";
+  const std::string svg = read_file(dir_ / "out/latency.svg");
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("shm-spin"), std::string::npos) << "the chart has no legend entry for shm-spin";
 
   EXPECT_NE(r.out.find("closed loop (1 client):"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("targets (issue 6):"), std::string::npos) << r.out;
@@ -118,10 +72,9 @@ TEST_F(ToolsBench, QuickRunWritesConsistentResultsAChartAndASummaryWithTheTarget
 }
 
 TEST_F(ToolsBench, OpenLoopAndScalingRunsAreReportedWithTheirModes) {
-  const BenchRun r = run_bench({"tools", "--quick", "--transports", "shm-adaptive", "--ops", "empty", "--clients", "2",
-                           "--scaling-ops", "empty", "--out", dir_ + "/out"},
-                          dir_);
-  ASSERT_EQ(r.status, 0) << r.err;
+  const ProcessResult r = run_bench({"tools", "--quick", "--transports", "shm-adaptive", "--ops", "empty", "--clients", "2",
+                           "--scaling-ops", "empty", "--out", dir_ / "out"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = results();
   ASSERT_TRUE(j.is_array());
   std::map<std::string, std::set<unsigned>> clients_by_mode;
@@ -138,14 +91,14 @@ TEST_F(ToolsBench, OpenLoopAndScalingRunsAreReportedWithTheirModes) {
 }
 
 TEST_F(ToolsBench, BadOptionsAreClearErrorsAndHelpListsTheOptions) {
-  BenchRun r = run_bench({"tools", "--transports", "carrier-pigeon"}, dir_);
-  EXPECT_EQ(r.status, 2);
+  ProcessResult r = run_bench({"tools", "--transports", "carrier-pigeon"});
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown transport 'carrier-pigeon'"), std::string::npos) << r.err;
-  r = run_bench({"tools", "--duration-per-case"}, dir_);
-  EXPECT_EQ(r.status, 2);
+  r = run_bench({"tools", "--duration-per-case"});
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--duration-per-case needs a value"), std::string::npos) << r.err;
-  r = run_bench({"tools", "--help"}, dir_);
-  EXPECT_EQ(r.status, 0);
+  r = run_bench({"tools", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
   for (const char* opt : {"--transports", "--ops", "--reference-server", "--connect", "--out", "--workers"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt << " not in --help";
 }
