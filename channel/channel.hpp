@@ -134,17 +134,26 @@ class ClientLane {
   // dropped. Errors: peer_dead (executor lease free: it died), closed (executor shutting down),
   // timeout, too_large, corrupt (the executor wrote garbage).
   // The returned span points into an internal buffer valid until the next call.
+  // The send and all the waits for the response share `deadline` (see Deadline::within).
   Result<std::span<const std::byte>> call(std::uint64_t id, std::span<const std::byte> request,
-                                          std::uint64_t deadline_ns, const WaitPolicy& policy);
+                                          Deadline deadline, const WaitPolicy& policy);
 
   // Pipelining: send without waiting, then collect responses in order.
   Status send(std::uint64_t id, std::span<const std::byte> request, std::uint64_t deadline_ns,
-              const WaitPolicy& policy);
+              const WaitPolicy& policy) {
+    Deadline d(deadline_ns);
+    return send(id, request, d, policy);
+  }
   Result<std::span<const std::byte>> receive(std::uint64_t deadline_ns, const WaitPolicy& policy,
-                                             std::uint64_t* id_out = nullptr);
+                                             std::uint64_t* id_out = nullptr) {
+    Deadline d(deadline_ns);
+    return receive(d, policy, id_out);
+  }
 
  private:
   ClientLane() = default;
+  Status send(std::uint64_t id, std::span<const std::byte> request, Deadline& deadline, const WaitPolicy& policy);
+  Result<std::span<const std::byte>> receive(Deadline& deadline, const WaitPolicy& policy, std::uint64_t* id_out);
   Status check_executor() const;
   std::shared_ptr<Segment> seg_;
   Segment::LaneLease lease_;
@@ -172,9 +181,9 @@ class ServerEndpoint {
   // skipped from then on) so the caller can count and log it; call next() again.
   Result<Incoming> next(const WaitPolicy& policy, const std::atomic<bool>* stop);
   // Sends the response for the request last returned on `lane`. Gives up when the client dies or
-  // `deadline_ns` passes (the response is dropped).
-  Status reply(std::uint32_t lane, std::uint64_t id, std::span<const std::byte> response,
-               std::uint64_t deadline_ns, const WaitPolicy& policy);
+  // `deadline` passes (the response is dropped).
+  Status reply(std::uint32_t lane, std::uint64_t id, std::span<const std::byte> response, Deadline deadline,
+               const WaitPolicy& policy);
   // Gives the current lane back (and re-checks it so a request that raced in is not stranded).
   void release_current() noexcept;
 

@@ -1,5 +1,7 @@
 #include "channel/messages.hpp"
 
+#include <cstring>
+
 namespace shmcp::channel {
 
 namespace {
@@ -89,6 +91,41 @@ void build_status_response(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id
   b.add_status(status);
   if (!error.empty()) b.add_error(e);
   fbb.Finish(b.Finish(), kResponseIdentifier);
+}
+
+namespace {
+std::vector<std::byte> make_ping_request() {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  build_ping_request(fbb, 0, 0);
+  const auto b = bytes_of(fbb);
+  return {b.begin(), b.end()};
+}
+}  // namespace
+
+std::span<const std::byte> ping_request_bytes() noexcept {
+  static const std::vector<std::byte> bytes = make_ping_request();
+  return bytes;
+}
+
+bool is_ping_request(std::span<const std::byte> bytes) noexcept {
+  const auto ping = ping_request_bytes();
+  return bytes.size() == ping.size() && std::memcmp(bytes.data(), ping.data(), ping.size()) == 0;
+}
+
+PongBuffer::PongBuffer() {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  fbb.ForceDefaults(true);  // store the id even though it is 0, so for_id() can overwrite it
+  wire::ResponseBuilder b(fbb);
+  b.add_id(0);
+  b.add_status(wire::Status::Ok);
+  fbb.Finish(b.Finish(), kResponseIdentifier);
+  buf_.assign(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+}
+
+std::span<const std::byte> PongBuffer::for_id(std::uint64_t id) noexcept {
+  // The template was built with the id stored, so mutate_id always succeeds.
+  (void)flatbuffers::GetMutableRoot<wire::Response>(buf_.data())->mutate_id(id);
+  return {reinterpret_cast<const std::byte*>(buf_.data()), buf_.size()};
 }
 
 }  // namespace shmcp::channel

@@ -40,6 +40,34 @@ inline constexpr std::uint64_t kPeerCheckIntervalNs = 10'000'000;
 
 std::uint64_t monotonic_ns() noexcept;
 
+// When a wait gives up: at an absolute CLOCK_MONOTONIC time (0 = never), or `within(ns)` of the
+// first clock read a wait of the call makes. Waits read the clock only once they have polled for a
+// while, so a call whose peer answers promptly never reads it: with a budget instead of an
+// absolute time, such a call reads no clock at all (~17 ns each on the development VM, a tenth of
+// an empty round trip). A budget is fixed in place when first resolved, so every wait that is
+// given the same object (by reference) shares it: a call's send and receive together get `ns`.
+class Deadline {
+ public:
+  constexpr Deadline(std::uint64_t at_ns = 0) noexcept : at_(at_ns) {}  // implicit: absolute
+  static constexpr Deadline within(std::uint64_t ns) noexcept {
+    Deadline d;
+    d.budget_ = ns == 0 ? 1 : ns;
+    return d;
+  }
+  // The absolute deadline (0 = never), fixing a budget against `now` the first time.
+  std::uint64_t resolve(std::uint64_t now) noexcept {
+    if (budget_ != 0) {
+      at_ = now + budget_;
+      budget_ = 0;
+    }
+    return at_;
+  }
+
+ private:
+  std::uint64_t at_ = 0;
+  std::uint64_t budget_ = 0;
+};
+
 // Futex helpers on a 32-bit word in shared memory (never FUTEX_PRIVATE_FLAG: the waiter and the
 // waker are different processes).
 void futex_wake(AtomicU32* word, int count) noexcept;
@@ -60,7 +88,12 @@ class Ring {
   // ring is full. Errors: too_large, timeout (deadline_ns passed; 0 = none), whatever `check`
   // returns, corrupt (the consumer's head is impossible).
   Status send(std::uint64_t msg_id, std::span<const std::byte> msg, const WaitPolicy& policy,
-              std::uint64_t deadline_ns, const PeerCheck& check);
+              Deadline& deadline, const PeerCheck& check);
+  Status send(std::uint64_t msg_id, std::span<const std::byte> msg, const WaitPolicy& policy,
+              std::uint64_t deadline_ns, const PeerCheck& check) {
+    Deadline d(deadline_ns);
+    return send(msg_id, msg, policy, d, check);
+  }
   // Publishes only if the whole message fits now; otherwise ring_full and nothing is written.
   Status try_send(std::uint64_t msg_id, std::span<const std::byte> msg);
 
@@ -69,8 +102,13 @@ class Ring {
   // Inline, like the slot arithmetic below: it is what every spinning waiter polls.
   bool readable() const noexcept { return state_at(c_->head.load(std::memory_order_relaxed)) != SlotState::empty; }
   // Receives one whole message into `out` (resized), returning its id. Waits per `policy`.
+  Result<std::uint64_t> receive(std::vector<std::byte>& out, const WaitPolicy& policy, Deadline& deadline,
+                                const PeerCheck& check);
   Result<std::uint64_t> receive(std::vector<std::byte>& out, const WaitPolicy& policy,
-                                std::uint64_t deadline_ns, const PeerCheck& check);
+                                std::uint64_t deadline_ns, const PeerCheck& check) {
+    Deadline d(deadline_ns);
+    return receive(out, policy, d, check);
+  }
 
   // ---- recovery ----
   // After the producer died: the position just past the last published slot, which a new producer
@@ -96,9 +134,8 @@ class Ring {
     if (seq == 0 || seq + nslots_ == pos + 1) return SlotState::empty;
     return SlotState::corrupt;
   }
-  Status wait_space(std::uint64_t pos, const WaitPolicy& policy, std::uint64_t deadline_ns,
-                    const PeerCheck& check);
-  Status wait_data(const WaitPolicy& policy, std::uint64_t deadline_ns, const PeerCheck& check);
+  Status wait_space(std::uint64_t pos, const WaitPolicy& policy, Deadline& deadline, const PeerCheck& check);
+  Status wait_data(const WaitPolicy& policy, Deadline& deadline, const PeerCheck& check);
   void publish(std::uint64_t pos, std::uint64_t msg_id, std::uint32_t total, std::uint32_t offset,
                std::span<const std::byte> frag) noexcept;
 

@@ -434,11 +434,11 @@ Status ClientLane::check_executor() const {
   return {};
 }
 
-Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, std::uint64_t deadline_ns,
+Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, Deadline& deadline,
                         const WaitPolicy& policy) {
   if (static_cast<SegmentState>(seg_->header().state.load(std::memory_order_acquire)) == SegmentState::closing)
     return make_error(Errc::closed, "the executor is shutting down");
-  auto s = req_.send(id, request, policy, deadline_ns, [this] { return check_executor(); });
+  auto s = req_.send(id, request, policy, deadline, [this] { return check_executor(); });
   if (!s) return s;
   // This thread is the counter's only writer: a plain load + store, no locked RMW on the hot path.
   AtomicU64& calls = seg_->lane(lease_.index).calls;
@@ -455,20 +455,20 @@ Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, st
   return {};
 }
 
-Result<std::span<const std::byte>> ClientLane::receive(std::uint64_t deadline_ns, const WaitPolicy& policy,
+Result<std::span<const std::byte>> ClientLane::receive(Deadline& deadline, const WaitPolicy& policy,
                                                        std::uint64_t* id_out) {
-  auto id = resp_.receive(buf_, policy, deadline_ns, [this] { return check_executor(); });
+  auto id = resp_.receive(buf_, policy, deadline, [this] { return check_executor(); });
   if (!id) return id.error();
   if (id_out) *id_out = *id;
   return std::span<const std::byte>(buf_.data(), buf_.size());
 }
 
 Result<std::span<const std::byte>> ClientLane::call(std::uint64_t id, std::span<const std::byte> request,
-                                                    std::uint64_t deadline_ns, const WaitPolicy& policy) {
-  if (auto s = send(id, request, deadline_ns, policy); !s) return s.error();
+                                                    Deadline deadline, const WaitPolicy& policy) {
+  if (auto s = send(id, request, deadline, policy); !s) return s.error();
   for (;;) {
     std::uint64_t got = 0;
-    auto r = receive(deadline_ns, policy, &got);
+    auto r = receive(deadline, policy, &got);
     if (!r) return r;
     if (got == id) return r;
     // A response to an earlier call of ours that timed out, or to a dead predecessor: drop it.
@@ -661,10 +661,10 @@ void ServerEndpoint::hand_off_spinner() noexcept {
 }
 
 Status ServerEndpoint::reply(std::uint32_t lane, std::uint64_t id, std::span<const std::byte> response,
-                             std::uint64_t deadline_ns, const WaitPolicy& policy) {
+                             Deadline deadline, const WaitPolicy& policy) {
   if (lane >= seg_->lane_count()) return make_error(Errc::invalid_argument, "lane out of range");
   Ring& ring = response_rings_[lane];  // persistent: keeps its cached head between calls
-  auto s = ring.send(id, response, policy, deadline_ns, [this, lane]() -> Status {
+  auto s = ring.send(id, response, policy, deadline, [this, lane]() -> Status {
     if (!seg_->client_alive(lane)) return make_error(Errc::peer_dead, "client died before reading its response");
     return {};
   });

@@ -84,14 +84,16 @@ class ShmClient final : public Client {
   }
 
   Status ping(CallOptions o) override {
-    auto r = round_trip(o, [](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
-      // The request id travels in the slot header, which is what both sides match on, and a ping
-      // has no executor-side work to bound: leaving both fields at their defaults keeps the
-      // request within one cache line together with its slot header (28 + 32 bytes).
-      (void)id;
-      (void)dl;
-      channel::build_ping_request(fbb, 0, 0);
-    }, [](const wire::Response& resp) -> Result<bool> {
+    // A budget, not a deadline: the request carries none (see below), and a ping answered within
+    // the first polls then reads no clock (see channel::Deadline).
+    const auto ms = o.timeout.value_or(opt_.timeout);
+    const auto budget = channel::Deadline::within(static_cast<std::uint64_t>(ms.count()) * 1'000'000ull);
+    // The request id travels in the slot header, which is what both sides match on, and a ping
+    // has no executor-side work to bound: leaving both fields at their defaults keeps the request
+    // within one cache line together with its slot header (28 + 32 bytes), and always the same
+    // bytes, which the worker recognises without verifying them.
+    auto r = round_trip(budget, [](std::uint64_t) { return channel::ping_request_bytes(); },
+                        [](const wire::Response& resp) -> Result<bool> {
       if (auto s = status_error(resp); !s) return s.error();
       return true;
     });
@@ -115,15 +117,26 @@ class ShmClient final : public Client {
     });
   }
 
+  // build(fbb, id, deadline_ns): the request carries the call's deadline, so the executor can
+  // bound the tool's work.
   template <class Build, class Decode>
   auto round_trip(const CallOptions& o, Build&& build, Decode&& decode) -> decltype(decode(std::declval<const wire::Response&>())) {
-    thread_local flatbuffers::FlatBufferBuilder fbb(1024);
+    const std::uint64_t dl = deadline_from(opt_, o);
+    return round_trip(channel::Deadline(dl), [&](std::uint64_t id) {
+      thread_local flatbuffers::FlatBufferBuilder fbb(1024);
+      build(fbb, id, dl);
+      return channel::bytes_of(fbb);
+    }, std::forward<Decode>(decode));
+  }
+
+  // request(id) returns the request's bytes (valid until the call completes).
+  template <class Request, class Decode>
+  auto round_trip(channel::Deadline deadline, Request&& request, Decode&& decode)
+      -> decltype(decode(std::declval<const wire::Response&>())) {
     auto lane = acquire();
     if (!lane) return lane.error();
     const std::uint64_t id = (*lane)->next_id();
-    const std::uint64_t dl = deadline_from(opt_, o);
-    build(fbb, id, dl);
-    auto bytes = (*lane)->call(id, channel::bytes_of(fbb), dl, policy_);
+    auto bytes = (*lane)->call(id, request(id), deadline, policy_);
     if (!bytes) {
       const Errc c = bytes.error().code;
       give_back(std::move(*lane), c == Errc::peer_dead || c == Errc::closed || c == Errc::corrupt);

@@ -330,5 +330,59 @@ TEST(Messages, PingRequestAndOkResponseFitInTheSlotHeadersCacheLine) {
   EXPECT_GT(fbb.GetSize(), 64u - 32u);
 }
 
+TEST(Messages, PingRequestBytesAreTheCanonicalPingAndVerify) {
+  flatbuffers::FlatBufferBuilder fbb;
+  build_ping_request(fbb, 0, 0);
+  const auto canonical = copy_of(fbb);
+  const auto bytes = ping_request_bytes();
+  ASSERT_EQ(std::vector<std::byte>(bytes.begin(), bytes.end()), canonical);
+  auto r = verify_request(bytes);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ((*r)->kind(), wire::CallKind::Ping);
+  EXPECT_EQ((*r)->id(), 0u);
+  EXPECT_EQ((*r)->deadline_ns(), 0u);
+}
+
+// A receiver skips the verifier for bytes is_ping_request() accepts, so it must accept those
+// exact bytes and nothing else: not another valid ping, not a prefix, not a one-byte change.
+TEST(Messages, IsPingRequestAcceptsOnlyTheExactPingBytes) {
+  const auto ping = ping_request_bytes();
+  EXPECT_TRUE(is_ping_request(ping));  // positive control
+  std::vector<std::byte> copy(ping.begin(), ping.end());
+  EXPECT_TRUE(is_ping_request(copy));
+
+  flatbuffers::FlatBufferBuilder fbb;
+  build_ping_request(fbb, 7, 0);
+  EXPECT_FALSE(is_ping_request(bytes_of(fbb))) << "a ping carrying an id";
+  build_kind_request(fbb, 0, 0, wire::CallKind::Health);
+  EXPECT_FALSE(is_ping_request(bytes_of(fbb)));
+  EXPECT_FALSE(is_ping_request(std::span<const std::byte>(copy).first(copy.size() - 1)));
+  copy.push_back(std::byte{0});
+  EXPECT_FALSE(is_ping_request(copy)) << "trailing byte";
+  copy.pop_back();
+  for (std::size_t i = 0; i < copy.size(); ++i) {
+    auto changed = copy;
+    changed[i] ^= std::byte{0x01};
+    EXPECT_FALSE(is_ping_request(changed)) << "byte " << i << " changed";
+  }
+  EXPECT_FALSE(is_ping_request({}));
+}
+
+TEST(Messages, PongBufferGivesAVerifiedOkResponseCarryingEachId) {
+  PongBuffer pong;
+  for (std::uint64_t id : {0ull, 1ull, 0x0123456789abcdefull, ~0ull, 42ull}) {
+    const auto bytes = pong.for_id(id);
+    auto r = verify_response(bytes);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_EQ((*r)->id(), id);
+    EXPECT_EQ((*r)->status(), wire::Status::Ok);
+    EXPECT_EQ((*r)->error(), nullptr);
+    EXPECT_FALSE((*r)->is_error());
+    EXPECT_EQ((*r)->content(), nullptr);
+    // Like build_status_response's, it fits the slot header's cache line.
+    EXPECT_LE(bytes.size(), 64u - 32u);
+  }
+}
+
 }  // namespace
 }  // namespace shmcp::channel

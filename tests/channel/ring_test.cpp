@@ -151,6 +151,52 @@ TEST(Ring, BlockingSendOnFullRingTimesOutAtItsDeadline) {
   EXPECT_EQ(s.error().code, Errc::timeout);
 }
 
+TEST(Deadline, ABudgetIsFixedAtItsFirstResolutionAndAnAbsoluteDeadlineNever) {
+  Deadline budget = Deadline::within(50);
+  EXPECT_EQ(budget.resolve(1000), 1050u);
+  EXPECT_EQ(budget.resolve(5000), 1050u) << "a second wait must share the first one's budget";
+  Deadline absolute(777);
+  EXPECT_EQ(absolute.resolve(1000), 777u);
+  EXPECT_EQ(Deadline().resolve(1000), 0u) << "0 means no deadline";
+  EXPECT_NE(Deadline::within(0).resolve(1000), 0u) << "a zero budget must not turn into no deadline";
+}
+
+TEST(Ring, ReceiveWithABudgetTimesOutNoEarlierThanTheBudget) {
+  RingMemory mem(4, 8 * kPer);
+  Ring consumer = mem.ring();
+  std::vector<std::byte> out;
+  for (WaitMode mode : {WaitMode::spin, WaitMode::adaptive, WaitMode::block}) {
+    Deadline d = Deadline::within(30'000'000);
+    const std::uint64_t start = monotonic_ns();
+    auto id = consumer.receive(out, WaitPolicy{mode, 1000}, d, {});
+    ASSERT_FALSE(id.ok()) << wait_mode_name(mode);
+    EXPECT_EQ(id.error().code, Errc::timeout) << wait_mode_name(mode);
+    EXPECT_GE(monotonic_ns() - start, 30'000'000u) << wait_mode_name(mode);
+  }
+}
+
+// The budget is the whole call's, not each wait's: a second wait given the same Deadline after
+// the first used it up gives up at its first check instead of waiting another budget.
+TEST(Ring, WaitsSharingABudgetDoNotGetOneEach) {
+  RingMemory mem(4, 8 * kPer);
+  Ring consumer = mem.ring();
+  std::vector<std::byte> out;
+  Deadline d = Deadline::within(300'000'000);
+  auto first = consumer.receive(out, WaitPolicy{WaitMode::block, 0}, d, {});
+  ASSERT_FALSE(first.ok());
+  ASSERT_EQ(first.error().code, Errc::timeout);
+  const std::uint64_t start = monotonic_ns();
+  auto second = consumer.receive(out, WaitPolicy{WaitMode::block, 0}, d, {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, Errc::timeout);
+  EXPECT_LT(monotonic_ns() - start, 300'000'000u) << "the second wait started a budget of its own";
+  // Positive control: a fresh budget does wait.
+  Deadline fresh = Deadline::within(300'000'000);
+  const std::uint64_t t = monotonic_ns();
+  (void)consumer.receive(out, WaitPolicy{WaitMode::block, 0}, fresh, {});
+  EXPECT_GE(monotonic_ns() - t, 300'000'000u);
+}
+
 TEST(Ring, MessageExactlyOneSlotPayloadUsesOneSlot) {
   RingMemory mem(4, 8 * kPer);
   Ring r = mem.ring();

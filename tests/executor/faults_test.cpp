@@ -446,6 +446,40 @@ bool running_as_root() { return ::geteuid() == 0; }
 // /dev/shm smaller than the segment: the executor refuses to start with a clear message and exit
 // code 1 (the segment is sized with posix_fallocate, so this can never turn into a SIGBUS later).
 // Run inside `unshare -m` with a small tmpfs over /dev/shm, so nothing outside is touched.
+// Pings are answered without reading the clock, so the bound on their reply (the call timeout)
+// only starts once the reply has to wait. A client that floods pings and never reads the pongs
+// must still hold the only worker for no longer than that bound per pong: a second client is
+// served. Both kinds of ping are flooded: the canonical bytes and one that carries an id.
+TEST(FaultsTest, ClientThatNeverReadsItsPongsHoldsAWorkerOnlyForTheCallTimeout) {
+  TempDir ws;
+  ExecutorProcess ex(ws.path(), unique_channel("pong-flood"),
+                     {"--workers", "1", "--slots", "4", "--call-timeout-ms", "100"});
+  std::string why;
+  ASSERT_TRUE(ex.start(&why)) << why;
+  auto seg = channel::Segment::attach(ex.channel(), 2'000'000'000ull);
+  ASSERT_TRUE(seg) << seg.error().describe();
+  auto flood = channel::ClientLane::claim(*seg);
+  ASSERT_TRUE(flood) << flood.error().describe();
+  flatbuffers::FlatBufferBuilder fbb;
+  channel::build_ping_request(fbb, 99, 0);
+  int sent = 0;
+  const auto flood_until = Clock::now() + std::chrono::milliseconds(500);
+  while (Clock::now() < flood_until) {
+    const std::uint64_t id = flood->next_id();
+    const auto bytes = (sent % 2 == 0) ? channel::ping_request_bytes() : channel::bytes_of(fbb);
+    // A short deadline: sending stops being possible once the worker is stuck behind the pongs.
+    if (flood->send(id, bytes, channel::monotonic_ns() + 20'000'000ull, {})) ++sent;
+  }
+  // 4 pongs fill the response ring; more requests than that mean the worker had to wait.
+  ASSERT_GT(sent, 5) << "the flood never got ahead of the worker";
+
+  auto c = connect_shm(ex.channel());
+  ASSERT_TRUE(c);
+  auto pong = c->ping(CallOptions{std::chrono::milliseconds(20'000)});
+  EXPECT_TRUE(pong) << "the worker stayed parked on pongs nobody reads: " << pong.error().describe();
+  EXPECT_EQ(ex.stop(), 0);
+}
+
 TEST(FaultsTest, DevShmTooSmallIsAClearStartupErrorNotSigbus) {
   if (!running_as_root()) GTEST_SKIP() << "needs root (mount namespace + tmpfs)";
   TempDir ws;
