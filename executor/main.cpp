@@ -40,9 +40,10 @@ Options:
   --no-http               serve only the shared-memory channel
   --workers N             sandboxed worker processes (1-64); N > 1 lets a slow call not hold
                           up other clients                                        [default: 1]
-  --wait MODE             spin | adaptive | block: how idle workers wait for requests
-                          (spin burns a core per worker for the lowest latency; adaptive spins
-                          --spin-us then sleeps on a futex)                  [default: adaptive]
+  --wait MODE             spin | adaptive | block: how idle workers (and the HTTP/MCP
+                          frontends, for their calls' responses) wait (spin burns a core per
+                          worker for the lowest latency; adaptive spins --spin-us then sleeps
+                          on a futex)                                        [default: adaptive]
   --spin-us N             adaptive spin budget in microseconds                    [default: 50]
   --token-file F          require "Authorization: Bearer <token>" on HTTP (all but /health);
                           the token is F's first line
@@ -152,6 +153,20 @@ sigset_t block_shutdown_signals() {
   return set;
 }
 
+// The client the HTTP and MCP frontends call the workers through. Their requests carry no
+// deadline of their own, so --call-timeout-ms is theirs (the client's default of 30 s used to
+// apply instead); they wait for responses the way the workers wait for requests (--wait,
+// --spin-us), so `--wait block` really means no spinning anywhere.
+ClientOptions frontend_client_options(const ExecutorOptions& o) {
+  ClientOptions co;
+  co.timeout = std::chrono::milliseconds(o.call_timeout_ms);
+  co.wait = o.wait == channel::WaitMode::spin    ? WaitStrategy::spin
+            : o.wait == channel::WaitMode::block ? WaitStrategy::block
+                                                 : WaitStrategy::adaptive;
+  co.spin_ns = o.spin_ns;
+  return co;
+}
+
 int serve(int argc, char** argv) {
   ExecutorOptions o;
   o.channel = "default";
@@ -220,11 +235,7 @@ int serve(int argc, char** argv) {
   std::unique_ptr<McpHttp> mcp_http;
 #endif
   if (o.http) {
-    // HTTP /execute (and /mcp) requests carry no deadline of their own: --call-timeout-ms is theirs.
-    // (The client's default of 30 s used to apply instead, whatever --call-timeout-ms said.)
-    ClientOptions co;
-    co.timeout = std::chrono::milliseconds(o.call_timeout_ms);
-    auto c = Client::connect("shm://" + o.channel, co);
+    auto c = Client::connect("shm://" + o.channel, frontend_client_options(o));
     if (!c) {
       log->critical("HTTP frontend cannot reach its own channel: {}", c.error().describe());
       return 1;
@@ -277,9 +288,7 @@ int mcp_command(int argc, char** argv) {  // not "mcp": that would clash with na
     log->critical("{}", sup.error().describe());
     return 1;
   }
-  ClientOptions co;  // MCP tools/call requests carry no deadline: --call-timeout-ms applies (was 30 s)
-  co.timeout = std::chrono::milliseconds(o.call_timeout_ms);
-  auto c = Client::connect("shm://" + o.channel, co);
+  auto c = Client::connect("shm://" + o.channel, frontend_client_options(o));
   if (!c) {
     log->critical("cannot reach own channel: {}", c.error().describe());
     return 1;
