@@ -70,6 +70,12 @@ class Tools {
                             std::optional<double> tail);
   CallResult write_file(std::string_view path, std::string_view content);
 
+  // With defer on, read_text_file leaves the file's handle open until close_deferred(): a worker
+  // closes it after the response is on its way, which takes the close (~0.17 us, an eighth of
+  // the 4 KiB read's syscalls) off the caller's wait. Off by default; the worker turns it on.
+  void defer_close(bool defer) { defer_close_ = defer; }
+  void close_deferred() noexcept { closing_.clear(); }
+
   // tools/list entries: name, description (ours), inputSchema (identical to the reference),
   // annotations, outputSchema.
   static const nlohmann::json& list();
@@ -78,6 +84,8 @@ class Tools {
  private:
   const sandbox::Workspace& ws_;
   ToolOptions opts_;
+  bool defer_close_ = false;
+  std::vector<sandbox::UniqueFd> closing_;
 };
 
 }  // namespace shmcp::executor

@@ -23,6 +23,8 @@ namespace shmcp::executor::detail {
 struct Ctx {
   const sandbox::Workspace& ws;
   const ToolOptions& opts;
+  // Where read_regular leaves the file's handle instead of closing it, if set (Tools::defer_close).
+  std::vector<sandbox::UniqueFd>* closing = nullptr;
 };
 
 // ---- text ------------------------------------------------------------------------------------

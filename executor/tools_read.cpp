@@ -167,7 +167,7 @@ CallResult Tools::read_text_file(std::string_view path, std::optional<double> he
     const bool use_head = head && *head != 0;
     const bool use_tail = tail && *tail != 0;
     if (use_head && use_tail) return CallResult::error("Cannot specify both head and tail parameters simultaneously");
-    const detail::Ctx c{ws_, opts_};
+    const detail::Ctx c{ws_, opts_, defer_close_ ? &closing_ : nullptr};
     auto file = detail::read_regular(c, *name);
     if (!file) return CallResult::error(file.error().message);
     if (use_tail) return CallResult::text(detail::tail_lines(file->data, *tail));

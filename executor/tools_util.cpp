@@ -403,6 +403,7 @@ Result<FileBytes> read_regular(const Ctx& c, const sandbox::ResolvedName& name,
   }
   if (got > limit) return fail(too_large(fb.display, got, limit), Errc::too_large);
   fb.data.resize(got);
+  if (c.closing) c.closing->push_back(std::move(*fd));
   return fb;
 }
 

@@ -133,6 +133,7 @@ int worker_main(int argc, char** argv) {
   channel::WorkerSlot& slot = (*seg)->worker(args->index);
   sandbox::Workspace ws = sandbox::Workspace::adopt(sandbox::UniqueFd(3), args->root);
   Tools tools(ws, args->tools);
+  tools.defer_close(true);  // closed after each reply (see Tools::defer_close)
   std::optional<Tools> abort_tools;  // TEST-ONLY (kTestHookAbortMidWrite): only with test hooks on
   if (args->test_hooks) {
     ToolOptions aborting = args->tools;
@@ -218,6 +219,8 @@ int worker_main(int argc, char** argv) {
 
     int tix = -1;
     bool ok = true, tool_error = false;
+    // Lives until after the reply, like the deferred close: freeing the result is not the caller's wait.
+    std::optional<CallResult> result;
     switch (r.kind()) {
       case wire::CallKind::Ping:  // answered above
         break;
@@ -239,7 +242,6 @@ int worker_main(int argc, char** argv) {
           break;
         }
         tix = index.find(tool);
-        std::optional<CallResult> result;
         if (abort_tools && tool == kTestHookAbortMidWrite && r.args_type() == wire::Args::JsonArgs) {
           auto a = nlohmann::json::parse(r.args_as_JsonArgs()->json()->string_view(), nullptr, false);
           if (a.is_object() && a.value("path", nlohmann::json()).is_string() && a.value("content", nlohmann::json()).is_string())
@@ -284,6 +286,7 @@ int worker_main(int argc, char** argv) {
       }
     }
     auto s = ep.reply(in->lane, in->id, channel::bytes_of(fbb), deadline + 1'000'000'000ull, args->policy);
+    tools.close_deferred();
     slot.deadline_ns.store(0, std::memory_order_release);
     if (!s) log->debug("worker {}: response to call {} dropped: {}", args->index, in->id, s.error().describe());
     if (tix >= 0) record_call(stats, tix, ok, tool_error, channel::monotonic_ns() - t0);

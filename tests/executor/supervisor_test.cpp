@@ -7,6 +7,11 @@
 // a file much larger than the response ring (16 x 8 KiB) is sent on a raw channel lane and the
 // response is not read: the worker reads the file and then blocks in its reply until the test
 // reads or the worker dies. Nothing there depends on timing.
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -181,6 +186,46 @@ TEST_F(SupervisorTest, CallPastItsDeadlineFailsWithTimeoutAndItsWorkerIsReplaced
 }
 
 // --call-timeout-ms is the deadline of calls that carry none, which includes HTTP /execute calls.
+// Workers close a read's file after replying (Tools::defer_close): many reads must not add up to
+// open handles in the worker (it would run out of descriptors).
+TEST_F(SupervisorTest, WorkerHoldsNoFileHandlesAfterItsReads) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  const auto workers = ex_->wait_workers(1);
+  ASSERT_EQ(workers.size(), 1u);
+  auto c = connect();
+  ASSERT_TRUE(c);
+  char real[PATH_MAX];
+  ASSERT_NE(::realpath((ws_.path() + "/hello.txt").c_str(), real), nullptr);
+  const std::string hello = real;
+  auto handles_on_hello = [&](pid_t pid) {
+    int n = 0;
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return -1;
+    while (dirent* e = ::readdir(d)) {
+      char target[4096];
+      const ssize_t len = ::readlink((dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
+      if (len > 0 && std::string(target, static_cast<std::size_t>(len)) == hello) ++n;
+    }
+    ::closedir(d);
+    return n;
+  };
+  {  // positive control: the count sees a handle that is open
+    const int fd = ::open(hello.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(handles_on_hello(::getpid()), 1);
+    ::close(fd);
+  }
+  for (int i = 0; i < 500; ++i) {
+    auto r = c->read_text_file("hello.txt");
+    ASSERT_TRUE(r) << r.error().describe();
+    ASSERT_EQ(*r, "hello\n");
+  }
+  // The last read's handle is closed just after its reply; the worker serves a ping only after.
+  ASSERT_TRUE(c->ping());
+  EXPECT_EQ(handles_on_hello(workers[0]), 0);
+}
+
 TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {
   ASSERT_NO_FATAL_FAILURE(start({"--call-timeout-ms", "1"}));
   std::string body;
