@@ -177,8 +177,9 @@ class ServerEndpoint {
     std::span<const std::byte> bytes;  // valid until the next next()
   };
   // Waits for the next request on any lane. `stop` is polled while waiting; returns Errc::closed
-  // once it is set. A corrupt lane is reported as Errc::corrupt (with the lane released and
-  // skipped from then on) so the caller can count and log it; call next() again.
+  // once it is set. A corrupt lane is reported as Errc::corrupt (with the lane released and marked
+  // poisoned: every worker skips it until its next client resets it in ClientLane::claim) so the
+  // caller can count and log it; call next() again.
   Result<Incoming> next(const WaitPolicy& policy, const std::atomic<bool>* stop);
   // Sends the response for the request last returned on `lane`. Gives up when the client dies or
   // `deadline` passes (the response is dropped).
@@ -208,7 +209,6 @@ class ServerEndpoint {
   std::uint32_t hw_seen_ = 0;  // highest lanes_high_water seen (clamped to lane_count)
   bool spinner_ = false;       // holds SegmentHeader::spinner (see next())
   bool defer_handoff_ = false;  // see defer_spinner_handoff()
-  std::vector<std::uint8_t> poisoned_;
   std::vector<Ring> response_rings_;  // one per lane, kept so each producer keeps its head cache
   std::vector<std::byte> buf_;
   std::uint64_t corrupt_count_ = 0;

@@ -69,7 +69,10 @@ struct alignas(kCacheLine) LaneControl {
   AtomicU64 calls;                           // requests sent on this lane (client-written)
   // Executor side: which worker (index + 1) currently consumes this lane; 0 = none. Workers CAS it.
   alignas(kCacheLine) AtomicU32 server_owner;
-  AtomicU32 reserved0;
+  // 1 once a worker found the request ring corrupt (a hostile or broken client): every worker
+  // skips the lane until the next client to claim it resets both rings and clears this. (Was
+  // reserved and always 0: older peers simply never set or clear it.)
+  AtomicU32 poisoned;
   AtomicU64 reclaimed;                       // times the supervisor reclaimed a dead client's lane
   RingControl request;
   RingControl response;

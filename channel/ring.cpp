@@ -255,6 +255,15 @@ Result<std::uint64_t> Ring::receive(std::vector<std::byte>& out, const WaitPolic
   }
 }
 
+void Ring::reset() noexcept {
+  for (std::uint32_t i = 0; i < nslots_; ++i) slot(i)->seq.store(0, std::memory_order_relaxed);
+  c_->head.store(0, std::memory_order_relaxed);
+  c_->tail.store(0, std::memory_order_relaxed);
+  c_->producer_waiting.store(0, std::memory_order_relaxed);
+  c_->consumer_waiting.store(0, std::memory_order_relaxed);
+  head_cache_ = 0;
+}
+
 void Ring::recover_producer() noexcept {
   std::uint64_t pos = c_->tail.load(std::memory_order_relaxed);
   for (std::uint32_t i = 0; i < nslots_ && slot(pos)->seq.load(std::memory_order_acquire) == pos + 1; ++i) ++pos;

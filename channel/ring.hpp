@@ -111,6 +111,9 @@ class Ring {
   }
 
   // ---- recovery ----
+  // Empties the ring as if new: head, tail, wait flags and every slot's seq to 0. Only while
+  // nobody else uses the ring (a lane's new client, before any worker may serve it again).
+  void reset() noexcept;
   // After the producer died: the position just past the last published slot, which a new producer
   // must continue from (the dead one may have published a slot without advancing `tail`).
   void recover_producer() noexcept;

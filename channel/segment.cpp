@@ -400,7 +400,16 @@ Result<ClientLane> ClientLane::claim(std::shared_ptr<Segment> segment) {
   c.lease_ = std::move(*lease);
   c.req_ = c.seg_->request_ring(c.lease_.index);
   c.resp_ = c.seg_->response_ring(c.lease_.index);
-  c.gen_ = (c.seg_->lane(c.lease_.index).client_gen.fetch_add(1, std::memory_order_relaxed) + 1) & 0xFFFFFFu;
+  LaneControl& lc = c.seg_->lane(c.lease_.index);
+  c.gen_ = (lc.client_gen.fetch_add(1, std::memory_order_relaxed) + 1) & 0xFFFFFFu;
+  if (lc.poisoned.load(std::memory_order_acquire) != 0) {
+    // A predecessor left garbage that made the workers drop this lane. No worker reads it while
+    // the mark is set, so start both rings afresh, then let the workers back in.
+    c.req_.reset();
+    c.resp_.reset();
+    lc.poisoned.store(0, std::memory_order_release);
+    return c;
+  }
   // A predecessor that died mid-send may have left a slot published without advancing tail.
   c.req_.recover_producer();
   return c;
@@ -478,7 +487,7 @@ Result<std::span<const std::byte>> ClientLane::call(std::uint64_t id, std::span<
 // ---------------------------------------------------------------------------------------------
 
 ServerEndpoint::ServerEndpoint(std::shared_ptr<Segment> segment, std::uint32_t worker_index)
-    : seg_(std::move(segment)), me_(worker_index + 1), poisoned_(seg_->lane_count(), 0) {
+    : seg_(std::move(segment)), me_(worker_index + 1) {
   response_rings_.reserve(seg_->lane_count());
   for (std::uint32_t i = 0; i < seg_->lane_count(); ++i) response_rings_.push_back(seg_->response_ring(i));
 }
@@ -492,9 +501,9 @@ ServerEndpoint::~ServerEndpoint() {
 }
 
 bool ServerEndpoint::try_take(std::uint32_t lane) noexcept {
-  if (poisoned_[lane]) return false;
   LaneControl& lc = seg_->lane(lane);
-  if (lc.server_owner.load(std::memory_order_relaxed) != 0) return false;
+  if (lc.server_owner.load(std::memory_order_relaxed) != 0 || lc.poisoned.load(std::memory_order_acquire) != 0)
+    return false;  // acquire: a client's reset of the rings happens-before it cleared the mark
   if (!seg_->request_ring(lane).readable()) return false;
   std::uint32_t expected = 0;
   if (!lc.server_owner.compare_exchange_strong(expected, me_, std::memory_order_acq_rel)) return false;
@@ -627,7 +636,7 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   if (!id) {
     if (id.error().code == Errc::corrupt) {
       // The client scribbled on its lane. Stop serving it; the others are unaffected.
-      poisoned_[lane] = 1;
+      seg_->lane(lane).poisoned.store(1, std::memory_order_release);  // before release_current()
       ++corrupt_count_;
       seg_->stats().corrupt_messages.fetch_add(1, std::memory_order_relaxed);
     }

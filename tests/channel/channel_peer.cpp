@@ -9,7 +9,8 @@
 //   channel_peer hold NAME MS                              claim a lane, print "lane N", call
 //                                                          sleep(MS) and wait (to be SIGKILLed)
 //   channel_peer hostile-client NAME SEED                  one good call, then scribble on its lane
-//                                                          and the header; print "scribbled"; pause
+//                                                          and the header; print "scribbled lane
+//                                                          INDEX"; pause
 //   channel_peer hostile-server NAME SEED                  create NAME; answer every request by
 //                                                          writing garbage into the response ring
 //
@@ -217,7 +218,7 @@ int run_hostile_client(const std::string& name, std::uint64_t seed) {
   h.sleepers.store(static_cast<std::uint32_t>(rng()));
   h.doorbell.fetch_add(1);
   futex_wake(&h.doorbell, 1 << 20);
-  say("scribbled");
+  say("scribbled lane " + std::to_string(i));
   for (;;) pause();
 }
 

@@ -387,7 +387,7 @@ TEST(Multiprocess, HostileClientScribblingOnItsLaneAndTheHeaderIsReportedAndOthe
     ASSERT_TRUE(echo_ok(*good, "before", WaitPolicy{}));
 
     Peer hostile({"hostile-client", name, std::to_string(seed)});
-    ASSERT_EQ(hostile.read_line(), "scribbled");
+    ASSERT_EQ(hostile.read_line().rfind("scribbled lane ", 0), 0u);
 
     // The server notices and reports the corrupt lane...
     const std::uint64_t give_up = monotonic_ns() + 5'000 * kMs;
@@ -403,6 +403,42 @@ TEST(Multiprocess, HostileClientScribblingOnItsLaneAndTheHeaderIsReportedAndOthe
     auto fresh = Segment::attach(name);
     EXPECT_FALSE(fresh.ok());
   }
+}
+
+// The lane a hostile client scribbled on is dropped by the workers while it holds it; once it
+// is dead and the lane reclaimed, the next client to claim that lane index is served normally.
+TEST(Multiprocess, LaneAHostileClientScribbledOnServesItsNextOwner) {
+  constexpr std::uint32_t kLanes = 4;
+  const std::string name = unique_name();
+  auto server = start_server(name, WaitMode::adaptive, kLanes);
+  auto seg = attach_or_fail(name);
+  ASSERT_TRUE(seg);
+  Peer hostile({"hostile-client", name, "5"});
+  const std::string line = hostile.read_line();
+  ASSERT_EQ(line.rfind("scribbled lane ", 0), 0u) << line;
+  const auto bad_lane = static_cast<std::uint32_t>(std::stoul(line.substr(15)));
+  const std::uint64_t give_up = monotonic_ns() + 5'000 * kMs;
+  while (seg->stats().corrupt_messages.load() == 0 && monotonic_ns() < give_up) usleep(1000);
+  ASSERT_GE(seg->stats().corrupt_messages.load(), 1u) << "the server never looked at the scribbled lane";
+  EXPECT_EQ(seg->lane(bad_lane).poisoned.load(), 1u);
+  hostile.kill_now(SIGKILL);
+  EXPECT_EQ(hostile.wait(), 128 + SIGKILL);
+  EXPECT_EQ(reclaim_dead_clients(*seg), 1u);
+
+  // Claim every lane, so the scribbled one is among them; each must answer.
+  std::vector<ClientLane> lanes;
+  bool got_bad_lane = false;
+  for (std::uint32_t k = 0; k < kLanes; ++k) {
+    auto l = ClientLane::claim(seg);
+    ASSERT_TRUE(l.ok()) << l.error().describe();
+    got_bad_lane |= l->index() == bad_lane;
+    lanes.push_back(std::move(*l));
+  }
+  ASSERT_TRUE(got_bad_lane);
+  EXPECT_EQ(seg->lane(bad_lane).poisoned.load(), 0u);
+  for (auto& l : lanes)
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(echo_ok(l, "lane " + std::to_string(l.index()), WaitPolicy{})) << l.index();
+  EXPECT_TRUE(server->alive());
 }
 
 TEST(Multiprocess, HostileExecutorGarbageIsReportedByTheClientNeverACrash) {
