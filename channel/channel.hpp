@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -87,6 +88,13 @@ class Segment {
   int fd() const noexcept { return fd_; }
   // Executor: marks the segment closing (clients fail new calls with Errc::closed).
   void mark_closing() noexcept;
+  // Executor (the supervisor's monitor thread, periodically): puts back what a client may have
+  // overwritten in the header, which every client can write: the fixed fields (magic, geometry,
+  // offsets: new attaches would refuse the channel), the state (ready, or closing once
+  // mark_closing), a lowered lanes_high_water (a respawned worker would not see lanes in use)
+  // and a spinner token naming no worker (clients would never wake a sleeping worker). Returns
+  // how many of those four it had to repair.
+  std::uint32_t repair_header() noexcept;
   // Executor: bumps the heartbeat (informational; liveness uses the lease).
   void heartbeat() noexcept;
 
@@ -115,6 +123,13 @@ class Segment {
   std::uint32_t lanes_ = 0, slots_ = 0, slot_size_ = 0, max_message_ = 0, workers_ = 0;
   std::uint64_t workers_off_ = 0, stats_off_ = 0, lanes_off_ = 0, lane_stride_ = 0;
   WaitMode wait_mode_ = WaitMode::adaptive;
+  // Owner only (repair_header): the fixed header fields as created, whether mark_closing ran
+  // (guarded by state_mu_, so a repair never reverts a concurrent mark_closing), the lowest value
+  // lanes_high_water may have (the highest seen, or past the last lane in use).
+  std::vector<std::byte> header_copy_;
+  std::mutex state_mu_;
+  bool closing_ = false;
+  std::uint32_t high_water_ = 0;
 };
 
 // A client's lane: one thread's private request/response pair. Request ids carry the lane's

@@ -106,7 +106,8 @@ struct alignas(kCacheLine) StatsBlock {
   AtomicU64 sandbox_violations;
   AtomicU64 timeouts;
   AtomicU64 lanes_reclaimed;
-  std::uint8_t pad[24];
+  AtomicU64 header_repairs;  // header fields the supervisor put back (Segment::repair_header)
+  std::uint8_t pad[16];
 };
 static_assert(sizeof(StatsBlock) % kCacheLine == 0);
 

@@ -221,6 +221,8 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   clock_gettime(CLOCK_REALTIME, &ts);
   h.created_realtime_ns = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
   seg->heartbeat();
+  const auto* fixed = reinterpret_cast<const std::byte*>(&h);
+  seg->header_copy_.assign(fixed, fixed + offsetof(SegmentHeader, state));
   h.state.store(static_cast<std::uint32_t>(SegmentState::ready), std::memory_order_release);
   log->info("created channel '{}' at {} ({} lanes, {} x {} B slots per ring, max message {} B, {} bytes, mode {:o})",
             name, segment_path(name), cfg.lanes, cfg.slots_per_ring, cfg.slot_size, cfg.max_message, g.total,
@@ -353,7 +355,46 @@ bool Segment::executor_alive() const noexcept {
 bool Segment::client_alive(std::uint32_t lane) const noexcept { return ofd_locked(fd_, lane_lock_byte(lane)); }
 
 void Segment::mark_closing() noexcept {
+  std::lock_guard lock(state_mu_);
+  closing_ = true;
   header().state.store(static_cast<std::uint32_t>(SegmentState::closing), std::memory_order_release);
+}
+
+std::uint32_t Segment::repair_header() noexcept {
+  if (!owner_ || header_copy_.empty()) return 0;
+  SegmentHeader& h = header();
+  std::uint32_t repaired = 0;
+  auto* fixed = reinterpret_cast<std::byte*>(&h);
+  if (std::memcmp(fixed, header_copy_.data(), header_copy_.size()) != 0) {
+    std::memcpy(fixed, header_copy_.data(), header_copy_.size());
+    ++repaired;
+  }
+  {
+    std::lock_guard lock(state_mu_);
+    const auto want = static_cast<std::uint32_t>(closing_ ? SegmentState::closing : SegmentState::ready);
+    if (h.state.load(std::memory_order_acquire) != want) {
+      h.state.store(want, std::memory_order_release);
+      ++repaired;
+    }
+  }
+  // Clients only ever raise the high-water mark (claim_lane): lower than a lane in use, or than
+  // a value seen before, means overwritten. Put it back unless a client raised it meanwhile.
+  std::uint32_t hw = h.lanes_high_water.load(std::memory_order_acquire);
+  if (hw <= lanes_) high_water_ = std::max(high_water_, hw);
+  for (std::uint32_t i = lanes_; i > high_water_; --i) {
+    if (lane(i - 1).claimed.load(std::memory_order_relaxed) != 0) {
+      high_water_ = i;
+      break;
+    }
+  }
+  if (hw < high_water_ || hw > lanes_) {
+    if (h.lanes_high_water.compare_exchange_strong(hw, high_water_, std::memory_order_acq_rel)) ++repaired;
+  }
+  // The spinner token holds a worker's index + 1, or 0. Anything else was written by a client;
+  // 0 makes clients wake a sleeping worker again, and the workers compete for the token anew.
+  std::uint32_t spinner = h.spinner.load(std::memory_order_acquire);
+  if (spinner > workers_ && h.spinner.compare_exchange_strong(spinner, 0, std::memory_order_acq_rel)) ++repaired;
+  return repaired;
 }
 
 void Segment::heartbeat() noexcept { header().heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }

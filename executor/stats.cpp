@@ -91,6 +91,8 @@ std::string prometheus_text(const channel::StatsBlock& s, std::uint64_t worker_r
   counter("shmcp_call_timeouts_total", "Calls that exceeded their deadline (worker killed).", s.timeouts.load());
   counter("shmcp_corrupt_messages_total", "Messages that failed verification (hostile or corrupt peers).", s.corrupt_messages.load());
   counter("shmcp_lanes_reclaimed_total", "Lanes reclaimed from clients that died.", s.lanes_reclaimed.load());
+  counter("shmcp_header_repairs_total", "Channel header fields a client overwrote and the executor put back.",
+          s.header_repairs.load());
   gauge("shmcp_workers_alive", "Worker processes serving calls.", workers_alive);
   gauge("shmcp_lanes_in_use", "Lanes currently claimed by clients.", lanes_in_use);
   return out;

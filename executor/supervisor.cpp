@@ -159,12 +159,19 @@ void Supervisor::on_worker_exit(std::uint32_t index, int st) {
 void Supervisor::monitor() {
   auto log = component_logger("executor");
   auto worker_log = component_logger("worker");
-  std::uint64_t next_reclaim = 0;
+  std::uint64_t next_reclaim = 0, next_header_warning = 0;
   std::vector<std::uint64_t> respawn_at(workers_.size(), 0);
   while (!stopping_.load()) {
     sleep_ns(kMonitorPeriodNs);
     const std::uint64_t now = channel::monotonic_ns();
     seg_->heartbeat();
+    if (const std::uint32_t n = seg_->repair_header(); n > 0) {
+      seg_->stats().header_repairs.fetch_add(n, std::memory_order_relaxed);
+      if (now >= next_header_warning) {  // at most once a second: a client may keep at it
+        log->warn("channel header overwritten (by a client?): put it back (shmcp_header_repairs_total counts)");
+        next_header_warning = now + 1'000'000'000ull;
+      }
+    }
     for (std::uint32_t i = 0; i < workers_.size(); ++i) drain_worker_log(seg_->worker_log(i), i, *worker_log);
     for (std::uint32_t i = 0; i < workers_.size(); ++i) {
       Worker& w = workers_[i];

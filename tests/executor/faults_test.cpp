@@ -480,6 +480,52 @@ TEST(FaultsTest, ClientThatNeverReadsItsPongsHoldsAWorkerOnlyForTheCallTimeout) 
   EXPECT_EQ(ex.stop(), 0);
 }
 
+// Every client maps the header writable. One that overwrites it (a bug or an attack) must not
+// lock later clients out: the supervisor puts the fixed fields, the state, the lane high-water
+// mark and the spinner token back, counts it and says so.
+TEST(FaultsTest, ClientOverwritingTheChannelHeaderIsUndoneAndNewClientsAttach) {
+  TempDir ws;
+  ASSERT_TRUE(write_file(ws / "a.txt", "alpha"));
+  ExecutorProcess ex(ws.path(), unique_channel("header"), {"--workers", "2"});
+  std::string why;
+  ASSERT_TRUE(ex.start(&why)) << why;
+  auto seg = channel::Segment::attach(ex.channel(), 2'000'000'000ull);
+  ASSERT_TRUE(seg) << seg.error().describe();
+  auto lane = channel::ClientLane::claim(*seg);  // raises lanes_high_water to 1
+  ASSERT_TRUE(lane) << lane.error().describe();
+  channel::SegmentHeader& h = (*seg)->header();
+  constexpr std::size_t kFixed = offsetof(channel::SegmentHeader, state);
+  std::vector<std::byte> before(kFixed);
+  std::memcpy(before.data(), &h, kFixed);
+  h.magic = 0x0badc0de;
+  h.lane_count = 7;
+  h.lanes_offset = 12345;
+  h.state.store(static_cast<std::uint32_t>(channel::SegmentState::closing));
+  h.lanes_high_water.store(0);
+  h.spinner.store(4000);
+
+  const auto give_up = Clock::now() + std::chrono::seconds(5);
+  Result<std::shared_ptr<channel::Segment>> fresh = make_error(Errc::io, "not tried");
+  while (Clock::now() < give_up) {
+    fresh = channel::Segment::attach(ex.channel());
+    if (fresh) break;
+    sleep_ms(5);
+  }
+  ASSERT_TRUE(fresh) << "the overwritten header still refuses attaches: " << fresh.error().describe();
+  EXPECT_EQ(std::memcmp(&h, before.data(), kFixed), 0);
+  EXPECT_EQ(h.state.load(), static_cast<std::uint32_t>(channel::SegmentState::ready));
+  EXPECT_GE(h.lanes_high_water.load(), 1u);
+  EXPECT_LE(h.spinner.load(), 2u);
+  EXPECT_GE(metric(ex.port(), "shmcp_header_repairs_total"), 4);
+  auto c = connect_shm(ex.channel());
+  ASSERT_TRUE(c);
+  auto r = c->read_text_file("a.txt");
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(*r, "alpha");
+  EXPECT_EQ(ex.stop(), 0);
+  EXPECT_NE(ex.stderr_text().find("channel header overwritten"), std::string::npos) << ex.stderr_text();
+}
+
 TEST(FaultsTest, DevShmTooSmallIsAClearStartupErrorNotSigbus) {
   if (!running_as_root()) GTEST_SKIP() << "needs root (mount namespace + tmpfs)";
   TempDir ws;
