@@ -72,6 +72,8 @@ class Segment {
   std::uint32_t slot_size() const noexcept { return slot_size_; }
   std::uint64_t size() const noexcept { return size_; }
   WaitMode default_wait_mode() const noexcept { return wait_mode_; }
+  // CLOCK_REALTIME at creation, as read at create/attach (the header's copy is client-writable).
+  std::uint64_t created_realtime_ns() const noexcept { return created_realtime_ns_; }
 
   SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
   LaneControl& lane(std::uint32_t i) const noexcept;      // i < lane_count() (checked by callers)
@@ -126,7 +128,8 @@ class Segment {
   // Owner only (repair_header): the fixed header fields as created, whether mark_closing ran
   // (guarded by state_mu_, so a repair never reverts a concurrent mark_closing), the lowest value
   // lanes_high_water may have (the highest seen, or past the last lane in use).
-  std::vector<std::byte> header_copy_;
+  std::uint64_t created_realtime_ns_ = 0;
+  std::vector<std::uint64_t> header_copy_;  // the header's first offsetof(state) bytes, as words
   std::mutex state_mu_;
   bool closing_ = false;
   std::uint32_t high_water_ = 0;

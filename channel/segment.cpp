@@ -15,6 +15,13 @@ namespace bip = boost::interprocess;
 
 namespace shmcp::channel {
 
+namespace {
+// The header's fixed fields (everything before `state`) as 64-bit words, for repair_header.
+constexpr std::size_t kFixedHeaderWords = offsetof(SegmentHeader, state) / sizeof(std::uint64_t);
+static_assert(offsetof(SegmentHeader, state) % sizeof(std::uint64_t) == 0);
+static_assert(alignof(SegmentHeader) >= alignof(std::uint64_t));
+}  // namespace
+
 struct Segment::Mapping {
   bip::shared_memory_object shm;
   bip::mapped_region region;
@@ -221,8 +228,9 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   clock_gettime(CLOCK_REALTIME, &ts);
   h.created_realtime_ns = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
   seg->heartbeat();
-  const auto* fixed = reinterpret_cast<const std::byte*>(&h);
-  seg->header_copy_.assign(fixed, fixed + offsetof(SegmentHeader, state));
+  seg->created_realtime_ns_ = h.created_realtime_ns;
+  const auto* fixed = reinterpret_cast<const std::uint64_t*>(&h);
+  seg->header_copy_.assign(fixed, fixed + kFixedHeaderWords);
   h.state.store(static_cast<std::uint32_t>(SegmentState::ready), std::memory_order_release);
   log->info("created channel '{}' at {} ({} lanes, {} x {} B slots per ring, max message {} B, {} bytes, mode {:o})",
             name, segment_path(name), cfg.lanes, cfg.slots_per_ring, cfg.slot_size, cfg.max_message, g.total,
@@ -291,6 +299,7 @@ Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::u
     if (state == SegmentState::closing) return make_error(Errc::closed, "channel '" + name + "' is shutting down");
     if (state != SegmentState::ready) return make_error(Errc::corrupt, "channel header has an invalid state");
     seg->epoch_ = h.epoch;
+    seg->created_realtime_ns_ = h.created_realtime_ns;
     seg->lanes_ = lanes;
     seg->slots_ = slots;
     seg->slot_size_ = slot_size;
@@ -364,11 +373,18 @@ std::uint32_t Segment::repair_header() noexcept {
   if (!owner_ || header_copy_.empty()) return 0;
   SegmentHeader& h = header();
   std::uint32_t repaired = 0;
-  auto* fixed = reinterpret_cast<std::byte*>(&h);
-  if (std::memcmp(fixed, header_copy_.data(), header_copy_.size()) != 0) {
-    std::memcpy(fixed, header_copy_.data(), header_copy_.size());
-    ++repaired;
+  // Word by word through atomic_ref: other threads of this process may read these fields (an
+  // attach by the frontends' client) while a repair writes them.
+  auto* fixed = reinterpret_cast<std::uint64_t*>(&h);
+  bool changed = false;
+  for (std::size_t i = 0; i < kFixedHeaderWords; ++i) {
+    std::atomic_ref<std::uint64_t> word(fixed[i]);
+    if (word.load(std::memory_order_relaxed) != header_copy_[i]) {
+      word.store(header_copy_[i], std::memory_order_relaxed);
+      changed = true;
+    }
   }
+  if (changed) ++repaired;
   {
     std::lock_guard lock(state_mu_);
     const auto want = static_cast<std::uint32_t>(closing_ ? SegmentState::closing : SegmentState::ready);

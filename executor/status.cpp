@@ -23,7 +23,7 @@ nlohmann::json status_json(const channel::Segment& seg, const std::string& works
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   const std::uint64_t now = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-  const std::uint64_t created = h.created_realtime_ns;
+  const std::uint64_t created = seg.created_realtime_ns();
   char epoch[32];
   std::snprintf(epoch, sizeof epoch, "%016llx", static_cast<unsigned long long>(seg.epoch()));
   const bool closing = h.state.load() == static_cast<std::uint32_t>(channel::SegmentState::closing);
