@@ -182,8 +182,8 @@ int worker_main(int argc, char** argv) {
     }
     if (channel::is_ping_request(in->bytes)) {
       // Answered at once from a template (no builder, no verifier: the bytes are the known ping),
-      // without reading the clock (a tenth of an empty round trip): there is no work to bound,
-      // and the reply's budget starts only if it has to wait for ring space.
+      // without reading the clock (~17 ns, a twentieth of an empty round trip): there is no work
+      // to bound, and the reply's budget starts only if it has to wait for ring space.
       auto s = ep.reply(in->lane, in->id, pong.for_id(in->id), channel::Deadline::within(default_timeout), args->policy);
       if (!s) log->debug("worker {}: response to ping {} dropped: {}", args->index, in->id, s.error().describe());
       continue;
