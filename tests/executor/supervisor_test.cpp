@@ -160,14 +160,12 @@ TEST_F(SupervisorTest, CallPastItsDeadlineFailsWithTimeoutAndItsWorkerIsReplaced
   ASSERT_NO_FATAL_FAILURE(start());
   auto before = ex_->wait_workers(1);
   ASSERT_EQ(before.size(), 1u);
-  auto c = connect();
-  ASSERT_TRUE(c);
-  // 48 MiB cannot be read, encoded and streamed in 1 ms; once the client gives up, the worker is
-  // stuck in its reply, so it is certainly still running the call when the deadline passes.
-  auto r = c->call("read_text_file", {{"path", "big.txt"}}, CallOptions{std::chrono::milliseconds(1)});
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::timeout) << r.error().describe();
-
+  // A call with a 300 ms deadline whose 48 MiB response is never read: once the worker has taken
+  // it (HeldCall::start waits for that, so a worker slow to wake under load cannot turn this into
+  // "expired while queued"), it is stuck in its reply when the deadline passes.
+  HeldCall held;
+  std::string why;
+  ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 300, &why)) << why;
   EXPECT_TRUE(await_log(*ex_, "passed its call's deadline")) << ex_->stderr_text();
   EXPECT_EQ(await_metric(ex_->port(), "shmcp_call_timeouts_total", 1), 1);
   EXPECT_EQ(await_metric(ex_->port(), "shmcp_worker_restarts_total", 1), 1);
@@ -175,6 +173,14 @@ TEST_F(SupervisorTest, CallPastItsDeadlineFailsWithTimeoutAndItsWorkerIsReplaced
   ASSERT_EQ(after.size(), 1u);
   EXPECT_NE(after[0], before[0]);
   EXPECT_FALSE(path_exists("/proc/" + std::to_string(before[0]) + "/status")) << "old worker still exists";
+
+  // Through the client: 48 MiB cannot be read, encoded and streamed in 1 ms, so the call fails
+  // with a timeout (whether or not the worker started it before its deadline).
+  auto c = connect();
+  ASSERT_TRUE(c);
+  auto r = c->call("read_text_file", {{"path", "big.txt"}}, CallOptions{std::chrono::milliseconds(1)});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::timeout) << r.error().describe();
 
   // Later calls on the same client (and lane pool) succeed, including the big one.
   expect_hello(*c);
