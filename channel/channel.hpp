@@ -150,7 +150,8 @@ class ClientLane {
 
   // Sends a request and waits for the response with the same id; responses with other ids are
   // dropped. Errors: peer_dead (executor lease free: it died), closed (executor shutting down),
-  // timeout, too_large, corrupt (the executor wrote garbage).
+  // timeout, too_large, corrupt (the executor wrote garbage, or dropped this lane because its
+  // rings were overwritten: release the lane, a new claim resets it).
   // The returned span points into an internal buffer valid until the next call.
   // The send and all the waits for the response share `deadline` (see Deadline::within).
   Result<std::span<const std::byte>> call(std::uint64_t id, std::span<const std::byte> request,
@@ -173,6 +174,7 @@ class ClientLane {
   Status send(std::uint64_t id, std::span<const std::byte> request, Deadline& deadline, const WaitPolicy& policy);
   Result<std::span<const std::byte>> receive(Deadline& deadline, const WaitPolicy& policy, std::uint64_t* id_out);
   Status check_executor() const;
+  Error explain_timeout(Error e) const;
   std::shared_ptr<Segment> seg_;
   Segment::LaneLease lease_;
   Ring req_, resp_;

@@ -500,12 +500,23 @@ Status ClientLane::check_executor() const {
   return {};
 }
 
+// Only after a wait timed out (never on the fast path: the flag shares a cache line with
+// server_owner, which workers write on every call): a lane the workers dropped as corrupt will
+// never be served, so say so (Errc::corrupt) and let the caller release it; the next client to
+// claim the lane resets it (see claim()).
+Error ClientLane::explain_timeout(Error e) const {
+  if (e.code == Errc::timeout && seg_->lane(lease_.index).poisoned.load(std::memory_order_acquire) != 0)
+    return make_error(Errc::corrupt, "the executor dropped this lane because its rings were overwritten; "
+                                     "release it and claim another");
+  return e;
+}
+
 Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, Deadline& deadline,
                         const WaitPolicy& policy) {
   if (static_cast<SegmentState>(seg_->header().state.load(std::memory_order_acquire)) == SegmentState::closing)
     return make_error(Errc::closed, "the executor is shutting down");
   auto s = req_.send(id, request, policy, deadline, [this] { return check_executor(); });
-  if (!s) return s;
+  if (!s) return explain_timeout(std::move(s).error());
   // This thread is the counter's only writer: a plain load + store, no locked RMW on the hot path.
   AtomicU64& calls = seg_->lane(lease_.index).calls;
   calls.store(calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -524,7 +535,7 @@ Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, De
 Result<std::span<const std::byte>> ClientLane::receive(Deadline& deadline, const WaitPolicy& policy,
                                                        std::uint64_t* id_out) {
   auto id = resp_.receive(buf_, policy, deadline, [this] { return check_executor(); });
-  if (!id) return id.error();
+  if (!id) return explain_timeout(std::move(id).error());
   if (id_out) *id_out = *id;
   return std::span<const std::byte>(buf_.data(), buf_.size());
 }

@@ -441,6 +441,40 @@ TEST(Multiprocess, LaneAHostileClientScribbledOnServesItsNextOwner) {
   EXPECT_TRUE(server->alive());
 }
 
+// A client whose own lane was dropped as corrupt is told so when its call times out (instead of a
+// plain timeout on every later call), and a new claim of the lane works.
+TEST(Multiprocess, CallOnALaneDroppedAsCorruptFailsAsCorruptAndANewClaimWorks) {
+  const std::string name = unique_name();
+  auto server = start_server(name, WaitMode::adaptive, 4);
+  auto seg = attach_or_fail(name);
+  ASSERT_TRUE(seg);
+  auto lane = ClientLane::claim(seg);
+  ASSERT_TRUE(lane.ok()) << lane.error().describe();
+  const std::uint32_t index = lane->index();
+  ASSERT_TRUE(echo_ok(*lane, "before", WaitPolicy{}));
+  // Positive control: a call that merely takes too long on a healthy lane stays a timeout.
+  auto slow = call_tool(*lane, "sleep", "300", WaitPolicy{}, 50 * kMs);
+  EXPECT_EQ(slow.code, Errc::timeout) << slow.error;
+  usleep(400'000);  // let the slow call's late response arrive (the next call drops it by id)
+
+  // Overwrite the sequence number of the slot the server reads next: it finds the lane corrupt.
+  LaneControl& lc = seg->lane(index);
+  auto* slots = reinterpret_cast<std::byte*>(&lc) + sizeof(LaneControl);
+  const std::uint64_t head = lc.request.head.load();
+  reinterpret_cast<SlotHeader*>(slots + (head % seg->slots_per_ring()) * seg->slot_size())->seq.store(~0ull ^ 1);
+  const std::uint64_t give_up = monotonic_ns() + 5'000 * kMs;
+  while (lc.poisoned.load() == 0 && monotonic_ns() < give_up) usleep(1000);
+  ASSERT_EQ(lc.poisoned.load(), 1u) << "the server never dropped the lane";
+
+  auto r = call_tool(*lane, "echo", "after", WaitPolicy{}, 200 * kMs);
+  EXPECT_EQ(r.code, Errc::corrupt) << r.error;
+  lane = make_error(Errc::closed, "released");  // releases the lease
+  auto again = ClientLane::claim(seg);
+  ASSERT_TRUE(again.ok()) << again.error().describe();
+  ASSERT_EQ(again->index(), index) << "lowest free lane expected";
+  EXPECT_TRUE(echo_ok(*again, "new claim", WaitPolicy{}));
+}
+
 TEST(Multiprocess, HostileExecutorGarbageIsReportedByTheClientNeverACrash) {
   const std::string name = unique_name();
   Peer hostile({"hostile-server", name, "7"});
