@@ -7,7 +7,6 @@
 // a file much larger than the response ring (16 x 8 KiB) is sent on a raw channel lane and the
 // response is not read: the worker reads the file and then blocks in its reply until the test
 // reads or the worker dies. Nothing there depends on timing.
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "channel/channel.hpp"
 #include "orchestrator/client.hpp"
 #include "tests/executor/executor_process.hpp"
+#include "tests/proc_fds.hpp"
 
 using nlohmann::json;
 using namespace shmcp;
@@ -203,23 +203,10 @@ TEST_F(SupervisorTest, WorkerHoldsNoFileHandlesAfterItsReads) {
   char real[PATH_MAX];
   ASSERT_NE(::realpath((ws_.path() + "/hello.txt").c_str(), real), nullptr);
   const std::string hello = real;
-  auto handles_on_hello = [&](pid_t pid) {
-    int n = 0;
-    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return -1;
-    while (dirent* e = ::readdir(d)) {
-      char target[4096];
-      const ssize_t len = ::readlink((dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
-      if (len > 0 && std::string(target, static_cast<std::size_t>(len)) == hello) ++n;
-    }
-    ::closedir(d);
-    return n;
-  };
   {  // positive control: the count sees a handle that is open
     const int fd = ::open(hello.c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(fd, 0);
-    EXPECT_EQ(handles_on_hello(::getpid()), 1);
+    EXPECT_EQ(open_handles_on(::getpid(), hello), 1);
     ::close(fd);
   }
   for (int i = 0; i < 500; ++i) {
@@ -229,7 +216,7 @@ TEST_F(SupervisorTest, WorkerHoldsNoFileHandlesAfterItsReads) {
   }
   // The last read's handle is closed just after its reply; the worker serves a ping only after.
   ASSERT_TRUE(c->ping());
-  EXPECT_EQ(handles_on_hello(workers[0]), 0);
+  EXPECT_EQ(open_handles_on(workers[0], hello), 0);
 }
 
 TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {

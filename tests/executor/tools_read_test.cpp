@@ -1,16 +1,17 @@
 // read_text_file / read_file / read_media_file / read_multiple_files / get_file_info: exact output
 // text, including the reference's head/tail quirks (expected values captured from the reference
 // server 2026.8.31).
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/executor/tools_fixture.hpp"
+#include "tests/proc_fds.hpp"
 
 namespace shmcp::executor::testing {
 namespace {
 
 using nlohmann::json;
+using shmcp::testing::open_handles_on;
 
 class ReadTools : public ToolsTest {
  protected:
@@ -91,34 +92,19 @@ TEST_F(ReadTools, AbsoluteSymlinkInsideTheWorkspaceIsFollowed) {
   expect_canary_intact();
 }
 
-// Handles this process holds on `path` (readlink of /proc/self/fd/*).
-int open_handles_on(const std::string& path) {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (!d) return -1;
-  while (dirent* e = ::readdir(d)) {
-    char target[4096];
-    const std::string link = std::string("/proc/self/fd/") + e->d_name;
-    const ssize_t len = ::readlink(link.c_str(), target, sizeof target - 1);
-    if (len > 0 && std::string(target, static_cast<std::size_t>(len)) == path) ++n;
-  }
-  ::closedir(d);
-  return n;
-}
-
 TEST_F(ReadTools, DeferredCloseKeepsEachReadsHandleUntilCloseDeferred) {
   EXPECT_FALSE(tools_->read_text_file("lines.txt", std::nullopt, std::nullopt).is_error);
-  EXPECT_EQ(open_handles_on(p("lines.txt")), 0) << "closed at once by default";
+  EXPECT_EQ(open_handles_on(::getpid(), p("lines.txt")), 0) << "closed at once by default";
 
   tools_->defer_close(true);
   EXPECT_EQ(tools_->read_text_file("lines.txt", std::nullopt, std::nullopt).content[0].text,
             "line1\nline2\nline3\nline4\nline5\n");
   EXPECT_EQ(tools_->read_text_file("lines.txt", 1.0, std::nullopt).content[0].text, "line1");
-  EXPECT_EQ(open_handles_on(p("lines.txt")), 2);
+  EXPECT_EQ(open_handles_on(::getpid(), p("lines.txt")), 2);
   // A failed read leaves nothing behind.
   EXPECT_TRUE(tools_->read_text_file("missing.txt", std::nullopt, std::nullopt).is_error);
   tools_->close_deferred();
-  EXPECT_EQ(open_handles_on(p("lines.txt")), 0);
+  EXPECT_EQ(open_handles_on(::getpid(), p("lines.txt")), 0);
 }
 
 TEST_F(ReadTools, TypedEntryPointMatchesDispatch) {
