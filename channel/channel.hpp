@@ -221,6 +221,8 @@ class ServerEndpoint {
 
  private:
   bool try_take(std::uint32_t lane) noexcept;
+  // Gives the spinner token back if this worker holds it (seq_cst store, then a seq_cst fence).
+  void release_spinner() noexcept;
   std::shared_ptr<Segment> seg_;
   std::uint32_t me_;  // worker index + 1
   std::optional<std::uint32_t> current_;

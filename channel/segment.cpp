@@ -622,13 +622,6 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   // The token is kept across calls (spinner_) while no other worker sleeps, so a lone worker's
   // steady state writes nothing to the header line that every client reads after each send.
   bool& spinner = spinner_;
-  auto release_spinner = [&] {
-    if (spinner) {
-      h.spinner.store(0, std::memory_order_seq_cst);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      spinner = false;
-    }
-  };
   while (!current_) {
     if (stop && stop->load(std::memory_order_relaxed)) {
       release_spinner();
@@ -717,6 +710,13 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   return Incoming{lane, *id, std::span<const std::byte>(buf_.data(), buf_.size())};
 }
 
+void ServerEndpoint::release_spinner() noexcept {
+  if (!spinner_) return;
+  seg_->header().spinner.store(0, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // before the caller's final scan (see next())
+  spinner_ = false;
+}
+
 void ServerEndpoint::hand_off_spinner() noexcept {
   if (!spinner_ || !current_) return;
   SegmentHeader& h = seg_->header();
@@ -724,9 +724,7 @@ void ServerEndpoint::hand_off_spinner() noexcept {
   // Other workers sleep: give the token up so clients wake one of them while we are busy, and
   // hand them any request published while clients still saw us spinning. (A worker that goes to
   // sleep just after this check finds such requests at its next periodic wake-up.)
-  h.spinner.store(0, std::memory_order_seq_cst);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  spinner_ = false;
+  release_spinner();
   for (std::uint32_t l = 0; l < hw_seen_; ++l) {
     if (l != *current_ && seg_->lane(l).server_owner.load(std::memory_order_relaxed) == 0 &&
         seg_->request_ring(l).readable()) {
