@@ -14,26 +14,45 @@
 //                   let a worker direct signals at other processes)
 //                   ioctl: only TCGETS (glibc stdio's isatty probe; answers ENOTTY on files)
 //   paths (*at)     openat (mode without setuid/setgid/sticky) openat2 newfstatat fstat statx
-//                   readlinkat mkdirat unlinkat renameat renameat2
+//                   readlinkat mkdirat (mode without setuid/setgid/sticky) unlinkat renameat
+//                   renameat2 (flags 0 or RENAME_NOREPLACE only: RENAME_WHITEOUT would create a
+//                   character device, RENAME_EXCHANGE no tool uses)
 //                   linkat only with flags == AT_EMPTY_PATH: write_file names its anonymous
-//                   O_TMPFILE inode in place (a link by name, or to anything outside the
-//                   workspace, is still refused: other flags are killed, and Landlock denies a
-//                   link whose source is not beneath the workspace)
+//                   O_TMPFILE inode in place. Seccomp can't see the path, so this also admits a
+//                   link by name (a non-empty old path) and, on Linux >= 6.10, a link to any file
+//                   this process opened itself (the kernel no longer asks for CAP_DAC_READ_SEARCH
+//                   when the fd's opener is the caller). Landlock bounds both: the new name needs
+//                   a make right beneath the workspace and the source must be beneath it too
+//                   (REFER; anything else is EXDEV), so the worker can only add names for files
+//                   already in the workspace (which the hard-link rule then refuses to read).
 //                   fchmod (mode without setuid/setgid/sticky: write_file keeps mode bits on its
 //                   temp file; fchmodat/chmod stay denied because they take a path)
-//                   mknodat/mknod -> EACCES, not kill (same answer Landlock gives; harmless)
+//                   Creation modes: every call that creates and carries its mode in a register
+//                   (openat with O_CREAT/O_TMPFILE, mkdirat) is checked; mknodat/mknod are denied
+//                   outright (no tool creates special files; Landlock grants make-FIFO and
+//                   make-symlink only so that move_file can rename existing ones). openat2 keeps its
+//                   mode in struct open_how, which seccomp can't read, so a worker can pass
+//                   S_ISUID/S_ISGID/S_ISVTX there; no tool creates through openat2. What bounds it:
+//                   openat2 can create only regular files (O_CREAT|O_DIRECTORY is EINVAL), the sticky
+//                   bit means nothing on a regular file, and the kernel clears S_ISUID and S_ISGID on
+//                   the first write, truncate or fallocate by a process without CAP_FSETID (workers
+//                   have no capabilities), so such a file stays empty while it carries them.
 //   memory          brk mmap/mprotect (never PROT_EXEC: no new code in a worker) munmap mremap
 //                   madvise
-//   sync/time       futex (every op: the channel's cross-process wake-ups use the non-private
-//                   FUTEX_WAIT/FUTEX_WAKE) sched_yield clock_gettime clock_getres gettimeofday
-//                   nanosleep clock_nanosleep getrandom
+//   sync/time       futex: FUTEX_WAIT FUTEX_WAKE FUTEX_WAIT_BITSET FUTEX_WAKE_BITSET, each private
+//                   or shared (the channel's cross-process wake-ups use the shared FUTEX_WAIT/WAKE;
+//                   glibc's uncontended-in-practice locks the private ones, timed waits the BITSET
+//                   form, with or without FUTEX_CLOCK_REALTIME); requeue, wake-op and every PI op
+//                   are killed. sched_yield clock_gettime clock_getres gettimeofday nanosleep
+//                   clock_nanosleep getrandom
 //   signals/exit    rt_sigprocmask rt_sigaction rt_sigreturn tgkill (this process only: abort())
 //                   getpid gettid getppid exit exit_group restart_syscall
 //   identity        getuid geteuid getgid getegid; prlimit64 as getrlimit only (pid 0, no new limit)
 // Under LockdownOptions::sanitizer_runtime also: sigaltstack prctl sched_getaffinity readlink pipe2,
 // prlimit64 unrestricted, and PROT_EXEC mappings.
 // Everything else is killed, notably: execve execveat fork vfork clone clone3 socket connect bind
-// ptrace mount umount2 chmod fchmodat fchown* link linkat(other flags) symlink symlinkat utimensat
+// ptrace mount umount2 chmod fchmodat fchmodat2 fchown* link linkat(other flags) symlink symlinkat
+// mknod mknodat utimensat futex_waitv and the futex2 calls
 // io_uring_setup/enter/register kexec_* bpf perf_event_open unshare setns keyctl add_key
 // process_vm_readv/writev personality kill, and the legacy path calls (open stat mkdir rename unlink)
 // that std::filesystem would use.
@@ -44,6 +63,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <seccomp.h>
+#include <stdio.h>  // RENAME_NOREPLACE
 #include <sys/capability.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -333,14 +353,13 @@ Status install_seccomp(const LockdownOptions& o) {
   SHMCP_ALLOW(f, fstat);
   SHMCP_ALLOW(f, statx);
   SHMCP_ALLOW(f, readlinkat);
-  SHMCP_ALLOW(f, mkdirat);
+  SHMCP_ALLOW(f, mkdirat, {arg_mask_eq(2, kSpecialModeBits, 0)});
   SHMCP_ALLOW(f, unlinkat);
   SHMCP_ALLOW(f, renameat);
-  SHMCP_ALLOW(f, renameat2);
+  SHMCP_ALLOW(f, renameat2, {arg_eq(4, 0)});
+  SHMCP_ALLOW(f, renameat2, {arg_eq(4, RENAME_NOREPLACE)});
   SHMCP_ALLOW(f, linkat, {arg_eq(4, AT_EMPTY_PATH)});
   SHMCP_ALLOW(f, fchmod, {arg_mask_eq(1, kSpecialModeBits, 0)});
-  f.rule(SCMP_ACT_ERRNO(EACCES), SCMP_SYS(mknodat), "mknodat");
-  f.rule(SCMP_ACT_ERRNO(EACCES), SCMP_SYS(mknod), "mknod");
 
   // Memory.
   SHMCP_ALLOW(f, brk);
@@ -356,7 +375,10 @@ Status install_seccomp(const LockdownOptions& o) {
   }
 
   // Synchronisation and time.
-  SHMCP_ALLOW(f, futex);
+  // The op is an int: only its low 32 bits are compared, as the kernel only reads those.
+  constexpr std::uint64_t kFutexCmdMask = 0xffffffffULL & ~static_cast<std::uint64_t>(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+  for (int op : {FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET})
+    SHMCP_ALLOW(f, futex, {arg_mask_eq(1, kFutexCmdMask, static_cast<std::uint64_t>(op))});
   SHMCP_ALLOW(f, sched_yield);
   SHMCP_ALLOW(f, clock_gettime);
   SHMCP_ALLOW(f, clock_getres);
@@ -433,10 +455,14 @@ Result<int> restrict_to_workspace(const Workspace& workspace, bool read_only) {
   if (ruleset < 0) return logged_sys_error(Errc::internal, "landlock_create_ruleset", errno);
   const UniqueFd ruleset_fd(static_cast<int>(ruleset));
 
-  // Read rights always; write rights unless read-only. Never execute, device/FIFO/socket/symlink
-  // creation or device ioctls: nothing a tool does needs them.
+  // Read rights always; write rights unless read-only. Never execute, device or socket creation or
+  // device ioctls: nothing a tool does needs them. Make-FIFO and make-symlink are granted because
+  // Landlock checks them on a rename's destination (move_file of an existing FIFO or symlink); the
+  // calls that would create one (mknodat, symlinkat) are killed by seccomp.
   std::uint64_t grant = kFsReadFile | kFsReadDir;
-  if (!read_only) grant |= kFsWriteFile | kFsRemoveDir | kFsRemoveFile | kFsMakeDir | kFsMakeReg | kFsRefer | kFsTruncate;
+  if (!read_only)
+    grant |= kFsWriteFile | kFsRemoveDir | kFsRemoveFile | kFsMakeDir | kFsMakeReg | kFsMakeFifo | kFsMakeSym |
+             kFsRefer | kFsTruncate;
   LlPathBeneathAttr rule{};
   rule.allowed_access = grant & attr.handled_access_fs;
   rule.parent_fd = workspace.fd();

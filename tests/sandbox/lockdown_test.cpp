@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/openat2.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -214,6 +215,24 @@ void expect_exit(const Outcome& o, int code) {
 
 // --- seccomp: denied syscalls kill the process ---
 
+// One futex call with `op` on a private word holding 0 (no waiter, no owner).
+int futex_op(int op) {
+  static std::uint32_t word = 0;
+  const timespec zero{0, 0};
+  return errno_or_success(::syscall(SYS_futex, &word, op, 1, &zero, &word, 0));
+}
+
+// Every entry beneath `dir` with its type, mode bits and size, as seen from outside.
+std::map<std::string, std::string> tree(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0) continue;
+    out[e.path().string()] = std::to_string(st.st_mode) + ":" + std::to_string(S_ISDIR(st.st_mode) ? 0 : st.st_size);
+  }
+  return out;
+}
+
 struct Forbidden {
   const char* name;
   bool strict_only;  // also allowed under a sanitizer runtime
@@ -319,6 +338,53 @@ std::vector<Forbidden> forbidden_calls() {
          if (!fd) return kSetupFailed;
          return errno_or_success(::fcntl(fd->get(), F_SETOWN, ::getppid()));
        }},
+      // Creation modes: setuid, setgid and sticky are refused wherever the mode is in a register.
+      {"openat_create_setgid", false, [](const Workspace& ws, R, R) {
+         return errno_or_success(::openat(ws.fd(), "sgid", O_WRONLY | O_CREAT | O_EXCL, 02755));
+       }},
+      {"openat_create_sticky", false, [](const Workspace& ws, R, R) {
+         return errno_or_success(::openat(ws.fd(), "sticky", O_WRONLY | O_CREAT | O_EXCL, 01644));
+       }},
+      {"openat_tmpfile_setuid", false, [](const Workspace& ws, R, R) {
+         return errno_or_success(::openat(ws.fd(), ".", O_TMPFILE | O_WRONLY, 04755));
+       }},
+      {"mkdirat_setuid", false, [](const Workspace& ws, R, R) { return errno_or_success(::mkdirat(ws.fd(), "d_suid", 04755)); }},
+      {"mkdirat_setgid", false, [](const Workspace& ws, R, R) { return errno_or_success(::mkdirat(ws.fd(), "d_sgid", 02755)); }},
+      {"mkdirat_sticky", false, [](const Workspace& ws, R, R) { return errno_or_success(::mkdirat(ws.fd(), "d_sticky", 01777)); }},
+      {"fchmodat2", false, [](const Workspace& ws, R, R) {
+         return errno_or_success(::syscall(452 /* fchmodat2, Linux >= 6.6 */, ws.fd(), "data.txt", 0644, 0));
+       }},
+      // No tool creates special files; Landlock's make-FIFO right exists only for move_file.
+      {"mknodat_fifo", false, [](const Workspace& ws, R, R) { return errno_or_success(::mkfifoat(ws.fd(), "fifo", 0644)); }},
+      {"mknodat_regular_setuid", false, [](const Workspace& ws, R, R) {
+         return errno_or_success(::mknodat(ws.fd(), "suid", S_IFREG | 04755, 0));
+       }},
+      {"mknod", false, [](const Workspace&, R root, R) {
+         return errno_or_success(::syscall(SYS_mknod, (root + "/fifo").c_str(), S_IFIFO | 0644, 0));
+       }},
+      // renameat2 with anything but RENAME_NOREPLACE: a whiteout is a character device 0/0.
+      {"renameat2_whiteout", false, [](const Workspace& ws, R, R) {
+         return errno_or_success(::renameat2(ws.fd(), "data.txt", ws.fd(), "r", RENAME_WHITEOUT));
+       }},
+      {"renameat2_noreplace_whiteout", false, [](const Workspace& ws, R, R) {
+         return errno_or_success(::renameat2(ws.fd(), "data.txt", ws.fd(), "r", RENAME_NOREPLACE | RENAME_WHITEOUT));
+       }},
+      {"renameat2_exchange", false, [](const Workspace& ws, R, R) {
+         return errno_or_success(::renameat2(ws.fd(), "data.txt", ws.fd(), "sub", RENAME_EXCHANGE));
+       }},
+      // futex: only wait/wake (plain and bitset); requeue, wake-op and the PI family are fatal.
+      {"futex_lock_pi", false, [](const Workspace&, R, R) { return futex_op(FUTEX_LOCK_PI); }},
+      {"futex_lock_pi_private", false, [](const Workspace&, R, R) { return futex_op(FUTEX_LOCK_PI_PRIVATE); }},
+      {"futex_lock_pi2", false, [](const Workspace&, R, R) { return futex_op(FUTEX_LOCK_PI2); }},
+      {"futex_trylock_pi", false, [](const Workspace&, R, R) { return futex_op(FUTEX_TRYLOCK_PI); }},
+      {"futex_unlock_pi", false, [](const Workspace&, R, R) { return futex_op(FUTEX_UNLOCK_PI); }},
+      {"futex_requeue", false, [](const Workspace&, R, R) { return futex_op(FUTEX_REQUEUE); }},
+      {"futex_cmp_requeue_private", false, [](const Workspace&, R, R) { return futex_op(FUTEX_CMP_REQUEUE_PRIVATE); }},
+      {"futex_wake_op", false, [](const Workspace&, R, R) { return futex_op(FUTEX_WAKE_OP); }},
+      {"futex_wait_requeue_pi", false, [](const Workspace&, R, R) { return futex_op(FUTEX_WAIT_REQUEUE_PI); }},
+      {"futex_cmp_requeue_pi", false, [](const Workspace&, R, R) { return futex_op(FUTEX_CMP_REQUEUE_PI); }},
+      {"futex_fd", false, [](const Workspace&, R, R) { return futex_op(2 /* FUTEX_FD, removed in 2.6.26 */); }},
+      {"futex_waitv", false, [](const Workspace&, R, R) { return errno_or_success(::syscall(SYS_futex_waitv, nullptr, 0, 0, nullptr, 0)); }},
       {"mmap_exec", true, [](const Workspace&, R, R) {
          void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
          return p == MAP_FAILED ? errno : kUnexpectedSuccess;
@@ -342,8 +408,10 @@ TEST_P(ForbiddenSyscallTest, KillsTheProcessWithSigsys) {
   SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
   const Forbidden f = forbidden_calls()[GetParam()];
   if (f.strict_only && kSanitizer) GTEST_SKIP() << f.name << " is allowed under a sanitizer runtime";
+  const auto before = tree(root_);
   const Outcome o = run_child([&] { return locked([&](const Workspace& ws) { return f.attempt(ws, root_, outside_); }); });
   expect_sigsys(o);
+  EXPECT_EQ(tree(root_), before) << "the workspace changed";
   EXPECT_FALSE(fs::exists(root_ + "/hard") || fs::exists(root_ + "/sym") || fs::exists(root_ + "/suid") ||
                fs::exists(root_ + "/m") || fs::exists(root_ + "/r"));
   EXPECT_EQ(fs::status(root_ + "/data.txt").permissions(),
@@ -399,14 +467,119 @@ TEST_F(LockdownTest, AnAnonymousFileCanBeNamedButNothingOutsideCanBeLinkedIn) {
                 });
               }),
               EXDEV);
+  // The fd form: Landlock does not check O_PATH opens, and since 6.10 the kernel lets the fd's
+  // opener link it without a capability; Landlock still refuses the outside source.
+  expect_exit(run_child([&] {
+                return locked([&](const Workspace& ws) {
+                  const int fd = ::openat(AT_FDCWD, secret.c_str(), O_PATH | O_CLOEXEC);
+                  if (fd < 0) return kSetupFailed;
+                  return errno_or_success(::linkat(fd, "", ws.fd(), "stolen", AT_EMPTY_PATH));
+                });
+              }),
+              flink ? EXDEV : ENOENT);
   EXPECT_FALSE(fs::exists(root_ + "/stolen"));
 }
 
-TEST_F(LockdownTest, MakingAFifoIsEacces) {
+// move_file's rename of an existing FIFO or symlink needs Landlock's make-FIFO / make-symlink right
+// on the destination; creating one stays fatal (mknodat_fifo, symlinkat above).
+TEST_F(LockdownTest, AnExistingFifoAndSymlinkCanBeMoved) {
   SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
-  expect_exit(run_child([&] { return locked([&](const Workspace& ws) { return errno_or_success(::mkfifoat(ws.fd(), "fifo", 0644)); }); }),
-              EACCES);
-  EXPECT_FALSE(fs::exists(root_ + "/fifo"));
+  ASSERT_EQ(::mkfifo((root_ + "/fifo").c_str(), 0644), 0);
+  expect_exit(run_child([&] {
+                return locked([](const Workspace& ws) {
+                  if (::renameat2(ws.fd(), "fifo", ws.fd(), "sub/fifo", RENAME_NOREPLACE) != 0) return errno;
+                  if (::renameat2(ws.fd(), "link", ws.fd(), "sub/link", RENAME_NOREPLACE) != 0) return errno;
+                  return 0;
+                });
+              }),
+              0);
+  EXPECT_TRUE(fs::is_fifo(fs::symlink_status(root_ + "/sub/fifo")));
+  EXPECT_TRUE(fs::is_symlink(root_ + "/sub/link"));
+  EXPECT_EQ(fs::read_symlink(root_ + "/sub/link"), "data.txt");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root_ + "/fifo")) || fs::exists(fs::symlink_status(root_ + "/link")));
+}
+
+// Seen from outside: what the worker creates through the calls whose mode seccomp checks carries
+// exactly the requested permission bits (the forbidden cases above show special bits are fatal).
+TEST_F(LockdownTest, CreatedFilesAndDirectoriesGetTheirPlainModes) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
+  expect_exit(run_child([&] {
+                ::umask(0);
+                return locked([](const Workspace& ws) {
+                  const int fd = ::openat(ws.fd(), "plain", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                  if (fd < 0) return errno;
+                  ::close(fd);
+                  if (::mkdirat(ws.fd(), "pdir", 0755) != 0) return errno;
+                  return 0;
+                });
+              }),
+              0);
+  struct stat st {};
+  ASSERT_EQ(::lstat((root_ + "/plain").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFREG | 0644);
+  ASSERT_EQ(::lstat((root_ + "/pdir").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFDIR | 0755);
+}
+
+// openat2 carries its mode inside struct open_how, out of seccomp's sight, so a compromised worker
+// can create a regular file marked setuid+setgid. The kernel bounds it: a process without
+// CAP_FSETID loses both bits on its first write, truncate or fallocate, so the marked file is
+// empty for as long as it is marked, and fchmod can't put the bits back.
+TEST_F(LockdownTest, OpenAt2CanMarkOnlyAnEmptyFileAndAnyWriteClearsTheMarks) {
+  SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(release), 0);
+  auto o = options();
+  o.keep_fds.push_back(ready[1]);
+  o.keep_fds.push_back(release[0]);
+  const char* const names[] = {"by-write", "by-truncate", "by-fallocate"};
+  const pid_t pid = spawn([&] {
+    ::umask(0);
+    return locked(o, [&](const Workspace& ws) {
+      int fds[3];
+      for (int i = 0; i < 3; ++i) {
+        open_how how{};
+        how.flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC;
+        how.mode = 06755;
+        how.resolve = RESOLVE_BENEATH;
+        fds[i] = static_cast<int>(::syscall(SYS_openat2, ws.fd(), names[i], &how, sizeof how));
+        if (fds[i] < 0) return errno;
+      }
+      if (::write(ready[1], "r", 1) != 1) return kSetupFailed;
+      char c;
+      if (::read(release[0], &c, 1) != 1) return kSetupFailed;
+      if (::write(fds[0], "x", 1) != 1) return 100;
+      if (::ftruncate(fds[1], 10) != 0) return 101;
+      if (::fallocate(fds[2], 0, 0, 10) != 0) return 102;
+      // Putting the bits back is fatal (fchmod_setuid above), so only the plain bits are tried.
+      if (::fchmod(fds[0], 0755) != 0) return 103;
+      return 0;
+    });
+  });
+  ::close(ready[1]);
+  ::close(release[0]);
+  pollfd pfd{ready[0], POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 60000), 1);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "child did not create its files: " << wait_child(pid);
+  struct stat st {};
+  for (const char* n : names) {
+    SCOPED_TRACE(n);
+    ASSERT_EQ(::lstat((root_ + "/" + n).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode, S_IFREG | 06755);  // seccomp can't see open_how's mode
+    EXPECT_EQ(st.st_size, 0);
+  }
+  ASSERT_EQ(::write(release[1], "g", 1), 1);
+  expect_exit(wait_child(pid), 0);
+  ::close(ready[0]);
+  ::close(release[1]);
+  for (const char* n : names) {
+    SCOPED_TRACE(n);
+    ASSERT_EQ(::lstat((root_ + "/" + n).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode, S_IFREG | 0755);
+    EXPECT_GT(st.st_size, 0);
+  }
 }
 
 TEST_F(LockdownTest, ReadOnlyRefusesEveryWriteWithEacces) {
@@ -447,7 +620,7 @@ TEST_F(LockdownTest, ReadOnlyRefusesEveryWriteWithEacces) {
 
 // --- Landlock alone (no seccomp): the rules themselves ---
 
-TEST_F(LockdownTest, LandlockAloneDeniesSpecialFilesSymlinksExecAndOutside) {
+TEST_F(LockdownTest, LandlockAloneDeniesDevicesSocketsExecAndOutside) {
   if (shmcp::sandbox::landlock_abi_version() < 1) GTEST_SKIP() << "no Landlock on this kernel";
   // An executable inside the workspace: execute is never granted.
   fs::copy_file("/bin/true", root_ + "/true");
@@ -457,10 +630,9 @@ TEST_F(LockdownTest, LandlockAloneDeniesSpecialFilesSymlinksExecAndOutside) {
   const std::string secret = outside_ + "/secret.txt";
   using Op = std::function<int(const Workspace&)>;
   const std::vector<std::pair<const char*, Op>> denied = {
-      {"mkfifoat", [](const Workspace& ws) { return errno_or_success(::mkfifoat(ws.fd(), "fifo", 0644)); }},
       {"mknodat sock", [](const Workspace& ws) { return errno_or_success(::mknodat(ws.fd(), "sock", S_IFSOCK | 0644, 0)); }},
       {"mknodat chr", [](const Workspace& ws) { return errno_or_success(::mknodat(ws.fd(), "null", S_IFCHR | 0644, makedev(1, 3))); }},
-      {"symlinkat", [](const Workspace& ws) { return errno_or_success(::symlinkat("data.txt", ws.fd(), "sym")); }},
+      {"mknodat blk", [](const Workspace& ws) { return errno_or_success(::mknodat(ws.fd(), "blk", S_IFBLK | 0644, makedev(7, 0))); }},
       {"execve inside", [&](const Workspace&) {
          char* argv[] = {const_cast<char*>("true"), nullptr};
          return errno_or_success(::execve(exe.c_str(), argv, environ));
@@ -472,8 +644,19 @@ TEST_F(LockdownTest, LandlockAloneDeniesSpecialFilesSymlinksExecAndOutside) {
     SCOPED_TRACE(what);
     expect_exit(run_child([&] { return landlocked(false, op); }), EACCES);
   }
-  EXPECT_FALSE(fs::exists(root_ + "/fifo") || fs::exists(root_ + "/sock") || fs::exists(root_ + "/null") ||
-               fs::is_symlink(root_ + "/sym"));
+  EXPECT_FALSE(fs::exists(root_ + "/sock") || fs::exists(root_ + "/null") || fs::exists(root_ + "/blk"));
+  // Make-FIFO and make-symlink are granted, for move_file's renames; seccomp is the layer that
+  // keeps a worker from creating either (mknodat_fifo, symlinkat above).
+  expect_exit(run_child([&] {
+                return landlocked(false, [](const Workspace& ws) {
+                  if (::mkfifoat(ws.fd(), "fifo", 0644) != 0) return errno;
+                  if (::symlinkat("data.txt", ws.fd(), "sym") != 0) return errno;
+                  return 0;
+                });
+              }),
+              0);
+  EXPECT_TRUE(fs::is_fifo(fs::symlink_status(root_ + "/fifo")));
+  EXPECT_TRUE(fs::is_symlink(root_ + "/sym"));
   // The same process may still create, rename and remove regular files and directories.
   expect_exit(run_child([&] {
                 return landlocked(false, [](const Workspace& ws) {
@@ -645,8 +828,10 @@ TEST_F(LockdownTest, AllowedOperationsWorkUnderTheFilter) {
       if (::unlinkat(ws.fd(), "newdir/b.txt", 0) != 0 || ::unlinkat(ws.fd(), "newdir", AT_REMOVEDIR) != 0 ||
           ::unlinkat(ws.fd(), "big.bin", 0) != 0)
         return fail(step);
-      ++step;  // 12: mknodat is refused politely (EACCES), not killed
-      if (::mkfifoat(ws.fd(), "fifo", 0644) == 0 || errno != EACCES) return fail(step);
+      ++step;  // 12: renameat2 without flags (and back)
+      if (::renameat2(ws.fd(), "data.txt", ws.fd(), "data.moved", 0) != 0 ||
+          ::renameat2(ws.fd(), "data.moved", ws.fd(), "data.txt", 0) != 0)
+        return fail(step);
       return 0;
     });
   });
@@ -676,6 +861,16 @@ TEST_F(LockdownTest, CrossProcessFutexWakeupsWork) {
       }
       // The private variants are allowed too (threads of one process).
       if (futex(&words[2], FUTEX_WAKE_PRIVATE, 1, nullptr) < 0) return 4;
+      // glibc's timed waits: FUTEX_WAIT_BITSET with an absolute timeout, either clock. The word
+      // holds 0, so waiting for 1 returns EAGAIN at once.
+      timespec now{};
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      for (int op : {FUTEX_WAIT_BITSET_PRIVATE, FUTEX_WAIT_BITSET, FUTEX_WAIT_BITSET_PRIVATE | FUTEX_CLOCK_REALTIME}) {
+        if (::syscall(SYS_futex, &words[2], op, 1, &now, nullptr, FUTEX_BITSET_MATCH_ANY) == 0 || errno != EAGAIN)
+          return 5;
+      }
+      if (::syscall(SYS_futex, &words[2], FUTEX_WAKE_BITSET_PRIVATE, 1, nullptr, nullptr, FUTEX_BITSET_MATCH_ANY) < 0)
+        return 6;
       return 0;
     });
   });
