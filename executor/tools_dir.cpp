@@ -215,20 +215,24 @@ CallResult list_directory_with_sizes(const Ctx& c, std::string_view path, bool b
   };
   std::vector<Row> rows;
   for (const auto& e : *entries) {
+    // 0 when the size can't or must not be shown: what the reference prints for an entry it
+    // cannot stat. A file with several hard links counts as such (another name may be outside).
     std::int64_t size = 0;
     struct stat st {};
+    bool have = false;
     if (e.type == DT_LNK) {
       // The reference stats through the link. We do too, but only via the Workspace, so a link
       // leaving the workspace reports the link itself and a dangling one 0 (as the reference).
       auto target = c.ws.open(join_path(name->display, e.name), O_PATH);
       if (target) {
-        if (::fstat(target->get(), &st) == 0) size = st.st_size;
+        have = ::fstat(target->get(), &st) == 0;
       } else if (target.error().code == Errc::access_denied) {
-        if (::fstatat(fd->get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) size = st.st_size;
+        have = ::fstatat(fd->get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
       }
-    } else if (::fstatat(fd->get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      size = st.st_size;
+    } else {
+      have = ::fstatat(fd->get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     }
+    if (have && hardlink_refusal(c, st.st_mode, st.st_nlink, "").empty()) size = st.st_size;
     rows.push_back(Row{utf8_sanitize(e.name), e.type == DT_DIR, size});
   }
   // Stable sorts over the byte-ordered listing: ties keep readdir order, as Array#sort does.

@@ -65,6 +65,12 @@ struct FileBytes {
   std::string display;
 };
 
+// The refusal for an inode that may have names outside the workspace: a non-directory with more
+// than one hard link, unless opts.allow_hardlinks. Empty when it may be shown. Its content and its
+// metadata (size, times, mode) are withheld alike; a directory's link count only counts its
+// subdirectories.
+std::string hardlink_refusal(const Ctx& c, mode_t mode, std::uint64_t nlink, std::string_view display);
+
 // Opens a regular file beneath the workspace and reads it whole (up to `limit` bytes, default
 // opts.max_read_bytes). Refuses non-regular files without blocking (a FIFO or device is checked
 // with an O_PATH handle before anything opens it for reading), and files with more than one hard

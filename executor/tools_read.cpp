@@ -128,6 +128,7 @@ CallResult get_file_info(const Ctx& c, std::string_view path) {
   struct statx sx {};
   std::int64_t size = 0, btime = 0, mtime = 0, atime = 0;
   unsigned mode = 0;
+  std::uint64_t nlink = 1;
   if (::statx(fd->get(), "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, &sx) == 0) {
     size = static_cast<std::int64_t>(sx.stx_size);
     // Like libuv: a filesystem without birth times reports the epoch.
@@ -135,6 +136,7 @@ CallResult get_file_info(const Ctx& c, std::string_view path) {
     mtime = sx.stx_mtime.tv_sec;
     atime = sx.stx_atime.tv_sec;
     mode = sx.stx_mode;
+    nlink = sx.stx_nlink;
   } else {
     struct stat st {};
     if (::fstat(fd->get(), &st) != 0) return CallResult::error(node_errno_message(errno, "stat", name->display));
@@ -142,7 +144,10 @@ CallResult get_file_info(const Ctx& c, std::string_view path) {
     mtime = st.st_mtim.tv_sec;
     atime = st.st_atim.tv_sec;
     mode = st.st_mode;
+    nlink = st.st_nlink;
   }
+  if (auto refused = hardlink_refusal(c, static_cast<mode_t>(mode), nlink, name->display); !refused.empty())
+    return CallResult::error(std::move(refused));
   char perm[32];
   std::snprintf(perm, sizeof perm, "%o", mode);
   std::string p(perm);

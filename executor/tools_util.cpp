@@ -347,6 +347,11 @@ bool write_all(int fd, std::string_view data) {
 
 }  // namespace
 
+std::string hardlink_refusal(const Ctx& c, mode_t mode, std::uint64_t nlink, std::string_view display) {
+  if (nlink <= 1 || S_ISDIR(mode) || c.opts.allow_hardlinks) return {};
+  return "Access denied - file has " + std::to_string(nlink) + " hard links: " + std::string(display);
+}
+
 Result<FileBytes> read_regular(const Ctx& c, std::string_view user_path, std::optional<std::uint64_t> limit_opt) {
   auto name = c.ws.name(user_path);
   if (!name) return fail(name.error().message, name.error().code);
@@ -371,10 +376,8 @@ Result<FileBytes> read_regular(const Ctx& c, const sandbox::ResolvedName& name,
     if (e.code == Errc::busy) return fail("File changed while being opened: " + fb.display);
     return fail(ws_error_message(e, "open", fb.display));
   }
-  if (fb.st.st_nlink > 1 && !c.opts.allow_hardlinks) {
-    return fail("Access denied - file has " + std::to_string(fb.st.st_nlink) + " hard links: " + fb.display,
-                Errc::access_denied);
-  }
+  if (auto refused = hardlink_refusal(c, fb.st.st_mode, fb.st.st_nlink, fb.display); !refused.empty())
+    return fail(std::move(refused), Errc::access_denied);
   if (static_cast<std::uint64_t>(fb.st.st_size) > limit) {
     return fail(too_large(fb.display, static_cast<std::uint64_t>(fb.st.st_size), limit), Errc::too_large);
   }

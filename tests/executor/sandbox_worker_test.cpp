@@ -2,10 +2,13 @@
 // from outside through /proc, and a positive control: every one of the 14 tools completes under
 // the filter through the channel (large files, a 2,000-entry directory), with no worker killed.
 #include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <set>
 
 #include "orchestrator/client.hpp"
@@ -209,6 +212,38 @@ TEST_F(SandboxWorkerTest, EveryToolCompletesUnderTheFilter) {
   EXPECT_EQ(metric(ex_->port(), "shmcp_sandbox_violations_total"), 0);
   EXPECT_EQ(metric(ex_->port(), "shmcp_worker_restarts_total"), 0);
   EXPECT_EQ(ex_->stderr_text().find("SIGSYS"), std::string::npos) << ex_->stderr_text();
+}
+
+// move_file renames a FIFO and symlinks (one pointing inside, one outside) as the reference does:
+// Landlock grants make-FIFO/make-symlink on the destination, while the worker still can't create
+// either (seccomp kills mknodat and symlinkat; see tests/sandbox/lockdown_test.cpp).
+TEST_F(SandboxWorkerTest, MoveFileMovesAFifoAndSymlinksInsideTheWorkspace) {
+  ASSERT_TRUE(write_file(ws_ / "target.txt", "t\n"));
+  ASSERT_EQ(::mkfifo((ws_ / "pipe").c_str(), 0644), 0);
+  ASSERT_EQ(::symlink("target.txt", (ws_ / "ln").c_str()), 0);
+  ASSERT_EQ(::symlink("/etc/passwd", (ws_ / "out").c_str()), 0);
+  ASSERT_EQ(::mkdir((ws_ / "dst").c_str(), 0755), 0);
+  ASSERT_NO_FATAL_FAILURE(start());
+  const auto before = ex_->wait_workers(1);
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(text(ok("move_file", {{"source", "pipe"}, {"destination", "dst/pipe"}})),
+            "Successfully moved pipe to dst/pipe");
+  EXPECT_EQ(text(ok("move_file", {{"source", "ln"}, {"destination", "dst/ln2"}})), "Successfully moved ln to dst/ln2");
+  EXPECT_EQ(text(ok("move_file", {{"source", "out"}, {"destination", "dst/out"}})), "Successfully moved out to dst/out");
+  struct stat st {};
+  ASSERT_EQ(::lstat((ws_ / "dst/pipe").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  for (const char* gone : {"pipe", "ln", "out"}) EXPECT_NE(::lstat((ws_ / gone).c_str(), &st), 0) << gone;
+  char buf[64] = {};
+  ASSERT_EQ(::readlink((ws_ / "dst/ln2").c_str(), buf, sizeof buf - 1), 10);
+  EXPECT_STREQ(buf, "target.txt");
+  std::memset(buf, 0, sizeof buf);
+  ASSERT_EQ(::readlink((ws_ / "dst/out").c_str(), buf, sizeof buf - 1), 11);
+  EXPECT_STREQ(buf, "/etc/passwd");
+  EXPECT_EQ(read_file(ws_ / "target.txt"), "t\n");
+  // No worker was killed doing it.
+  EXPECT_EQ(ex_->worker_pids(), before);
+  EXPECT_EQ(metric(ex_->port(), "shmcp_sandbox_violations_total"), 0);
 }
 
 TEST_F(SandboxWorkerTest, ReadOnlyWorkersRefuseWritesButRead) {

@@ -138,6 +138,45 @@ TEST_F(Hostile, HardLinkedFilesAreRefusedUnlessAllowed) {
   expect_canary_intact();
 }
 
+// A hard link may be a second name of an outside file: its metadata is withheld like its content.
+TEST_F(Hostile, HardLinkedFilesYieldNoMetadataUnlessAllowed) {
+  ASSERT_EQ(::link((outside_ + "/secret.txt").c_str(), p("hard").c_str()), 0);  // 11 bytes
+  link("hard", "to_hard");
+  const std::string refusal = R("Access denied - file has 2 hard links: @ROOT@/hard");
+  EXPECT_EQ(err("read_text_file", {{"path", "hard"}}), refusal);
+  EXPECT_EQ(err("get_file_info", {{"path", "hard"}}), refusal);
+  EXPECT_EQ(err("get_file_info", {{"path", "to_hard"}}), R("Access denied - file has 2 hard links: @ROOT@/to_hard"));
+  auto combined = [](const std::string& listing) {  // "Combined size: <n> B" (all sizes here are < 1 KB)
+    const auto at = listing.find("Combined size: ");
+    return at == std::string::npos ? -1 : std::stoi(listing.substr(at + 15));
+  };
+  auto line = [](const std::string& name, const std::string& size) {
+    return "[FILE] " + name + std::string(31 - name.size(), ' ') + std::string(10 - size.size(), ' ') + size + "\n";
+  };
+  std::string listing = ok("list_directory_with_sizes", {{"path", "."}});
+  EXPECT_NE(listing.find(line("hard", "0 B")), std::string::npos) << listing;
+  EXPECT_NE(listing.find(line("to_hard", "0 B")), std::string::npos) << listing;
+  // Positive control: a single-link file's metadata is shown (in.txt, 7 bytes), and a directory
+  // (whose link count counts its subdirectories) too.
+  EXPECT_NE(listing.find(line("in.txt", "7 B")), std::string::npos) << listing;
+  EXPECT_NE(ok("get_file_info", {{"path", "in.txt"}}).find("size: 7\n"), std::string::npos);
+  ASSERT_EQ(::mkdir(p("d").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(p("d/sub").c_str(), 0755), 0);
+  EXPECT_NE(ok("get_file_info", {{"path", "d"}}).find("isDirectory: true\n"), std::string::npos);
+
+  const int without = combined(listing);
+
+  ToolOptions o;
+  o.allow_hardlinks = true;
+  make_tools(o);
+  EXPECT_NE(ok("get_file_info", {{"path", "hard"}}).find("size: 11\n"), std::string::npos);
+  listing = ok("list_directory_with_sizes", {{"path", "."}});
+  EXPECT_EQ(combined(listing), without + 22) << listing;  // hard and to_hard, 11 B each
+  EXPECT_NE(listing.find(line("hard", "11 B")), std::string::npos) << listing;
+  EXPECT_NE(listing.find(line("to_hard", "11 B")), std::string::npos) << listing;
+  expect_canary_intact();
+}
+
 TEST_F(Hostile, ReadSizeLimitIsEnforced) {
   ToolOptions o;
   o.max_read_bytes = 4;
