@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <thread>
+
 #include "tests/executor/executor_process.hpp"
 
 using nlohmann::json;
@@ -141,6 +143,37 @@ TEST_F(CliTest, PingPrintsPercentiles) {
     for (const char* f : {" min ", " p50 ", " p90 ", " p99 ", " p99.9 ", " max ", "calls/s"})
       EXPECT_NE(r.out.find(f), std::string::npos) << f << " in " << r.out;
   }
+}
+
+int lanes_in_use(int port) {
+  std::string body;
+  if (http_get(port, "/health", &body) != 200) return -1;
+  const json j = json::parse(body, nullptr, false);
+  return j.is_discarded() ? -1 : j["channel"].value("lanes_in_use", -1);
+}
+
+// The executor dies while ping is running: ping stops at the first failed call with exit 2 and
+// one line naming the failure, instead of timing the remaining (here millions of) calls.
+TEST_F(CliTest, PingStopsAtTheFirstTransportErrorAndExits2) {
+  const int port = ex_->port();
+  const int idle = lanes_in_use(port);
+  ASSERT_GE(idle, 0);
+  ProcessResult r;
+  std::thread pinger([&] { r = shmcp({"ping", "--connect", ex_->shm_url(), "--count", "50000000"}); });
+  // The pinger holds a lane from its connect on: then it is pinging (warm-up or timed loop).
+  bool pinging = false;
+  for (int i = 0; i < 2000 && !pinging; ++i) {
+    pinging = lanes_in_use(port) > idle;
+    if (!pinging) sleep_ms(5);
+  }
+  ex_->kill9();
+  pinger.join();
+  ASSERT_TRUE(pinging) << "the ping client never claimed a lane";
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.rfind("shmcp: ping ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(" of 50000000 to " + ex_->shm_url() + " failed: "), std::string::npos) << r.err;
+  EXPECT_EQ(count_char(r.err, '\n'), 1u) << r.err;
 }
 
 TEST_F(CliTest, HealthExits0AndPrintsStatus) {
