@@ -2,11 +2,15 @@
 //
 // Two layers, and only the second one is trusted:
 //  1. name(): a lexical gate that rejects obviously hostile input early with the reference server's
-//     wording. It never rewrites what will be opened: the string handed to the kernel is the
-//     caller's bytes minus the root prefix, untrimmed and undecoded.
+//     wording, then normalises "." and ".." lexically, as path.resolve does in the reference server
+//     ("a/../sub" is "sub" even when "a" does not exist). Nothing else is rewritten: no trimming,
+//     no decoding. A path whose ".." steps above the root at any point is refused here, and one
+//     whose ".." the kernel would resolve above the root (after a symlink to the root, say) is
+//     refused by open() before the normalised name is used, both as before normalisation existed.
 //  2. openat2() beneath the root fd with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV:
 //     the kernel refuses every ".." above the root, every absolute or escaping symlink, every
-//     magic link and every mount crossing, atomically with the open. There is no check-then-open.
+//     magic link and every mount crossing, atomically with the open. There is no check-then-open:
+//     the lexical steps only choose which name beneath the root is asked for.
 //  3. Only when that refuses a path (EXDEV or ELOOP), a bounded rewrite: the path is walked beneath
 //     the root one component at a time (O_PATH|O_NOFOLLOW, same resolve flags), and every absolute
 //     symlink whose target lies inside root() is replaced by the target's workspace-relative form.
@@ -107,6 +111,44 @@ bool climbs_above_start(std::string_view rel) {
     i = j + 1;
   }
   return false;
+}
+
+// `rel` (which never climbs above its start) with "." and empty components dropped and each ".."
+// cancelling the component before it; "." when nothing is left. A trailing '/' is kept, so the
+// kernel still insists on a directory there.
+std::string normalize_relative(std::string_view rel) {
+  std::string out;
+  out.reserve(rel.size());
+  std::size_t i = 0;
+  while (i < rel.size()) {
+    std::size_t j = rel.find('/', i);
+    if (j == std::string_view::npos) j = rel.size();
+    const std::string_view comp = rel.substr(i, j - i);
+    if (comp == "..") {
+      const std::size_t slash = out.rfind('/');
+      out.resize(slash == std::string::npos ? 0 : slash);
+    } else if (!comp.empty() && comp != ".") {
+      if (!out.empty()) out += '/';
+      out += comp;
+    }
+    i = j + 1;
+  }
+  if (out.empty()) out = ".";
+  if (!rel.empty() && rel.back() == '/') out += '/';
+  return out;
+}
+
+// The caller's relative path up to and including its last ".." component; empty without one.
+std::string_view through_last_dotdot(std::string_view rel) {
+  std::size_t end = 0;
+  std::size_t i = 0;
+  while (i < rel.size()) {
+    std::size_t j = rel.find('/', i);
+    if (j == std::string_view::npos) j = rel.size();
+    if (rel.substr(i, j - i) == "..") end = j;
+    i = j + 1;
+  }
+  return rel.substr(0, end);
 }
 
 Error outside_error(std::string_view shown, std::string_view root) {
@@ -347,8 +389,21 @@ Result<ResolvedName> Workspace::name(std::string_view user_path) const {
     while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
   }
   if (climbs_above_start(rel)) return outside_error(joined, root_);
-  out.relative = rel.empty() ? std::string(".") : std::string(rel);
+  out.given = rel.empty() ? std::string(".") : std::string(rel);
+  out.relative = normalize_relative(rel);
   return out;
+}
+
+int Workspace::open_name(const ResolvedName& n, const std::string& rel, int flags, mode_t mode, bool follow_last) const {
+  // ".." is taken lexically (n.relative), but a path whose ".." the kernel resolves above the root
+  // (after a symlink to the root or above it) stays refused: resolving the caller's own prefix up
+  // to its last ".." tells. Anything else it answers (ENOENT for "missing/..") is not an escape.
+  if (const std::string_view climb = through_last_dotdot(n.given); !climb.empty()) {
+    const int probe = open_beneath_root(root_fd_.get(), root_, std::string(climb), O_PATH, 0, true);
+    if (probe >= 0) ::close(probe);
+    if (probe == -EXDEV || probe == -ELOOP) return probe;
+  }
+  return open_beneath_root(root_fd_.get(), root_, rel, flags, mode, follow_last);
 }
 
 Result<UniqueFd> Workspace::open(std::string_view user_path, int flags, mode_t mode,
@@ -359,7 +414,7 @@ Result<UniqueFd> Workspace::open(std::string_view user_path, int flags, mode_t m
 }
 
 Result<UniqueFd> Workspace::open(const ResolvedName& n, int flags, mode_t mode, bool follow_last) const {
-  const int fd = open_beneath_root(root_fd_.get(), root_, n.relative, flags, mode, follow_last);
+  const int fd = open_name(n, n.relative, flags, mode, follow_last);
   if (fd < 0) return map_open_errno(-fd, n.display, "open");
   return UniqueFd(fd);
 }
@@ -367,18 +422,24 @@ Result<UniqueFd> Workspace::open(const ResolvedName& n, int flags, mode_t mode, 
 Result<Workspace::Parent> Workspace::open_parent(std::string_view user_path) const {
   auto n = name(user_path);
   if (!n) return std::move(n).error();
+  // The path as given decides whether it names an entry at all ("sub/.." does not, although it
+  // normalises to the root); the normalised one which entry.
+  std::string_view given = n->given;
+  while (given.size() > 1 && given.back() == '/') given.remove_suffix(1);
+  if (given == ".")
+    return make_error(Errc::invalid_argument, "The workspace root has no parent: " + n->display);
+  const std::size_t given_slash = given.rfind('/');
+  const std::string_view given_leaf = given_slash == std::string_view::npos ? given : given.substr(given_slash + 1);
   std::string_view rel = n->relative;
   while (rel.size() > 1 && rel.back() == '/') rel.remove_suffix(1);
-  if (rel == ".")
-    return make_error(Errc::invalid_argument, "The workspace root has no parent: " + n->display);
+  if (given_leaf.empty() || given_leaf == "." || given_leaf == ".." || rel == ".")
+    return make_error(Errc::invalid_argument, "Path must name a directory entry: " + n->display);
   const std::size_t slash = rel.rfind('/');
   const std::string_view leaf = slash == std::string_view::npos ? rel : rel.substr(slash + 1);
-  if (leaf.empty() || leaf == "." || leaf == "..")
-    return make_error(Errc::invalid_argument, "Path must name a directory entry: " + n->display);
   const std::string parent_rel =
       slash == std::string_view::npos ? std::string(".") : std::string(rel.substr(0, slash + 1));
 
-  const int fd = open_beneath_root(root_fd_.get(), root_, parent_rel, O_PATH | O_DIRECTORY, 0, true);
+  const int fd = open_name(*n, parent_rel, O_PATH | O_DIRECTORY, 0, true);
   if (fd < 0) {
     const int err = -fd;
     std::string parent_display = n->display.substr(0, n->display.rfind('/'));

@@ -47,9 +47,12 @@ inline constexpr std::size_t kMaxPathBytes = 4096;
 
 // A path the caller gave, split into what the kernel will resolve beneath the workspace.
 struct ResolvedName {
-  std::string relative;  // relative to the workspace root, never empty ("." for the root itself)
+  std::string relative;  // what the kernel resolves beneath the root: lexically normalised like
+                         // path.resolve ("a/./b/../c" -> "a/c"; "." for the root itself; a trailing
+                         // '/' is kept), symlinks not resolved
   std::string display;   // absolute path under Workspace::root() for messages and output,
                          // lexically normalised ("//a/./b/../c" -> "/a/c"), symlinks not resolved
+  std::string given;     // the caller's path relative to the root, as given ("." for the root)
 };
 
 // The workspace: an O_PATH handle on the root directory. Every filesystem operation of a tool goes
@@ -66,7 +69,9 @@ class Workspace {
 
   // Lexical validation only (no syscalls): rejects NUL bytes, over-long paths, Windows drive or UNC
   // paths; an absolute path must equal root() or continue it on a component boundary; a relative
-  // path is taken relative to root(). Nothing is trimmed or decoded. Errors are Errc::access_denied
+  // path is taken relative to root(); a ".." that steps above the root anywhere in the path is
+  // refused. "." and ".." are then normalised lexically (ResolvedName::relative), as the reference
+  // server does; nothing is trimmed or decoded. Errors are Errc::access_denied
   // with the reference's sentence "Access denied - path outside allowed directories: <p> not in <root>"
   // or Errc::invalid_argument for malformed input.
   Result<ResolvedName> name(std::string_view user_path) const;
@@ -74,6 +79,9 @@ class Workspace {
   // openat2(root, relative, {flags, mode, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV})
   // retried on EAGAIN. With follow_last == false the final component is not followed (O_NOFOLLOW
   // semantics; use O_PATH to get a handle on a symlink itself). O_CLOEXEC is always added.
+  // The normalised name is opened; if the path as given has "..", its prefix up to the last ".." is
+  // first resolved by the kernel the same way, and an escape there is refused as before (a ".."
+  // after a symlink to the root never reaches a name lexical normalisation would allow).
   // RESOLVE_BENEATH refuses every absolute symlink (EXDEV). Only then (EXDEV or ELOOP) the path is
   // walked beneath the root component by component (O_PATH|O_NOFOLLOW, same resolve flags, at most
   // 40 link expansions): an absolute link whose target is root() or lies beneath it on a component
@@ -119,6 +127,10 @@ class Workspace {
   Result<UniqueFd> open_regular(const ResolvedName& name, int flags, struct stat* st = nullptr) const;
 
  private:
+  // openat2 of `rel` (n.relative or a prefix of it) beneath the root after the ".." check on
+  // n.given described at open(). Returns the fd or -errno.
+  int open_name(const ResolvedName& n, const std::string& rel, int flags, mode_t mode, bool follow_last) const;
+
   UniqueFd root_fd_;
   std::string root_;
 };

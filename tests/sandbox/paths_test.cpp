@@ -232,9 +232,52 @@ TEST_F(PathsTest, AbsoluteAndRelativeFormsResolveInside) {
   }
   auto n = ws().name("sub/./deeper/../file.txt");
   ASSERT_TRUE(n.ok());
-  EXPECT_EQ(n->relative, "sub/./deeper/../file.txt");  // what the kernel gets: untouched
+  EXPECT_EQ(n->relative, "sub/file.txt");  // what the kernel gets: normalised like path.resolve
+  EXPECT_EQ(n->given, "sub/./deeper/../file.txt");
   EXPECT_EQ(n->display, root_ + "/sub/file.txt");
   expect_fails(ws().open("sub/missing.txt", O_RDONLY), Errc::not_found, root_ + "/sub/missing.txt");
+}
+
+// ".." cancels the component before it lexically, as path.resolve does in the reference server:
+// that component need not exist, or be what the kernel would find there.
+TEST_F(PathsTest, DotDotIsNormalisedLexicallyBeforeTheKernelResolves) {
+  for (const std::string& p : std::vector<std::string>{"missing/../sub/file.txt", "sub/missing/../file.txt",
+                                                    root_ + "/a/../sub/file.txt", "top.txt/../sub/file.txt",
+                                                    "sub/deeper/x/y/../../../file.txt"}) {
+    SCOPED_TRACE(p);
+    auto fd = ws().open(p, O_RDONLY);
+    ASSERT_TRUE(fd.ok()) << fd.error().describe();
+    EXPECT_EQ(read_all(fd->get()), "inside");
+    auto reg = ws().open_regular(p, O_RDONLY);
+    ASSERT_TRUE(reg.ok()) << reg.error().describe();
+  }
+  auto dir = ws().open(root_ + "/a/../sub", O_RDONLY | O_DIRECTORY);
+  ASSERT_TRUE(dir.ok()) << dir.error().describe();
+  // A link to another directory: the kernel would take ".." from the link's target (sub), the
+  // reference (and we) from the name: "jump/.." is the root.
+  ASSERT_EQ(::symlink("sub/deeper", (root_ + "/jump").c_str()), 0);
+  auto up = ws().open("jump/../top.txt", O_RDONLY);
+  ASSERT_TRUE(up.ok()) << up.error().describe();
+  EXPECT_EQ(read_all(up->get()), "top");
+  // Errors name the normalised path, whose last component is the one missing.
+  expect_fails(ws().open("a/../nosub", O_RDONLY | O_DIRECTORY), Errc::not_found, "'" + root_ + "/nosub'");
+  expect_fails(ws().open("sub/a/../missing.txt", O_RDONLY), Errc::not_found, "'" + root_ + "/sub/missing.txt'");
+  // Creating through a normalised parent lands where the name says.
+  auto parent = ws().open_parent("missing/../sub/deeper/../new.txt");
+  ASSERT_TRUE(parent.ok()) << parent.error().describe();
+  EXPECT_EQ(parent->leaf, "new.txt");
+  const int nfd = ::openat(parent->dir.get(), parent->leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  ASSERT_GE(nfd, 0);
+  ::close(nfd);
+  EXPECT_TRUE(fs::is_regular_file(root_ + "/sub/new.txt"));
+  expect_fails(ws().open_parent("missing/../nodir/x.txt"), Errc::not_found,
+               "Parent directory does not exist: " + root_ + "/nodir");
+  // Still refused: a ".." above the root, lexically or through a link to the root.
+  expect_fails(ws().open("missing/../../outside/secret.txt", O_RDONLY), Errc::access_denied, "path outside allowed");
+  ASSERT_EQ(::symlink("..", (root_ + "/sub/up").c_str()), 0);
+  expect_fails(ws().open("sub/deeper/../up/../outside/secret.txt", O_RDONLY), Errc::access_denied,
+               "symlink target outside");
+  expect_fails(ws().open_parent("sub/up/../outside/new.txt"), Errc::access_denied, "symlink target outside");
 }
 
 // Tools resolve a name once and open by it (read_text_file, list_directory): the same rules and
