@@ -1,7 +1,10 @@
 #include "executor/edit_diff.hpp"
 
+#include <string.h>  // memmem
+
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <utility>
 
@@ -109,7 +112,8 @@ struct Change {
 // A port of jsdiff's Diff.diffWithOptionsObj (Myers with its diagonal pruning and tie-breaking),
 // so the chosen edit script, and therefore the hunks, are the same. nullopt when max_work is hit.
 std::optional<std::vector<Change>> myers(const std::vector<std::string_view>& oldT,
-                                         const std::vector<std::string_view>& newT, std::size_t max_work) {
+                                         const std::vector<std::string_view>& newT, std::size_t max_work,
+                                         CallDeadline* dl) {
   struct Path {
     std::int64_t oldPos;
     std::int64_t last;
@@ -117,7 +121,9 @@ std::optional<std::vector<Change>> myers(const std::vector<std::string_view>& ol
   };
   const auto oldLen = static_cast<std::int64_t>(oldT.size());
   const auto newLen = static_cast<std::int64_t>(newT.size());
-  std::vector<Component> pool;
+  // A deque, not a vector: the pool grows to kMaxDiffWork entries (hundreds of MB), and a vector's
+  // doubling would copy it all in one step that no deadline check can interrupt.
+  std::deque<Component> pool;
   std::vector<Path> pos_diag, neg_diag;  // bestPath[k] for k >= 0 and k < 0 (index -k-1)
   auto slot = [&](std::int64_t k) -> Path& {
     auto& v = k >= 0 ? pos_diag : neg_diag;
@@ -134,6 +140,7 @@ std::optional<std::vector<Change>> myers(const std::vector<std::string_view>& ol
     std::size_t common = 0;
     while (newPos + 1 < newLen && oldPos + 1 < oldLen &&
            oldT[static_cast<std::size_t>(oldPos + 1)] == newT[static_cast<std::size_t>(newPos + 1)]) {
+      if (dl != nullptr && dl->tick(1 + oldT[static_cast<std::size_t>(oldPos + 1)].size() / 64)) break;
       ++newPos;
       ++oldPos;
       ++common;
@@ -188,6 +195,7 @@ std::optional<std::vector<Change>> myers(const std::vector<std::string_view>& ol
   while (editLength <= maxEditLength) {
     for (std::int64_t d = std::max(minDiag, -editLength); d <= std::min(maxDiag, editLength); d += 2) {
       if (pool.size() > max_work) return std::nullopt;
+      if (dl != nullptr && dl->tick()) return std::nullopt;
       Path removePath = slot(d - 1), addPath = slot(d + 1);
       if (removePath.valid) slot(d - 1).valid = false;
       bool canAdd = false;
@@ -226,21 +234,38 @@ std::string normalize_eol(std::string_view text) {
   return out;
 }
 
-Result<std::string> apply_edits(std::string content, const std::vector<Edit>& edits) {
+Result<std::string> apply_edits(std::string content, const std::vector<Edit>& edits, CallDeadline* dl) {
+  auto timed_out = [] { return make_error(Errc::timeout, "edit_file: the call's deadline passed while matching edits"); };
   for (const auto& e : edits) {
+    if (dl != nullptr && dl->expired()) return timed_out();
     const std::string oldN = normalize_eol(e.old_text);
     const std::string newN = normalize_eol(e.new_text);
-    if (auto p = content.find(oldN); p != std::string::npos) {
-      content.replace(p, oldN.size(), newN);
+    // memmem (glibc's two-way search) is linear in both lengths; std::string::find compares the
+    // whole needle at every candidate, which a repetitive file and needle make quadratic.
+    const void* hit = oldN.empty() ? content.data() : ::memmem(content.data(), content.size(), oldN.data(), oldN.size());
+    if (hit != nullptr) {
+      content.replace(static_cast<std::size_t>(static_cast<const char*>(hit) - content.data()), oldN.size(), newN);
       continue;
     }
     auto oldLines = split_lf(oldN);
     auto lines = split_lf(content);
     bool found = false;
     if (lines.size() >= oldLines.size()) {
+      // Trimmed once, compared many times: the window search is O(lines * oldLines) comparisons.
+      std::vector<std::string_view> oldTrim, lineTrim;
+      oldTrim.reserve(oldLines.size());
+      lineTrim.reserve(lines.size());
+      for (auto l : oldLines) oldTrim.push_back(trim(l));
+      for (auto l : lines) {
+        if (dl != nullptr && dl->tick(1 + l.size() / 64)) return timed_out();
+        lineTrim.push_back(trim(l));
+      }
       for (std::size_t i = 0; i + oldLines.size() <= lines.size(); ++i) {
         bool ok = true;
-        for (std::size_t j = 0; j < oldLines.size() && ok; ++j) ok = trim(oldLines[j]) == trim(lines[i + j]);
+        for (std::size_t j = 0; j < oldLines.size() && ok; ++j) {
+          if (dl != nullptr && dl->tick(1 + oldTrim[j].size() / 64)) return timed_out();
+          ok = oldTrim[j] == lineTrim[i + j];
+        }
         if (!ok) continue;
         std::string_view indent = lines[i].substr(0, leading_space(lines[i]));
         std::vector<std::string> repl;
@@ -285,10 +310,11 @@ Result<std::string> apply_edits(std::string content, const std::vector<Edit>& ed
 }
 
 std::string unified_diff(std::string_view file_name, std::string_view old_text, std::string_view new_text,
-                         std::size_t max_work) {
+                         std::size_t max_work, CallDeadline* deadline) {
   auto oldT = tokenize(old_text);
   auto newT = tokenize(new_text);
-  auto result = myers(oldT, newT, max_work);
+  auto result = myers(oldT, newT, max_work, deadline);
+  if (!result && deadline != nullptr && deadline->hit()) return {};  // the caller answers the timeout
   std::vector<Change> diff;
   if (result) {
     diff = std::move(*result);
@@ -373,8 +399,13 @@ std::string unified_diff(std::string_view file_name, std::string_view old_text, 
 }
 
 std::string fence(std::string_view diff) {
-  std::size_t n = 3;
-  while (diff.find(std::string(n, '`')) != std::string_view::npos) ++n;
+  // The shortest fence (at least 3) that does not occur in the diff, found in one pass.
+  std::size_t longest = 0, run = 0;
+  for (char ch : diff) {
+    run = ch == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  const std::size_t n = std::max<std::size_t>(3, longest + 1);
   std::string f(n, '`');
   std::string out;
   out.reserve(diff.size() + 2 * n + 8);

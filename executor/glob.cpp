@@ -373,8 +373,9 @@ struct Pattern::Impl {
     return false;
   }
 
-  // Classic single-star backtracking: O(|tokens| * |name|) worst case, no recursion.
-  bool segment_matches(const Segment& seg, const std::u16string& name) const {
+  // Classic single-star backtracking: O(|tokens| * |name|) worst case, no recursion. A passed
+  // deadline makes it answer false (see match()).
+  bool segment_matches(const Segment& seg, const std::u16string& name, CallDeadline* dl) const {
     if (!seg.has_magic) return seg.literal == name;
     // With {dot: true} a wildcard segment still never matches "." or "..", and never an empty name.
     if (name.empty() || name == u"." || name == u"..") return false;
@@ -382,6 +383,7 @@ struct Pattern::Impl {
     std::size_t ti = 0, ni = 0;
     std::size_t star_t = SIZE_MAX, star_n = 0;
     while (ni < name.size()) {
+      if (dl != nullptr && dl->tick()) return false;
       if (ti < t.size() && t[ti].kind == Token::star) {
         star_t = ti++;
         star_n = ni;
@@ -402,7 +404,7 @@ struct Pattern::Impl {
   // minimatch 10 semantics for one alternative: a globstar matches zero or more segments (never
   // "." or ".."), except that a globstar ending the pattern must match at least one segment.
   // Bottom-up table over (pattern index, path index): O(P * N) segment tests at most.
-  bool match_alternative(const std::vector<Segment>& pat, const std::vector<std::u16string>& file) const {
+  bool match_alternative(const std::vector<Segment>& pat, const std::vector<std::u16string>& file, CallDeadline* dl) const {
     const std::size_t P = pat.size(), N = file.size();
     std::vector<std::uint8_t> dp((P + 1) * (N + 1), 0);
     auto at = [&](std::size_t p, std::size_t f) -> std::uint8_t& { return dp[p * (N + 1) + f]; };
@@ -410,6 +412,7 @@ struct Pattern::Impl {
     at(P, N) = 1;
     for (std::size_t pi = P; pi-- > 0;) {
       for (std::size_t fi = N + 1; fi-- > 0;) {
+        if (dl != nullptr && dl->tick()) return false;
         bool v = false;
         if (pat[pi].globstar) {
           if (pi + 1 == P) {
@@ -418,7 +421,7 @@ struct Pattern::Impl {
             v = at(pi + 1, fi) != 0 || (fi < N && !dotty(file[fi]) && at(pi, fi + 1) != 0);
           }
         } else {
-          v = fi < N && at(pi + 1, fi + 1) != 0 && segment_matches(pat[pi], file[fi]);
+          v = fi < N && at(pi + 1, fi + 1) != 0 && segment_matches(pat[pi], file[fi], dl);
         }
         at(pi, fi) = v ? 1 : 0;
       }
@@ -489,14 +492,15 @@ Pattern Pattern::compile(std::string_view pattern) {
   return p;
 }
 
-bool Pattern::match(std::string_view path) const {
+bool Pattern::match(std::string_view path, CallDeadline* deadline) const {
   const Impl& im = *impl_;
   if (im.invalid || im.comment) return false;
   if (im.empty) return path.empty();
   std::vector<std::u16string> file;
   for (auto part : split_slashes(path)) file.push_back(to_u16(part));
   for (const auto& alt : im.alternatives) {
-    if (im.match_alternative(alt, file)) return !im.negate;
+    if (im.match_alternative(alt, file, deadline)) return !im.negate;
+    if (deadline != nullptr && deadline->hit()) return false;
   }
   return im.negate;
 }

@@ -8,7 +8,8 @@
 //
 // Cost is bounded: brace expansion stops at kMaxAlternatives, and matching is a dynamic program over
 // (pattern segment, path segment) plus a linear-backtracking wildcard match inside a segment, so no
-// input can make it recurse deeply or take exponential time.
+// input can make it recurse deeply or take exponential time. Polynomial is still a lot for 1024
+// alternatives of long segments: match() polls the call's deadline in its inner loops.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +17,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "executor/call_deadline.hpp"
 
 namespace shmcp::executor::glob {
 
@@ -28,8 +31,10 @@ class Pattern {
   // does. Patterns longer than kMaxPatternBytes match nothing.
   static Pattern compile(std::string_view pattern);
 
-  // `path` is a relative path with '/' separators (what path.relative gives).
-  bool match(std::string_view path) const;
+  // `path` is a relative path with '/' separators (what path.relative gives). With a deadline,
+  // the matcher polls it inside its loops and, once it has passed, returns false early: callers
+  // must then check deadline->hit() before trusting a false.
+  bool match(std::string_view path, CallDeadline* deadline = nullptr) const;
 
   Pattern();
   ~Pattern();

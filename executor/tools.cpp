@@ -26,6 +26,12 @@ CallResult CallResult::error(std::string message) {
   return r;
 }
 
+CallResult CallResult::timeout(std::string_view tool) {
+  CallResult r = error(std::string(tool) + ": the call's deadline passed before the tool finished");
+  r.timed_out = true;
+  return r;
+}
+
 namespace {
 
 json block_json(const ContentBlock& b) {
@@ -155,7 +161,7 @@ const json& Tools::list() {
 
 bool Tools::known(std::string_view tool) { return !schema_of(tool).is_null(); }
 
-std::optional<CallResult> Tools::call(std::string_view tool, const json& args_in) {
+std::optional<CallResult> Tools::call(std::string_view tool, const json& args_in, CallDeadline deadline) {
   try {
     const json& schema = schema_of(tool);
     if (schema.is_null()) return std::nullopt;
@@ -170,36 +176,42 @@ std::optional<CallResult> Tools::call(std::string_view tool, const json& args_in
     }
     if (opts_.read_only && is_write_tool(tool)) return CallResult::error(detail::kReadOnlyMessage);
 
-    const detail::Ctx c{ws_, opts_};
+    const detail::Ctx c{ws_, opts_, nullptr, &deadline};
     auto str = [&](const char* key) -> const std::string& { return args[key].get_ref<const std::string&>(); };
     auto num = [&](const char* key) -> std::optional<double> {
       if (auto it = args.find(key); it != args.end()) return it->get<double>();
       return std::nullopt;
     };
-    if (tool == "read_file" || tool == "read_text_file") return read_text_file(str("path"), num("head"), num("tail"));
-    if (tool == "read_media_file") return detail::read_media_file(c, str("path"));
-    if (tool == "read_multiple_files") return detail::read_multiple_files(c, strings(args, "paths"));
-    if (tool == "write_file") return write_file(str("path"), str("content"));
-    if (tool == "edit_file") {
-      std::vector<edit::Edit> edits;
-      for (const auto& e : args["edits"]) edits.push_back({e["oldText"].get<std::string>(), e["newText"].get<std::string>()});
-      bool dry = args.contains("dryRun") && args["dryRun"].get<bool>();
-      return detail::edit_file(c, str("path"), edits, dry);
-    }
-    if (tool == "create_directory") return detail::create_directory(c, str("path"));
-    if (tool == "list_directory") return detail::list_directory(c, str("path"));
-    if (tool == "list_directory_with_sizes") {
-      bool by_size = args.contains("sortBy") && args["sortBy"] == "size";
-      return detail::list_directory_with_sizes(c, str("path"), by_size);
-    }
-    if (tool == "directory_tree") return detail::directory_tree(c, str("path"), strings(args, "excludePatterns"));
-    if (tool == "move_file") return detail::move_file(c, str("source"), str("destination"));
-    if (tool == "search_files") {
-      return detail::search_files(c, str("path"), str("pattern"), strings(args, "excludePatterns"));
-    }
-    if (tool == "get_file_info") return detail::get_file_info(c, str("path"));
-    if (tool == "list_allowed_directories") return CallResult::text("Allowed directories:\n" + ws_.root());
-    return std::nullopt;
+    // A tool that stops early on the deadline may return anything (a partial listing, an error):
+    // whatever it is, the answer is the timeout.
+    auto result = [&]() -> std::optional<CallResult> {
+      if (tool == "read_file" || tool == "read_text_file") return read_text_file(str("path"), num("head"), num("tail"));
+      if (tool == "read_media_file") return detail::read_media_file(c, str("path"));
+      if (tool == "read_multiple_files") return detail::read_multiple_files(c, strings(args, "paths"));
+      if (tool == "write_file") return write_file(str("path"), str("content"));
+      if (tool == "edit_file") {
+        std::vector<edit::Edit> edits;
+        for (const auto& e : args["edits"]) edits.push_back({e["oldText"].get<std::string>(), e["newText"].get<std::string>()});
+        bool dry = args.contains("dryRun") && args["dryRun"].get<bool>();
+        return detail::edit_file(c, str("path"), edits, dry);
+      }
+      if (tool == "create_directory") return detail::create_directory(c, str("path"));
+      if (tool == "list_directory") return detail::list_directory(c, str("path"));
+      if (tool == "list_directory_with_sizes") {
+        bool by_size = args.contains("sortBy") && args["sortBy"] == "size";
+        return detail::list_directory_with_sizes(c, str("path"), by_size);
+      }
+      if (tool == "directory_tree") return detail::directory_tree(c, str("path"), strings(args, "excludePatterns"));
+      if (tool == "move_file") return detail::move_file(c, str("source"), str("destination"));
+      if (tool == "search_files") {
+        return detail::search_files(c, str("path"), str("pattern"), strings(args, "excludePatterns"));
+      }
+      if (tool == "get_file_info") return detail::get_file_info(c, str("path"));
+      if (tool == "list_allowed_directories") return CallResult::text("Allowed directories:\n" + ws_.root());
+      return std::nullopt;
+    }();
+    if (result && deadline.hit()) return CallResult::timeout(tool);
+    return result;
   } catch (const std::bad_alloc&) {
     return CallResult::error("Internal error: out of memory");
   } catch (const std::exception& e) {

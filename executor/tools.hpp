@@ -17,6 +17,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "executor/call_deadline.hpp"
 #include "sandbox/sandbox.hpp"
 
 namespace shmcp::executor {
@@ -35,9 +36,13 @@ struct CallResult {
   std::vector<ContentBlock> content;
   bool is_error = false;
   bool media = false;  // structuredContent is {content: [block]} rather than {content: text}
+  // The call's deadline passed before the tool finished (an error result; the worker answers it
+  // with the transport status Timeout rather than as the tool's own failure).
+  bool timed_out = false;
 
   static CallResult text(std::string t);
   static CallResult error(std::string message);
+  static CallResult timeout(std::string_view tool);
 };
 
 // CallToolResult JSON as the reference returns it.
@@ -62,8 +67,9 @@ class Tools {
   Tools(const sandbox::Workspace& ws, ToolOptions opts);
 
   // Dispatch by name with JSON arguments (validated against the input schema; a failure is an
-  // isError result naming the tool and field). Unknown tool: returns std::nullopt.
-  std::optional<CallResult> call(std::string_view tool, const nlohmann::json& args);
+  // isError result naming the tool and field). Unknown tool: returns std::nullopt. Every loop whose
+  // work grows with the input polls `deadline`; once it passes, the result is CallResult::timeout.
+  std::optional<CallResult> call(std::string_view tool, const nlohmann::json& args, CallDeadline deadline = {});
 
   // Typed entry points (the shm fast path skips JSON for these).
   CallResult read_text_file(std::string_view path, std::optional<double> head,

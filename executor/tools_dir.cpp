@@ -77,7 +77,7 @@ struct TreeWalk {
   bool excluded(const std::string& rel) const {
     for (const auto& alts : excludes) {
       for (const auto& p : alts) {
-        if (p.match(rel)) return true;
+        if (p.match(rel, c.deadline)) return true;
       }
     }
     return false;
@@ -91,9 +91,11 @@ struct TreeWalk {
     if (!entries) return entries.error();
     bool first = true;
     for (const auto& e : *entries) {
+      if (c.expired()) return fail("deadline passed", Errc::timeout);
       const std::string name = utf8_sanitize(e.name);
       const std::string child_rel = rel.empty() ? name : rel + "/" + name;
       if (excluded(child_rel)) continue;
+      if (c.hit()) return fail("deadline passed", Errc::timeout);
       out.append(first ? "[\n" : ",\n");
       first = false;
       const std::size_t obj = level + 1;
@@ -138,6 +140,7 @@ struct SearchWalk {
     auto entries = read_limited(fd, limits, raw_display);
     if (!entries) return;  // like the reference: an unreadable subdirectory is skipped
     for (const auto& e : *entries) {
+      if (c.expired()) return;  // search_files reports the timeout
       const std::string name = utf8_sanitize(e.name);
       const std::string child_rel = rel.empty() ? name : rel + "/" + name;
       const std::string child_raw = join_path(raw_display, e.name);
@@ -148,13 +151,15 @@ struct SearchWalk {
       }
       bool skip = false;
       for (const auto& x : excludes) {
-        if (x.match(child_rel)) {
+        if (x.match(child_rel, c.deadline)) {
           skip = true;
           break;
         }
       }
+      if (c.hit()) return;
       if (skip) continue;
-      if (pattern.match(child_rel)) results.push_back(join_path(root_shown, child_rel));
+      if (pattern.match(child_rel, c.deadline)) results.push_back(join_path(root_shown, child_rel));
+      if (c.hit()) return;
       if (e.type == DT_DIR) {
         if (depth + 1 > limits.opts.max_walk_depth) {
           limits.depth_hit();
@@ -215,6 +220,7 @@ CallResult list_directory_with_sizes(const Ctx& c, std::string_view path, bool b
   };
   std::vector<Row> rows;
   for (const auto& e : *entries) {
+    if (c.expired()) return CallResult::error("deadline passed");
     // 0 when the size can't or must not be shown: what the reference prints for an entry it
     // cannot stat. A file with several hard links counts as such (another name may be outside).
     std::int64_t size = 0;
@@ -269,6 +275,7 @@ CallResult directory_tree(const Ctx& c, std::string_view path, const std::vector
   if (!fd) return CallResult::error(ws_error_message(fd.error(), "scandir", name->display));
   TreeWalk t{c, WalkLimits(c.opts), {}, {}};
   for (const auto& p : exclude) {
+    if (c.expired()) return CallResult::error("deadline passed");
     std::vector<glob::Pattern> alts;
     alts.push_back(glob::Pattern::compile(p));
     // The reference's rule: a pattern without '*' also excludes the name at any depth and
@@ -290,7 +297,10 @@ CallResult search_files(const Ctx& c, std::string_view path, std::string_view pa
   auto fd = c.ws.open(*name, O_RDONLY | O_DIRECTORY);
   if (!fd) return CallResult::error(ws_error_message(fd.error(), "scandir", name->display));
   SearchWalk s{c, WalkLimits(c.opts), glob::Pattern::compile(pattern), {}, name->display, {}};
-  for (const auto& p : exclude) s.excludes.push_back(glob::Pattern::compile(p));
+  for (const auto& p : exclude) {
+    if (c.expired()) return CallResult::error("deadline passed");
+    s.excludes.push_back(glob::Pattern::compile(p));
+  }
   s.walk(fd->get(), "", name->display, 0);
   std::string out;
   for (const auto& r : s.results) {

@@ -25,6 +25,13 @@ struct Ctx {
   const ToolOptions& opts;
   // Where read_regular leaves the file's handle instead of closing it, if set (Tools::defer_close).
   std::vector<sandbox::UniqueFd>* closing = nullptr;
+  // The call's deadline (null: none). Loops whose work grows with the input poll it through
+  // expired() (per syscall-sized step) or tick() (per cheap step) and return timed_out().
+  CallDeadline* deadline = nullptr;
+
+  bool expired() const { return deadline != nullptr && deadline->expired(); }
+  bool tick(std::uint64_t work = 1) const { return deadline != nullptr && deadline->tick(work); }
+  bool hit() const { return deadline != nullptr && deadline->hit(); }
 };
 
 // ---- text ------------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ CallResult read_multiple_files(const Ctx& c, const std::vector<std::string>& pat
   std::uint64_t budget = c.opts.max_read_bytes;
   std::string out;
   for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (c.expired()) return CallResult::error("deadline passed");
     if (i > 0) out.append("\n---\n");
     auto file = read_regular(c, paths[i], budget);
     if (!file) {

@@ -20,9 +20,11 @@ CallResult edit_file(const Ctx& c, std::string_view path, const std::vector<edit
   auto file = read_regular(c, path);
   if (!file) return CallResult::error(file.error().message);
   std::string original = edit::normalize_eol(utf8_sanitize(file->data));
-  auto modified = edit::apply_edits(original, edits);
+  auto modified = edit::apply_edits(original, edits, c.deadline);
   if (!modified) return CallResult::error(modified.error().message);
-  std::string text = edit::fence(edit::unified_diff(file->display, original, *modified));
+  std::string text = edit::fence(edit::unified_diff(file->display, original, *modified, edit::kMaxDiffWork, c.deadline));
+  // Past the deadline nothing is written: the caller is told the call timed out.
+  if (c.hit()) return CallResult::error("deadline passed");
   if (!dry_run) {
     auto written = atomic_write(c, path, *modified);
     if (!written) return CallResult::error(written.error().message);

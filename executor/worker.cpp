@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <ctime>
@@ -219,10 +220,17 @@ int worker_main(int argc, char** argv) {
       continue;
     }
 
+    // The tools give up a little before the call's deadline, so that a hostile input ends in this
+    // worker's own Timeout answer rather than in the supervisor killing it at the deadline: a quarter
+    // of the budget, at most 100 ms, is left for answering.
+    const CallDeadline tool_deadline(deadline - std::min<std::uint64_t>((deadline - t0) / 4, 100'000'000ull));
     int tix = -1;
     bool ok = true, tool_error = false;
     // Lives until after the reply, like the deferred close: freeing the result is not the caller's wait.
     std::optional<CallResult> result;
+    // Every path below builds its own response into fbb; clearing it first means none can ever
+    // send the previous call's bytes (another client's data) by leaving fbb untouched.
+    fbb.Clear();
     switch (r.kind()) {
       case wire::CallKind::Ping:  // answered above
         break;
@@ -233,7 +241,20 @@ int worker_main(int argc, char** argv) {
         build_json_payload(fbb, in->id, nlohmann::json{{"tools", Tools::list()}}.dump());
         break;
       case wire::CallKind::Tool: {
-        const std::string_view tool = r.tool() ? r.tool()->string_view() : std::string_view();
+        if (r.tool() == nullptr || r.tool()->size() == 0) {
+          channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest, "request names no tool");
+          ok = false;
+          break;
+        }
+        if (r.args_type() > wire::Args::MAX) {
+          // The verifier accepts union types it does not know (forward compatibility) without
+          // checking their table: such arguments are never read.
+          channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest,
+                                         "unknown argument type " + std::to_string(static_cast<unsigned>(r.args_type())));
+          ok = false;
+          break;
+        }
+        const std::string_view tool = r.tool()->string_view();
         if (args->test_hooks && tool == kTestHookForbiddenSyscall) {
           // TEST-ONLY (serve --enable-test-hooks): a syscall the seccomp filter kills the worker for.
           // unshare(0) changes nothing if it were ever allowed; then the call says so.
@@ -265,7 +286,7 @@ int worker_main(int argc, char** argv) {
           if (args_json.is_discarded() || !args_json.is_object()) {
             result = CallResult::error("Invalid arguments for " + std::string(tool) + ": arguments must be a JSON object");
           } else {
-            result = tools.call(tool, args_json);
+            result = tools.call(tool, args_json, tool_deadline);
           }
         } else {
           channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest, "arguments do not match the tool");
@@ -274,6 +295,12 @@ int worker_main(int argc, char** argv) {
         }
         if (!result) {
           channel::build_status_response(fbb, in->id, wire::Status::UnknownTool, "Unknown tool: " + std::string(tool));
+          ok = false;
+          break;
+        }
+        if (result->timed_out) {
+          channel::build_status_response(fbb, in->id, wire::Status::Timeout, result->content[0].text);
+          stats.timeouts.fetch_add(1, std::memory_order_relaxed);
           ok = false;
           break;
         }
@@ -286,6 +313,15 @@ int worker_main(int argc, char** argv) {
         }
         break;
       }
+      default:
+        channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest,
+                                       "unknown call kind " + std::to_string(static_cast<unsigned>(r.kind())));
+        ok = false;
+        break;
+    }
+    if (fbb.GetSize() == 0) {  // a path above built nothing: a bug, never a reason to send stale bytes
+      channel::build_status_response(fbb, in->id, wire::Status::Internal, "no response was built for this request");
+      ok = false;
     }
     auto s = ep.reply(in->lane, in->id, channel::bytes_of(fbb), deadline + 1'000'000'000ull, args->policy);
     tools.close_deferred();
