@@ -3,13 +3,19 @@
 #include <httplib.h>
 
 #include <bit>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
 #include "channel/log.hpp"
 #include "executor/executor.hpp"
+#include "executor/http_guard.hpp"
 #include "executor/stats.hpp"
+#include "orchestrator/bounded_json.hpp"
 #include "orchestrator/convert.hpp"
 
 namespace shmcp::executor {
@@ -40,6 +46,89 @@ bool token_equal(const std::string& a, const std::string& b) {
   for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
   return diff == 0 && !b.empty();
 }
+
+// cpp-httplib's default pool has a few threads behind an unbounded FIFO, so a dozen connections
+// that send nothing hold every thread for the keep-alive timeout and queue all others (GET /health
+// included) behind them. Here every accepted connection gets a thread at once, up to `max`
+// threads (reused); only connections beyond that wait. Called by the listen thread (enqueue,
+// shutdown); run() on the pool's own threads.
+class ConnectionPool final : public httplib::TaskQueue {
+ public:
+  explicit ConnectionPool(std::size_t max) : max_(std::max<std::size_t>(max, 1)) {}
+  ~ConnectionPool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(fn));
+    // Invariant: every queued connection has an idle thread to take it, unless the cap is reached.
+    if (jobs_.size() > idle_ && threads_.size() < max_) {
+      try {
+        threads_.emplace_back([this] { run(); });
+        return;
+      } catch (const std::system_error&) {
+        // Out of threads (RLIMIT_NPROC, memory): the connection waits for a running one.
+      }
+    }
+    cv_.notify_one();
+  }
+
+  // Runs the connections still queued (the server is stopping: they close at once) and joins.
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      ++idle_;
+      cv_.wait(lock, [&] { return !jobs_.empty() || stopping_; });
+      --idle_;
+      if (jobs_.empty()) return;
+      auto fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      fn();  // serves one connection until it closes, then closes its socket
+      lock.lock();
+    }
+  }
+
+  const std::size_t max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  std::size_t idle_ = 0;
+  bool stopping_ = false;
+};
+
+// The one gate in front of every endpoint. A browser-borne request (foreign Origin, or a Host that
+// only DNS rebinding could produce) and an unauthenticated one are refused before routing;
+// GET /health answers them too (probes must reach it) but with the status alone.
+struct Gate {
+  std::string token;
+  std::string bound_host;
+  std::vector<std::string> allowed_hosts;
+
+  bool browser_safe(const httplib::Request& req) const {
+    if (req.has_header("Host") && !host_allowed(req.get_header_value("Host"), bound_host, allowed_hosts)) return false;
+    if (req.has_header("Origin") && !origin_allowed(req.get_header_value("Origin"), {})) return false;
+    return true;
+  }
+  bool authorized(const httplib::Request& req) const {
+    if (token.empty()) return true;
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    return auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
+           token_equal(auth.substr(prefix.size()), token);
+  }
+};
 
 // End-to-end latency of POST /execute as seen by the HTTP frontend (request parsed to response
 // built), per tool: the "http" transport next to the workers' "channel" service-time histogram.
@@ -87,61 +176,101 @@ struct HttpLatency {
 
 }  // namespace
 
+ExecuteReply handle_execute(std::string_view text, std::size_t max_body_bytes, const ExecuteCall& call,
+                            const ExecutePing& ping) {
+  auto reply = [](int status, const nlohmann::json& j) { return ExecuteReply{status, to_json_text(j), {}}; };
+  try {
+    nlohmann::json body;
+    if (const JsonFault fault = parse_json_bounded(text, body, {kMaxJsonDepth, max_body_bytes}); fault != JsonFault::none)
+      return reply(fault == JsonFault::too_large ? 413 : 400, {{"error", std::string(describe(fault)) + " body"}});
+    if (!body.is_object() || !body.contains("tool") || !body["tool"].is_string())
+      return reply(400, {{"error", "body must be {\"tool\": NAME, \"arguments\": {...}}"}});
+    const std::string tool = body["tool"].get<std::string>();
+    const auto args_it = body.find("arguments");
+    nlohmann::json args = args_it != body.end() ? std::move(*args_it) : nlohmann::json::object();
+    if (args.is_null()) args = nlohmann::json::object();
+    if (!args.is_object()) return reply(400, {{"error", "\"arguments\" must be a JSON object"}});
+    if (tool == "$ping") {
+      // The empty call: a round trip through a worker without touching the filesystem.
+      auto s = ping();
+      if (!s) return reply(http_status_for(s.error().code), {{"error", s.error().describe()}});
+      return reply(200, {{"content", nlohmann::json::array()}});
+    }
+    if (!Tools::known(tool)) return reply(400, {{"error", "unknown tool: " + tool}});
+    auto r = call(tool, args);
+    if (!r) {
+      ExecuteReply e = reply(http_status_for(r.error().code), {{"error", r.error().describe()}});
+      e.tool = tool;
+      return e;
+    }
+    // /execute always states isError (the MCP result omits it on success, like the reference).
+    if (!r->json.contains("isError")) r->json["isError"] = false;
+    return ExecuteReply{200, to_json_text(r->json), tool};
+  } catch (const std::exception& e) {
+    // Only a result that cannot be written as JSON (invalid UTF-8 from a tool) or memory
+    // exhaustion gets here; the request must still be answered.
+    return ExecuteReply{500, to_json_text(nlohmann::json{{"error", std::string("internal error: ") + e.what()}},
+                                          nlohmann::json::error_handler_t::replace), {}};
+  }
+}
+
 Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::shared_ptr<Client> client,
-                                                          const std::string& host, int port, std::string token,
-                                                          McpHttpHandler mcp) {
+                                                          const HttpOptions& opts, McpHttpHandler mcp) {
   auto log = component_logger("executor");
   std::unique_ptr<HttpFrontend> f(new HttpFrontend());
   f->server_ = std::make_unique<httplib::Server>();
   httplib::Server& srv = *f->server_;
   srv.set_tcp_nodelay(true);
   srv.set_keep_alive_max_count(100000);
-  srv.set_payload_max_length(static_cast<std::size_t>(sup.segment().max_message()));
+  srv.set_payload_max_length(opts.max_body_bytes);  // larger: 413 before the body is read
+  srv.set_read_timeout(opts.io_timeout_ms / 1000, (opts.io_timeout_ms % 1000) * 1000);
+  srv.set_write_timeout(opts.io_timeout_ms / 1000, (opts.io_timeout_ms % 1000) * 1000);
+  srv.set_keep_alive_timeout(opts.idle_timeout_s);
+  srv.new_task_queue = [max = opts.max_connections] { return new ConnectionPool(max); };
 
-  srv.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
-    if (token.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-    const std::string auth = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    if (auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
-        token_equal(auth.substr(prefix.size()), token))
-      return httplib::Server::HandlerResponse::Unhandled;
-    res.set_header("WWW-Authenticate", "Bearer");
-    json_reply(res, 401, {{"error", "missing or invalid bearer token"}});
-    return httplib::Server::HandlerResponse::Handled;
+  auto gate = std::make_shared<const Gate>(Gate{opts.token, opts.host, opts.allowed_hosts});
+  srv.set_pre_routing_handler([gate](const httplib::Request& req, httplib::Response& res) {
+    const bool health = req.path == "/health";
+    if (!gate->browser_safe(req)) {
+      if (health) return httplib::Server::HandlerResponse::Unhandled;
+      json_reply(res, 403, {{"error", "forbidden: Host or Origin not allowed"}});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (health) return httplib::Server::HandlerResponse::Unhandled;
+    if (!gate->authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      json_reply(res, 401, {{"error", "missing or invalid bearer token"}});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.method == "POST" && !is_json_content_type(req.get_header_value("Content-Type"))) {
+      json_reply(res, 415, {{"error", "Content-Type must be application/json"}});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
   });
 
   auto latency = std::make_shared<HttpLatency>();
-  srv.Post("/execute", [client, latency](const httplib::Request& req, httplib::Response& res) {
+  srv.Post("/execute", [client, latency, max_body = opts.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
     const std::uint64_t t0 = channel::monotonic_ns();
-    auto body = nlohmann::json::parse(req.body, nullptr, false);
-    if (body.is_discarded()) return json_reply(res, 400, {{"error", "malformed JSON body"}});
-    if (!body.is_object() || !body.contains("tool") || !body["tool"].is_string())
-      return json_reply(res, 400, {{"error", "body must be {\"tool\": NAME, \"arguments\": {...}}"}});
-    const std::string tool = body["tool"].get<std::string>();
-    nlohmann::json args = body.contains("arguments") ? body["arguments"] : nlohmann::json::object();
-    if (args.is_null()) args = nlohmann::json::object();
-    if (!args.is_object()) return json_reply(res, 400, {{"error", "\"arguments\" must be a JSON object"}});
-    if (tool == "$ping") {
-      // The empty call: a round trip through a worker without touching the filesystem.
-      auto s = client->ping();
-      if (!s) return json_reply(res, http_status_for(s.error().code), {{"error", s.error().describe()}});
-      return json_reply(res, 200, {{"content", nlohmann::json::array()}});
-    }
-    if (!Tools::known(tool)) return json_reply(res, 400, {{"error", "unknown tool: " + tool}});
-    auto r = client->call(tool, args);
-    latency->record(tool_index().find(tool), channel::monotonic_ns() - t0);
-    if (!r) return json_reply(res, http_status_for(r.error().code), {{"error", r.error().describe()}});
-    // /execute always states isError (the MCP result omits it on success, like the reference).
-    if (!r->json.contains("isError")) r->json["isError"] = false;
-    res.status = 200;
-    res.set_content(to_json_text(r->json), "application/json");
+    ExecuteReply r = handle_execute(
+        req.body, max_body,
+        [&](const std::string& tool, const nlohmann::json& args) { return client->call(tool, args); },
+        [&] { return client->ping(); });
+    if (!r.tool.empty()) latency->record(tool_index().find(r.tool), channel::monotonic_ns() - t0);
+    res.status = r.status;
+    res.set_content(std::move(r.body), "application/json");
   });
 
-  srv.Get("/health", [&sup](const httplib::Request&, httplib::Response& res) {
+  srv.Get("/health", [&sup, gate](const httplib::Request& req, httplib::Response& res) {
     auto j = status_json(sup.segment(), sup.options().workspace, sup.options().read_only);
+    const int status = j["status"] == "ok" ? 200 : 503;
+    // Probes (the kubelet's carry no token) learn whether it serves; paths, the channel name and
+    // the configuration are for authenticated, non-browser callers.
+    if (!gate->browser_safe(req) || (!gate->token.empty() && !gate->authorized(req)))
+      return json_reply(res, status, {{"status", j["status"]}});
     j["workspace"] = sup.options().workspace;
     j["worker_restarts"] = sup.worker_restarts();
-    json_reply(res, j["status"] == "ok" ? 200 : 503, j);
+    json_reply(res, status, j);
   });
 
   srv.Get("/metrics", [&sup, latency](const httplib::Request&, httplib::Response& res) {
@@ -170,17 +299,18 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
     srv.Delete("/mcp", handle);
   }
 
-  if (port == 0) {
+  const std::string& host = opts.host;
+  if (opts.port == 0) {
     f->port_ = srv.bind_to_any_port(host);
     if (f->port_ <= 0) return make_error(Errc::io, "cannot bind HTTP on " + host + " (any port)");
   } else {
-    if (!srv.bind_to_port(host, port))
-      return make_error(Errc::io, "cannot bind HTTP on " + host + ":" + std::to_string(port) + " (in use, or bad address?)");
-    f->port_ = port;
+    if (!srv.bind_to_port(host, opts.port))
+      return make_error(Errc::io, "cannot bind HTTP on " + host + ":" + std::to_string(opts.port) + " (in use, or bad address?)");
+    f->port_ = opts.port;
   }
   f->thread_ = std::thread([p = f.get()] { p->server_->listen_after_bind(); });
   log->info("HTTP on http://{}:{} (POST /execute, /mcp; GET /health, /metrics, /tools){}", host, f->port_,
-            token.empty() ? "" : ", bearer token required");
+            opts.token.empty() ? "" : ", bearer token required");
   return f;
 }
 

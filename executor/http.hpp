@@ -1,14 +1,18 @@
 // The executor's HTTP frontend (cpp-httplib, TCP_NODELAY on): POST /execute, GET /health,
 // GET /metrics, GET /tools, and the MCP Streamable HTTP endpoint /mcp. Tool calls go through the
 // channel to the same sandboxed workers as shm clients; the frontend itself touches no files.
-// Handlers run on cpp-httplib's thread pool; each concurrently active thread uses its own lane.
+// Handlers run on the frontend's connection pool (one thread per open connection, bounded); each
+// concurrently active thread uses its own lane. Every request passes one gate first (Host, Origin,
+// bearer token, Content-Type: see http_guard.hpp); bodies are parsed with the bounded JSON parser.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "channel/result.hpp"
 #include "orchestrator/client.hpp"
@@ -32,12 +36,40 @@ using McpHttpHandler =
     std::function<McpHttpReply(const std::string& method, const std::map<std::string, std::string>& headers,
                                const std::string& body)>;
 
+// POST /execute without the transport (the route calls it; so does the fuzz target): a body in,
+// the HTTP status and JSON body out. `call` runs a tool, `ping` the empty call ($ping); `tool` is
+// set to the tool that ran (for the latency histogram), empty otherwise. Never throws.
+struct ExecuteReply {
+  int status = 200;
+  std::string body;
+  std::string tool;
+};
+using ExecuteCall = std::function<Result<ToolResult>(const std::string& tool, const nlohmann::json& args)>;
+using ExecutePing = std::function<Status()>;
+ExecuteReply handle_execute(std::string_view body, std::size_t max_body_bytes, const ExecuteCall& call,
+                            const ExecutePing& ping);
+
+// What the frontend accepts and how long it lets a peer take (serve flags of the same names).
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  int port = 8002;                      // 0: any free port
+  std::string token;                    // empty: no bearer token required
+  std::vector<std::string> allowed_hosts;  // Host names accepted besides IP literals, localhost, host
+  std::size_t max_body_bytes = std::size_t{64} << 20;  // larger request bodies get 413
+  // Connections served at once, one thread each; more wait (queued, in accept order) until one
+  // ends. Idle and stalled connections end by the timeouts below, so a slot is never held forever
+  // by a peer that sends nothing.
+  std::size_t max_connections = 128;
+  int io_timeout_ms = 5000;             // a read or write making no progress for this long ends the connection
+  int idle_timeout_s = 5;               // a connection waiting for its (next) request this long is closed
+};
+
 class HttpFrontend {
  public:
-  // Binds host:port (Errc::io with the reason if it can't) and serves on a background thread.
+  // Binds opts.host:opts.port (Errc::io with the reason if it can't) and serves on a background
+  // thread.
   static Result<std::unique_ptr<HttpFrontend>> start(Supervisor& sup, std::shared_ptr<Client> client,
-                                                     const std::string& host, int port, std::string token,
-                                                     McpHttpHandler mcp);
+                                                     const HttpOptions& opts, McpHttpHandler mcp);
   ~HttpFrontend();
   void stop();
   int port() const noexcept { return port_; }

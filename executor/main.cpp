@@ -45,8 +45,20 @@ Options:
                           worker for the lowest latency; adaptive spins --spin-us then sleeps
                           on a futex)                                        [default: adaptive]
   --spin-us N             adaptive spin budget in microseconds                    [default: 50]
-  --token-file F          require "Authorization: Bearer <token>" on HTTP (all but /health);
-                          the token is F's first line
+  --token-file F          require "Authorization: Bearer <token>" on HTTP (all but /health,
+                          which then reports only its status without the token); the token
+                          is F's first line
+  --allowed-host NAME     also accept HTTP requests whose Host header is NAME (any port);
+                          repeatable. Accepted anyway: IP literals, localhost and the --http
+                          host; any other name is refused with 403 (DNS rebinding)
+  --max-body-bytes N      larger HTTP request bodies are refused with 413     [default: 67108864]
+  --http-max-connections N
+                          HTTP connections served at once (one thread each); more wait until
+                          one closes                                             [default: 128]
+  --http-io-timeout-ms N  an HTTP read or write that makes no progress this long closes the
+                          connection                                            [default: 5000]
+  --http-idle-timeout-s N an HTTP connection that sends no (next) request this long is closed
+                                                                                   [default: 5]
   --read-only             tools may read but not change the workspace (Landlock read-only too)
   --call-timeout-ms N     deadline for calls that carry none                  [default: 30000]
   --max-read-bytes N      largest file a read tool returns                 [default: 67108864]
@@ -171,6 +183,7 @@ int serve(int argc, char** argv) {
   ExecutorOptions o;
   o.channel = "default";
   bool http_set = false;
+  HttpOptions ho;
   for (int i = 2; i < argc; ++i) {
     const std::string k = argv[i];
     auto val = [&]() -> std::string {
@@ -191,6 +204,14 @@ int serve(int argc, char** argv) {
       o.http_port = static_cast<int>(parse_u64("--http port", v.substr(colon + 1), 0, 65535, kServeHelp));
       http_set = true;
     } else if (k == "--no-http") o.http = false;
+    else if (k == "--allowed-host") {
+      const std::string h = val();
+      if (h.empty() || h.find_first_of(":/ ") != std::string::npos) usage_error("--allowed-host expects a host name, got '" + h + "'", kServeHelp);
+      ho.allowed_hosts.push_back(h);
+    } else if (k == "--max-body-bytes") ho.max_body_bytes = parse_u64(k, val(), 1, 1ull << 32, kServeHelp);
+    else if (k == "--http-max-connections") ho.max_connections = parse_u64(k, val(), 1, 4096, kServeHelp);
+    else if (k == "--http-io-timeout-ms") ho.io_timeout_ms = static_cast<int>(parse_u64(k, val(), 1, 3'600'000, kServeHelp));
+    else if (k == "--http-idle-timeout-s") ho.idle_timeout_s = static_cast<int>(parse_u64(k, val(), 1, 3600, kServeHelp));
     else if (k == "--enable-test-hooks") o.test_hooks = true;  // test-only (see --help)
     else if (k == "--token-file") {
       const std::string f = val();
@@ -247,7 +268,10 @@ int serve(int argc, char** argv) {
     handler = [m = mcp_http.get()](const std::string& method, const std::map<std::string, std::string>& headers,
                                    const std::string& body) { return m->handle(method, headers, body); };
 #endif
-    auto h = HttpFrontend::start(**sup, client, o.http_host, o.http_port, o.token, handler);
+    ho.host = o.http_host;
+    ho.port = o.http_port;
+    ho.token = o.token;
+    auto h = HttpFrontend::start(**sup, client, ho, handler);
     if (!h) {
       log->critical("{}", h.error().describe());
       return 1;

@@ -12,7 +12,9 @@
 
 #include "channel/ring.hpp"
 #include "executor/executor.hpp"
+#include "executor/http_guard.hpp"
 #include "executor/tools.hpp"
+#include "orchestrator/bounded_json.hpp"
 #include "orchestrator/client.hpp"
 #include "orchestrator/convert.hpp"
 
@@ -59,36 +61,6 @@ json tool_error_result(std::string message) {
               {"isError", true}};
 }
 
-// nlohmann's parser is iterative, but code that walks arguments later (schema validation, dump)
-// recurses; a line of 100k '[' must not reach it. Counting brackets outside strings is enough.
-constexpr int kMaxNesting = 128;
-
-bool nesting_within_limit(std::string_view s) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxNesting) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 bool blank(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
@@ -97,13 +69,19 @@ bool blank(std::string_view s) {
 // JSON-RPC ids in MCP: a string or an integer, never null.
 bool valid_id(const json& id) { return id.is_string() || id.is_number_integer(); }
 
-enum class ParseOutcome { ok, blank, parse_error, too_deep };
+enum class ParseOutcome { ok, blank, parse_error, too_deep, too_large };
 
+// Every message goes through the shared bounded parser: the session, schema checks and dump
+// recurse over the parsed value.
 ParseOutcome parse_line(std::string_view line, json& out) {
   if (blank(line)) return ParseOutcome::blank;
-  if (!nesting_within_limit(line)) return ParseOutcome::too_deep;
-  out = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-  return out.is_discarded() ? ParseOutcome::parse_error : ParseOutcome::ok;
+  switch (parse_json_bounded(line, out)) {
+    case JsonFault::none: return ParseOutcome::ok;
+    case JsonFault::too_deep: return ParseOutcome::too_deep;
+    case JsonFault::too_large: return ParseOutcome::too_large;
+    case JsonFault::malformed: break;
+  }
+  return ParseOutcome::parse_error;
 }
 
 }  // namespace
@@ -147,6 +125,9 @@ std::optional<std::string> McpSession::handle(std::string_view line) {
     case ParseOutcome::too_deep:
       return mcp::dump(error_response(nullptr, mcp::kInvalidRequest,
                                       "Invalid request: JSON nested too deeply"));
+    case ParseOutcome::too_large:
+      return mcp::dump(error_response(nullptr, mcp::kInvalidRequest,
+                                      "Invalid request: message too large"));
     case ParseOutcome::ok:
       break;
   }
@@ -303,12 +284,10 @@ int run_stdio(McpSession& session, std::istream& in, std::ostream& out) {
 }
 
 int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns) {
-  // Answers one line; false once the output is gone.
-  auto answer = [&](std::string_view line) {
-    auto reply = session.handle(line);
-    if (!reply) return true;
-    reply->push_back('\n');
-    std::string_view rest(*reply);
+  // Writes one reply line; false once the output is gone.
+  auto send = [&](std::string reply) {
+    reply.push_back('\n');
+    std::string_view rest(reply);
     while (!rest.empty()) {
       const ssize_t w = ::write(out_fd, rest.data(), rest.size());
       if (w < 0) {
@@ -319,13 +298,36 @@ int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_
     }
     return true;
   };
+  auto answer = [&](std::string_view line) {
+    auto reply = session.handle(line);
+    return !reply || send(std::move(*reply));
+  };
   std::string buf;
+  // A line longer than the parser accepts is answered (too large) as soon as that is known and
+  // its remaining bytes are dropped up to its newline, so no line grows the buffer unboundedly.
+  bool discarding = false;
+  std::size_t searched = 0;  // leading bytes of buf known to hold no newline: each byte is scanned once
   std::array<char, 64 * 1024> chunk{};
   for (;;) {
     std::size_t start = 0;
-    for (std::size_t nl; (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1)
+    for (std::size_t nl; (nl = buf.find('\n', std::max(start, searched))) != std::string::npos; start = nl + 1) {
+      if (discarding) {
+        discarding = false;
+        continue;
+      }
       if (!answer(std::string_view(buf).substr(start, nl - start))) return 1;
+    }
     buf.erase(0, start);
+    searched = buf.size();
+    if (buf.size() > kDefaultMaxJsonBytes) {
+      if (!discarding && !send(mcp::dump(error_response(nullptr, mcp::kInvalidRequest,
+                                                         "Invalid request: message too large")))) {
+        return 1;
+      }
+      discarding = true;
+      buf.clear();
+      searched = 0;
+    }
     if (spin_ns != 0) {
       const std::uint64_t until = channel::monotonic_ns() + spin_ns;
       pollfd p{in_fd, POLLIN, 0};
@@ -340,7 +342,7 @@ int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_
       continue;
     }
     if (n <= 0) {  // end of input (or a read error, which ends it the same way)
-      if (!buf.empty() && !answer(buf)) return 1;
+      if (!buf.empty() && !discarding && !answer(buf)) return 1;
       return 0;
     }
     buf.append(chunk.data(), static_cast<std::size_t>(n));
@@ -442,18 +444,6 @@ std::optional<std::string> new_session_id() {
   return id;
 }
 
-bool is_loopback_origin(std::string_view origin) {
-  const auto scheme = origin.find("://");
-  if (scheme == std::string_view::npos) return false;
-  std::string_view host = origin.substr(scheme + 3);
-  if (host.rfind("[::1]", 0) == 0) {
-    host.remove_prefix(5);
-    return host.empty() || host.front() == ':';
-  }
-  host = host.substr(0, host.find(':'));
-  return host == "localhost" || host == "127.0.0.1";
-}
-
 }  // namespace
 
 bool HeaderNameLess::operator()(const std::string& a, const std::string& b) const noexcept {
@@ -534,10 +524,7 @@ void McpHttp::add_session(const std::string& id, std::shared_ptr<Entry> e) {
 bool McpHttp::origin_allowed(const HttpHeaders& headers) const {
   auto origin = header(headers, "Origin");
   if (!origin) return true;
-  const std::string o(trim(*origin));
-  if (is_loopback_origin(o)) return true;
-  return std::find(opts_.allowed_origins.begin(), opts_.allowed_origins.end(), o) !=
-         opts_.allowed_origins.end();
+  return executor::origin_allowed(*origin, opts_.allowed_origins);
 }
 
 HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
@@ -552,8 +539,7 @@ HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
     }
   }
   {
-    const std::string ct = lower(header(headers, "Content-Type").value_or(""));
-    if (trim(std::string_view(ct).substr(0, ct.find(';'))) != "application/json") {
+    if (!is_json_content_type(header(headers, "Content-Type").value_or(""))) {
       return error_reply(415, mcp::kInvalidRequest,
                          "Unsupported Media Type: Content-Type must be application/json");
     }
@@ -566,6 +552,8 @@ HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
       return error_reply(400, mcp::kParseError, "Parse error");
     case ParseOutcome::too_deep:
       return error_reply(400, mcp::kInvalidRequest, "Invalid request: JSON nested too deeply");
+    case ParseOutcome::too_large:
+      return error_reply(413, mcp::kInvalidRequest, "Invalid request: message too large");
     case ParseOutcome::ok:
       break;
   }

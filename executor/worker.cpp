@@ -20,6 +20,7 @@
 #include "executor/executor.hpp"
 #include "executor/stats.hpp"
 #include "executor/worker_log.hpp"
+#include "orchestrator/bounded_json.hpp"
 
 namespace shmcp::executor {
 
@@ -143,6 +144,8 @@ int worker_main(int argc, char** argv) {
   }
   (void)Tools::list();  // build the static tools list before the sandbox limits allocation paths
   const ToolIndex& index = tool_index();
+  // Tool arguments are model-written: the tools validate and walk them recursively.
+  const JsonLimits arg_limits{kMaxJsonDepth, (*seg)->max_message()};
 
   sandbox::LockdownOptions lo;
   lo.read_only = args->read_only;
@@ -266,7 +269,8 @@ int worker_main(int argc, char** argv) {
         }
         tix = index.find(tool);
         if (abort_tools && tool == kTestHookAbortMidWrite && r.args_type() == wire::Args::JsonArgs) {
-          auto a = nlohmann::json::parse(r.args_as_JsonArgs()->json()->string_view(), nullptr, false);
+          nlohmann::json a;
+          (void)parse_json_bounded(r.args_as_JsonArgs()->json()->string_view(), a, arg_limits);
           if (a.is_object() && a.value("path", nlohmann::json()).is_string() && a.value("content", nlohmann::json()).is_string())
             result = abort_tools->write_file(a["path"].get<std::string>(), a["content"].get<std::string>());
           else
@@ -282,8 +286,11 @@ int worker_main(int argc, char** argv) {
         } else if (r.args_type() == wire::Args::JsonArgs || r.args_type() == wire::Args::NONE) {
           const std::string_view text = r.args_type() == wire::Args::JsonArgs ? r.args_as_JsonArgs()->json()->string_view()
                                                                               : std::string_view("{}");
-          auto args_json = nlohmann::json::parse(text, nullptr, false);
-          if (args_json.is_discarded() || !args_json.is_object()) {
+          nlohmann::json args_json;
+          const JsonFault fault = parse_json_bounded(text, args_json, arg_limits);
+          if (fault == JsonFault::too_deep || fault == JsonFault::too_large) {
+            result = CallResult::error("Invalid arguments for " + std::string(tool) + ": " + std::string(describe(fault)));
+          } else if (fault != JsonFault::none || !args_json.is_object()) {
             result = CallResult::error("Invalid arguments for " + std::string(tool) + ": arguments must be a JSON object");
           } else {
             result = tools.call(tool, args_json, tool_deadline);

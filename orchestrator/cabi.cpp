@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 
+#include "orchestrator/bounded_json.hpp"
 #include "orchestrator/client.hpp"
 #include "orchestrator/convert.hpp"
 #include "orchestrator/shmcp.h"
@@ -71,8 +72,8 @@ int shmcp_call(shmcp_client* client, const char* tool, const char* args_json, in
     *result_json = nullptr;
     nlohmann::json args = nlohmann::json::object();
     if (args_json != nullptr && *args_json != '\0') {
-      args = nlohmann::json::parse(args_json, nullptr, false);
-      if (args.is_discarded() || !args.is_object()) {
+      // Model-written arguments: bounded, since the call serialises them recursively.
+      if (shmcp::parse_json_bounded(args_json, args) != shmcp::JsonFault::none || !args.is_object()) {
         put_err(err, err_len, "args_json must be a JSON object");
         return SHMCP_E_INVALID_ARGUMENT;
       }

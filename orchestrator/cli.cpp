@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "orchestrator/bounded_json.hpp"
 #include "orchestrator/client.hpp"
 
 using namespace shmcp;
@@ -174,8 +175,7 @@ int cmd_call(int argc, char** argv) {
   if (a.positional.size() > 2) usage("too many arguments (quote the JSON)", kCallHelp);
   nlohmann::json args = nlohmann::json::object();
   if (a.positional.size() == 2) {
-    args = nlohmann::json::parse(a.positional[1], nullptr, false);
-    if (args.is_discarded() || !args.is_object()) usage("JSON arguments must be an object, got: " + a.positional[1], kCallHelp);
+    if (parse_json_bounded(a.positional[1], args) != JsonFault::none || !args.is_object()) usage("JSON arguments must be an object, got: " + a.positional[1], kCallHelp);
   }
   auto c = connect_or_exit(a.connect, a, kCallHelp);
   auto r = c->call(a.positional[0], args);

@@ -7,9 +7,14 @@
 
 #include "channel/channel.hpp"
 #include "channel/messages.hpp"
+#include "orchestrator/bounded_json.hpp"
 #include "orchestrator/convert.hpp"
 
 namespace shmcp {
+
+// Responses are as large as the transport let them be (a 64 MiB file read is longer than that as
+// JSON); only their nesting is bounded, since callers walk and dump them recursively.
+static constexpr JsonLimits kResponseLimits{kMaxJsonDepth, SIZE_MAX};
 
 std::string ToolResult::text() const {
   std::string out;
@@ -111,8 +116,8 @@ class ShmClient final : public Client {
       channel::build_kind_request(fbb, id, dl, kind);
     }, [](const wire::Response& r) -> Result<nlohmann::json> {
       if (auto s = status_error(r); !s) return s.error();
-      auto j = nlohmann::json::parse(r.json() ? r.json()->string_view() : std::string_view("null"), nullptr, false);
-      if (j.is_discarded()) return make_error(Errc::corrupt, "executor sent malformed JSON");
+      nlohmann::json j;
+      if (parse_json_bounded(r.json() ? r.json()->string_view() : std::string_view("null"), j, kResponseLimits) != JsonFault::none) return make_error(Errc::corrupt, "executor sent malformed JSON");
       return j;
     });
   }
@@ -214,8 +219,8 @@ class HttpClient final : public Client {
     auto r = post("/execute", body.dump(), o);
     if (!r) return r.error();
     auto& [status, text] = *r;
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded()) return make_error(Errc::corrupt, "executor sent malformed JSON (HTTP " + std::to_string(status) + ")");
+    nlohmann::json j;
+    if (parse_json_bounded(text, j, kResponseLimits) != JsonFault::none) return make_error(Errc::corrupt, "executor sent malformed JSON (HTTP " + std::to_string(status) + ")");
     if (status != 200) return http_error(status, j);
     ToolResult tr;
     tr.is_error = j.value("isError", false);
@@ -229,7 +234,9 @@ class HttpClient final : public Client {
   Status ping(CallOptions o) override {
     auto r = post("/execute", R"({"tool":"$ping","arguments":{}})", o);
     if (!r) return r.error();
-    if (r->first != 200) return http_error(r->first, nlohmann::json::parse(r->second, nullptr, false));
+    nlohmann::json j;
+    (void)parse_json_bounded(r->second, j, kResponseLimits);
+    if (r->first != 200) return http_error(r->first, j);
     return {};
   }
 
@@ -296,10 +303,11 @@ class HttpClient final : public Client {
     const auto t0 = std::chrono::steady_clock::now();
     auto res = c->Get(path);
     if (!res) return transport_error(res.error(), std::chrono::steady_clock::now() - t0 >= o.timeout.value_or(opt_.timeout));
-    auto j = nlohmann::json::parse(res->body, nullptr, false);
+    nlohmann::json j;
+    const JsonFault fault = parse_json_bounded(res->body, j, kResponseLimits);
     const int status = res->status;
     put(std::move(c));
-    if (j.is_discarded()) return make_error(Errc::corrupt, "executor sent malformed JSON (HTTP " + std::to_string(status) + ")");
+    if (fault != JsonFault::none) return make_error(Errc::corrupt, "executor sent malformed JSON (HTTP " + std::to_string(status) + ")");
     if (status != 200) return http_error(status, j);
     return j;
   }

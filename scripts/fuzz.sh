@@ -4,13 +4,13 @@
 # leaks or times out; the crashing input is written to build-fuzz/artifacts/<target>/ — keep it in
 # tests/fuzz/corpus/<target>/ once the bug is fixed (a regression input every run replays).
 #
-#   scripts/fuzz.sh [seconds] [target...]      targets: messages paths glob edit_diff mcp
+#   scripts/fuzz.sh [seconds] [target...]      targets: messages paths glob edit_diff mcp execute
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-30}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(messages paths glob edit_diff mcp)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(messages paths glob edit_diff mcp execute)
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 JOBS=${JOBS:-2}
 CXX_BIN=${FUZZ_CXX:-$(command -v clang++-14 || command -v clang++)}
