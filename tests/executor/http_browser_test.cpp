@@ -81,7 +81,7 @@ TEST_F(HttpBrowser, PostBodiesMustBeJson) {
 TEST_F(HttpBrowser, HostMustNameThisServer) {
   ASSERT_NO_FATAL_FAILURE(start({"--allowed-host", "executor.internal"}));
   const std::string p = ":" + std::to_string(port());
-  for (const std::string host : {"evil.example", "evil.example" + p, "localhost.evil.example" + p, "127.0.0.1.nip.io" + p,
+  for (const std::string& host : std::vector<std::string>{"evil.example", "evil.example" + p, "localhost.evil.example" + p, "127.0.0.1.nip.io" + p,
                                  "executor.internal.evil.example", "[::1" + p}) {
     EXPECT_EQ(post_with_host("/execute", host, write_call("h.txt")).status, 403) << host;
     EXPECT_EQ(raw_request(port(), "GET", "/tools", "", "", &host).status, 403) << host;
@@ -91,7 +91,7 @@ TEST_F(HttpBrowser, HostMustNameThisServer) {
   }
   EXPECT_FALSE(path_exists(ws_ / "h.txt"));
   // Loopback names and IP literals in any port form, the bound host, and --allowed-host names.
-  for (const std::string host : {"localhost" + p, "localhost", "LOCALHOST" + p, "127.0.0.1" + p, "[::1]" + p, "[::1]",
+  for (const std::string& host : std::vector<std::string>{"localhost" + p, "localhost", "LOCALHOST" + p, "127.0.0.1" + p, "[::1]" + p, "[::1]",
                                  "10.1.2.3" + p, "executor.internal", "Executor.Internal." + p, ""}) {
     EXPECT_EQ(post_with_host("/execute", host, write_call("h.txt")).status, 200) << host;
   }
@@ -122,7 +122,7 @@ class HttpBrowserWithToken : public HttpBrowser {
 };
 
 TEST_F(HttpBrowserWithToken, HealthWithoutTheTokenRevealsNoPathOrChannel) {
-  for (const std::string auth : {"", "Authorization: Bearer wrong\r\n"}) {
+  for (const std::string& auth : std::vector<std::string>{"", "Authorization: Bearer wrong\r\n"}) {
     const RawReply r = raw_request(port(), "GET", "/health", auth);
     EXPECT_EQ(r.status, 200);  // probes carry no token and must still see the executor healthy
     EXPECT_EQ(json::parse(r.body, nullptr, false), json({{"status", "ok"}})) << r.body;

@@ -37,7 +37,11 @@ TEST(BoundedJson, HostileNestingIsRefusedWithoutRecursing) {
   json j;
   EXPECT_EQ(parse_json_bounded(std::string(1'000'000, '['), j), JsonFault::too_deep);
   EXPECT_EQ(parse_json_bounded(nested(1'000'000), j), JsonFault::too_deep);
-  EXPECT_EQ(parse_json_bounded(std::string(1'000'000, '{'), j), JsonFault::too_deep);
+  std::string objects;
+  for (int i = 0; i < 200'000; ++i) objects += "{\"a\":";
+  EXPECT_EQ(parse_json_bounded(objects, j), JsonFault::too_deep);
+  // "{{" is a syntax error at the second brace, before any nesting.
+  EXPECT_EQ(parse_json_bounded(std::string(1'000'000, '{'), j), JsonFault::malformed);
 }
 
 TEST(BoundedJson, SizeLimitIsExact) {
