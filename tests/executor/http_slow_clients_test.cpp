@@ -32,8 +32,10 @@ class HttpSlowClients : public ::testing::Test {
     for (int i = 0; i < n; ++i) {
       const int fd = raw_connect(ex_->port());
       ASSERT_GE(fd, 0) << "connection " << i;
-      if (!prefix.empty()) ASSERT_TRUE(raw_send(fd, prefix));
       held_.push_back(fd);
+      if (!prefix.empty()) {
+        ASSERT_TRUE(raw_send(fd, prefix));
+      }
     }
   }
 
@@ -58,8 +60,10 @@ TEST_F(HttpSlowClients, HealthAnswersWhileManyIdleAndHalfOpenConnectionsAreHeld)
   // The held connections were accepted and are still open (the server did not just drop them).
   for (int fd : held_) {
     char c;
-    EXPECT_EQ(::recv(fd, &c, 1, MSG_DONTWAIT), -1);
-    EXPECT_EQ(errno, EAGAIN);
+    const ssize_t n = ::recv(fd, &c, 1, MSG_DONTWAIT);
+    const int err = errno;
+    EXPECT_EQ(n, -1);
+    EXPECT_EQ(err, EAGAIN);
   }
 }
 
