@@ -306,12 +306,7 @@ int worker_main(int argc, char** argv) {
         break;
       }
     }
-    // The reply may wait for ring space up to a second past the call's deadline (a client still
-    // reading a large response). Tell the supervisor, so it kills only a worker that overruns
-    // that bound, not one whose client stopped reading (or whose ring a client overwrote).
-    const std::uint64_t reply_deadline = deadline + 1'000'000'000ull;
-    slot.deadline_ns.store(reply_deadline, std::memory_order_release);
-    auto s = ep.reply(in->lane, in->id, channel::bytes_of(fbb), reply_deadline, args->policy);
+    auto s = ep.reply(in->lane, in->id, channel::bytes_of(fbb), deadline + 1'000'000'000ull, args->policy);
     tools.close_deferred();
     slot.deadline_ns.store(0, std::memory_order_release);
     if (!s) log->debug("worker {}: response to call {} dropped: {}", args->index, in->id, s.error().describe());

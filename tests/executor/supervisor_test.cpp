@@ -42,8 +42,8 @@ bool await_log(const ExecutorProcess& ex, const std::string& needle, int timeout
 // A call sent on a raw lane whose (large) response is not read until receive().
 class HeldCall {
  public:
-  // Sends read_text_file(path) and waits until some worker is replying to it (our lane names it as
-  // owner and the response has begun).
+  // Sends read_text_file(path) and waits until some worker has taken it (our lane names it as
+  // owner and the request was read).
   bool start(const std::string& channel, const std::string& path, std::uint64_t timeout_ms, std::string* why) {
     auto seg = channel::Segment::attach(channel, 2'000'000'000ull);
     if (!seg) return *why = seg.error().describe(), false;
@@ -57,9 +57,9 @@ class HeldCall {
     channel::build_read_text_file_request(fbb, id_, deadline_, path, 0, 0);
     if (auto s = lane_->send(id_, channel::bytes_of(fbb), deadline_, {}); !s) return *why = s.error().describe(), false;
     for (int i = 0; i < 10'000; ++i) {
-      // Replying (its first fragments are in our response ring): the worker recorded the call as
-      // in flight before it began, and the unread response keeps it there.
-      if (const std::uint32_t w = owner_plus1(); w != 0 && seg_->response_ring(lane_->index()).readable()) {
+      // Taken and read: our lane names the worker and the request has left the ring (the worker
+      // records the call as in flight right after reading it).
+      if (const std::uint32_t w = owner_plus1(); w != 0 && !seg_->request_ring(lane_->index()).readable()) {
         worker_ = w - 1;
         return true;
       }
