@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "channel/control.hpp"
 #include "channel/layout.hpp"
 #include "channel/messages.hpp"
 #include "channel/result.hpp"
@@ -64,7 +65,8 @@ class Segment {
 
   const std::string& name() const noexcept { return name_; }
   bool is_owner() const noexcept { return owner_; }
-  std::uint64_t epoch() const noexcept { return epoch_; }
+  // The owner's changes when restore_size re-epochs (monitor thread); hence atomic.
+  std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_relaxed); }
   std::uint32_t lane_count() const noexcept { return lanes_; }
   std::uint32_t worker_count() const noexcept { return workers_; }
   std::uint32_t max_message() const noexcept { return max_message_; }
@@ -77,17 +79,36 @@ class Segment {
 
   SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
   LaneControl& lane(std::uint32_t i) const noexcept;      // i < lane_count() (checked by callers)
+  // The executor's control plane (channel/control.hpp), not part of the segment: the owner
+  // creates it with the segment, a worker adopts it (adopt_control). Any other handle that asks
+  // (a ServerEndpoint without a supervisor: tests, benches) gets a process-private block.
   WorkerSlot& worker(std::uint32_t i) const noexcept;     // i < kMaxWorkers
   StatsBlock& stats() const noexcept;
   WorkerLog& worker_log(std::uint32_t i) const noexcept;  // i < kMaxWorkers
+  ControlBlock& control() const noexcept;
+  // Owner: the control region's fd, for a worker to inherit (close-on-exec: dup2 it in the child).
+  int control_fd() const noexcept { return control_ ? control_->fd() : -1; }
+  // Worker: use `region` (from ControlRegion::adopt) as this handle's control plane. Before any
+  // ServerEndpoint is made on this handle.
+  void adopt_control(std::shared_ptr<ControlRegion> region) noexcept { control_ = std::move(region); }
   Ring request_ring(std::uint32_t i) const noexcept;
   Ring response_ring(std::uint32_t i) const noexcept;
 
   // Liveness via the OFD lease locks (one fcntl each).
   bool executor_alive() const noexcept;
   bool client_alive(std::uint32_t lane) const noexcept;
-  // The fd the mapping came from (workers keep it for client_alive checks).
+  // The fd lease queries go through (client_alive). A worker keeps only this one, and after
+  // drop_write_access it is read-only: the worker cannot resize the segment.
   int fd() const noexcept { return fd_; }
+  // Worker (before lock_down): closes the read-write descriptor the mapping came from and keeps a
+  // read-only one to the same file for lease queries (F_OFD_GETLK needs no write access).
+  Status drop_write_access();
+  // Executor (the supervisor's monitor thread, periodically): a client may ftruncate the segment
+  // file. Puts the size back (and the pages' reservation) and, if the segment had shrunk (pages
+  // past the new end came back zeroed, in-flight calls on them are lost), gives the header a new
+  // epoch so clients fail their waits with Errc::peer_dead and reconnect. Returns true if it
+  // repaired something. (Accesses that fault before this runs: see install_truncation_guard.)
+  bool restore_size() noexcept;
   // Executor: marks the segment closing (clients fail new calls with Errc::closed).
   void mark_closing() noexcept;
   // Executor (the supervisor's monitor thread, periodically): puts back what a client may have
@@ -112,6 +133,8 @@ class Segment {
 
  private:
   Segment() = default;
+  void register_guard() noexcept;
+  void unregister_guard() noexcept;
   struct Mapping;  // Boost.Interprocess objects (kept out of this header)
   std::unique_ptr<Mapping> map_;
 
@@ -121,15 +144,19 @@ class Segment {
   std::shared_ptr<void> lease_;  // owner only: the open description holding the byte-0 lock
   std::byte* base_ = nullptr;
   std::uint64_t size_ = 0;
-  std::uint64_t epoch_ = 0;
+  std::atomic<std::uint64_t> epoch_{0};
   std::uint32_t lanes_ = 0, slots_ = 0, slot_size_ = 0, max_message_ = 0, workers_ = 0;
-  std::uint64_t workers_off_ = 0, stats_off_ = 0, lanes_off_ = 0, lane_stride_ = 0;
+  std::uint64_t lanes_off_ = 0, lane_stride_ = 0;
+  mutable std::shared_ptr<ControlRegion> control_;
+  mutable std::once_flag local_control_;
+  int ro_fd_ = -1;              // worker after drop_write_access: the read-only lease-query fd
+  int guard_slot_ = -1;         // this mapping's entry in the truncation guard's table
   WaitMode wait_mode_ = WaitMode::adaptive;
   // Owner only (repair_header): the fixed header fields as created, whether mark_closing ran
   // (guarded by state_mu_, so a repair never reverts a concurrent mark_closing), the lowest value
   // lanes_high_water may have (the highest seen, or past the last lane in use).
   std::uint64_t created_realtime_ns_ = 0;
-  std::vector<std::uint64_t> header_copy_;  // the header's first offsetof(state) bytes, as words
+  std::vector<std::uint64_t> header_copy_;  // monitor thread only once created (restore_size re-epochs)  // the header's first offsetof(state) bytes, as words
   std::mutex state_mu_;
   bool closing_ = false;
   std::uint32_t high_water_ = 0;
@@ -221,10 +248,13 @@ class ServerEndpoint {
 
  private:
   bool try_take(std::uint32_t lane) noexcept;
+  std::uint32_t takes_ = 0;  // lanes taken so far: the upper 24 bits of this worker's owner tokens
   // Gives the spinner token back if this worker holds it (seq_cst store, then a seq_cst fence).
   void release_spinner() noexcept;
   std::shared_ptr<Segment> seg_;
   std::uint32_t me_;  // worker index + 1
+  WorkerSlot* slot_;  // this worker's control slot (private to the executor)
+  StatsBlock* stats_;
   std::optional<std::uint32_t> current_;
   std::uint32_t batch_ = 0;
   std::uint32_t scan_from_ = 0;
@@ -241,5 +271,16 @@ class ServerEndpoint {
 void answer_for_dead_worker(Segment& seg, std::uint32_t worker_index, wire::Status status, std::string_view why);
 // Returns the number of lanes reclaimed (client lease free but lane marked claimed).
 std::uint32_t reclaim_dead_clients(Segment& seg);
+// Supervisor: frees every lane whose server_owner no worker's claim (WorkerSlot::claim) matches:
+// a value a client wrote, which would keep every worker away from the lane. Returns how many.
+std::uint32_t repair_lane_owners(Segment& seg);
+
+// Installs a process-wide SIGBUS handler for accesses to channel segments mapped in this process
+// (create/attach register them). A client that ftruncates the segment file makes such accesses
+// fault. In the segment's owner the handler puts the file's size back and the access is retried;
+// elsewhere it waits (1 ms per fault) for the owner to do so, and gives up (the default action,
+// the process dies of SIGBUS) when faults keep coming for 2 s. Faults elsewhere keep their
+// default action. For the executor's processes; a client program may call it too. Idempotent.
+void install_truncation_guard();
 
 }  // namespace shmcp::channel

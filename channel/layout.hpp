@@ -6,8 +6,10 @@
 // integer's, checked below). No pointers, no pids, no process-owned locks. Anything read from here
 // may have been scribbled on by a hostile peer: readers bounds-check every index and length.
 //
-// Segment:  [SegmentHeader 4 KiB][WorkerSlot x kMaxWorkers][StatsBlock][WorkerLog x kMaxWorkers]
-//           [Lane 0]...[Lane n-1]
+// Segment:  [SegmentHeader 4 KiB][Lane 0]...[Lane n-1]
+// The executor's control plane (worker state, deadlines, counters, log rings) is not here: it lives
+// in a region only the supervisor and its workers map (channel/control.hpp), because every client
+// can write every byte of this segment.
 // Lane:     [LaneControl 512 B][request ring slots][response ring slots]
 // Slot:     [SlotHeader 32 B][payload: slot_size - 32 B]
 #pragma once
@@ -20,12 +22,12 @@
 namespace shmcp::channel {
 
 inline constexpr std::uint64_t kMagic = 0x31484348504D4853ull;  // "SHMPCHH1" little-endian
-inline constexpr std::uint32_t kAbiVersion = 1;
+inline constexpr std::uint32_t kAbiVersion = 2;  // 2: control plane moved out of the segment
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint32_t kMaxWorkers = 64;
 inline constexpr std::uint32_t kMaxLanes = 4096;
-inline constexpr std::uint32_t kMaxTools = 32;       // per-tool counters in StatsBlock
-inline constexpr std::uint32_t kLatencyBuckets = 24;  // power-of-two microsecond buckets
+inline constexpr std::uint32_t kOwnerWorkerMask = 0xFF;  // LaneControl::server_owner's worker bits
+static_assert(kMaxWorkers <= kOwnerWorkerMask);
 
 using AtomicU32 = std::atomic<std::uint32_t>;
 using AtomicU64 = std::atomic<std::uint64_t>;
@@ -67,8 +69,11 @@ struct alignas(kCacheLine) LaneControl {
   alignas(kCacheLine) AtomicU32 claimed;     // 1 while a client holds the lane's lease lock
   AtomicU32 client_gen;
   AtomicU64 calls;                           // requests sent on this lane (client-written)
-  // Executor side: which worker (index + 1) currently consumes this lane; 0 = none. Workers CAS it.
-  alignas(kCacheLine) AtomicU32 server_owner;
+  // Executor side: the token of the worker that currently consumes this lane, 0 = none. Workers CAS
+  // it from 0; a token is the worker's index + 1 in the low 8 bits and that worker's take count
+  // above (see ControlBlock's WorkerSlot::claim), so the supervisor can tell a live worker's claim
+  // from a value a client wrote, and free the lane.
+  alignas(kCacheLine) AtomicU32 server_owner;  // & kOwnerWorkerMask: that worker's index + 1
   // 1 once a worker found the request ring corrupt (a hostile or broken client): every worker
   // skips the lane until the next client to claim it resets both rings and clears this. (Was
   // reserved and always 0: older peers simply never set or clear it.)
@@ -78,57 +83,6 @@ struct alignas(kCacheLine) LaneControl {
   RingControl response;
 };
 static_assert(sizeof(LaneControl) == 6 * kCacheLine);
-
-// Per-worker control, written by the worker, read by the supervisor (deadline enforcement and
-// answering the in-flight call of a worker that died).
-struct alignas(kCacheLine) WorkerSlot {
-  AtomicU32 state;          // 0 empty, 1 starting, 2 serving, 3 dead
-  AtomicU32 lane_plus1;     // lane being served (0 = idle)
-  AtomicU64 call_id;        // request id in flight on that lane
-  AtomicU64 deadline_ns;    // CLOCK_MONOTONIC deadline of that call
-  AtomicU64 calls;          // calls completed
-  AtomicU32 generation;     // bumped on each respawn
-  AtomicU32 sandboxed;      // 1 once lock_down succeeded
-  AtomicU64 started_ns;
-  std::uint8_t pad[16];
-};
-static_assert(sizeof(WorkerSlot) == kCacheLine);
-
-// Counters the workers bump and the supervisor exports as /metrics. Indices are bounds-checked.
-struct alignas(kCacheLine) StatsBlock {
-  AtomicU64 calls_ok[kMaxTools];
-  AtomicU64 calls_tool_error[kMaxTools];
-  AtomicU64 calls_failed[kMaxTools];
-  AtomicU64 latency_us_bucket[kMaxTools][kLatencyBuckets];  // executor-side service time
-  AtomicU64 latency_sum_ns[kMaxTools];
-  AtomicU64 corrupt_messages;
-  AtomicU64 worker_restarts;
-  AtomicU64 sandbox_violations;
-  AtomicU64 timeouts;
-  AtomicU64 lanes_reclaimed;
-  AtomicU64 header_repairs;  // header fields the supervisor put back (Segment::repair_header)
-  std::uint8_t pad[16];
-};
-static_assert(sizeof(StatsBlock) % kCacheLine == 0);
-
-// A worker's log lines, carried to the supervisor (which owns stderr and the log format): workers
-// report through the channel. Single producer (the worker), single consumer (the supervisor's
-// monitor thread); when full, new lines are counted in `dropped`, never block the worker.
-inline constexpr std::uint32_t kLogEntries = 16;
-inline constexpr std::uint32_t kLogTextBytes = 248;
-struct WorkerLogEntry {
-  std::uint32_t level;  // spdlog level (0 trace .. 5 critical)
-  std::uint32_t len;    // bytes of text used (<= kLogTextBytes; readers check)
-  char text[kLogTextBytes];
-};
-static_assert(sizeof(WorkerLogEntry) == 256);
-struct alignas(kCacheLine) WorkerLog {
-  alignas(kCacheLine) AtomicU64 head;     // supervisor: entries consumed
-  alignas(kCacheLine) AtomicU64 tail;     // worker: entries published
-  AtomicU64 dropped;                      // worker: lines lost to a full ring
-  WorkerLogEntry entries[kLogEntries];
-};
-static_assert(sizeof(WorkerLog) == 2 * kCacheLine + kLogEntries * sizeof(WorkerLogEntry));
 
 struct alignas(4096) SegmentHeader {
   std::uint64_t magic;
@@ -143,8 +97,8 @@ struct alignas(4096) SegmentHeader {
   std::uint32_t max_message;
   std::uint32_t worker_count;
   std::uint32_t wait_mode;     // the executor's default WaitMode (informational)
-  std::uint64_t workers_offset;
-  std::uint64_t stats_offset;
+  std::uint64_t reserved0;     // 0 (was the worker slots' offset before the control plane moved)
+  std::uint64_t reserved1;     // 0
   std::uint64_t lanes_offset;
   std::uint64_t lane_stride;
   std::uint64_t created_realtime_ns;
@@ -176,12 +130,7 @@ constexpr std::uint64_t layout_hash() {
   mix(offsetof(LaneControl, response));
   mix(sizeof(RingControl));
   mix(sizeof(SlotHeader));
-  mix(sizeof(WorkerSlot));
-  mix(sizeof(StatsBlock));
-  mix(sizeof(WorkerLog));
   mix(kMaxWorkers);
-  mix(kMaxTools);
-  mix(kLatencyBuckets);
   return h;
 }
 

@@ -152,7 +152,7 @@ Status Ring::wait_space(std::uint64_t pos, const WaitPolicy& policy, Deadline& d
   bool corrupt = false;
   auto ready = [&] {
     const std::uint64_t head = c_->head.load(std::memory_order_acquire);
-    if (head > pos) {  // the consumer claims to have read what we never wrote
+    if (head > pos || pos - head > nslots_) {  // read what we never wrote, or a lap behind: overwritten
       corrupt = true;
       return true;
     }

@@ -117,6 +117,12 @@ class Ring {
   // After the producer died: the position just past the last published slot, which a new producer
   // must continue from (the dead one may have published a slot without advancing `tail`).
   void recover_producer() noexcept;
+  // False if head and tail cannot both be true (head past tail, or tail more than a ring ahead):
+  // someone overwrote them. Such a ring never recovers by itself; its next owner resets it.
+  bool consistent() const noexcept {
+    const std::uint64_t head = c_->head.load(std::memory_order_relaxed), tail = c_->tail.load(std::memory_order_relaxed);
+    return head <= tail && tail - head <= nslots_;
+  }
 
   // Number of fragments dropped because they did not continue a message (dead or hostile peer).
   std::uint64_t dropped_fragments() const noexcept { return dropped_; }

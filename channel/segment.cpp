@@ -1,5 +1,8 @@
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/interprocess/mapped_region.hpp>
@@ -32,15 +35,12 @@ namespace {
 constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
 
 struct Geometry {
-  std::uint64_t workers_off, stats_off, logs_off, lanes_off, lane_stride, total;
+  std::uint64_t lanes_off, lane_stride, total;
 };
 
 Geometry geometry(std::uint32_t lanes, std::uint32_t slots, std::uint32_t slot_size) {
   Geometry g{};
-  g.workers_off = sizeof(SegmentHeader);
-  g.stats_off = g.workers_off + sizeof(WorkerSlot) * kMaxWorkers;
-  g.logs_off = align_up(g.stats_off + sizeof(StatsBlock), kCacheLine);
-  g.lanes_off = align_up(g.logs_off + sizeof(WorkerLog) * kMaxWorkers, 4096);
+  g.lanes_off = align_up(sizeof(SegmentHeader), 4096);
   g.lane_stride = align_up(sizeof(LaneControl) + 2ull * slots * slot_size, kCacheLine);
   g.total = g.lanes_off + g.lane_stride * lanes;
   return g;
@@ -98,6 +98,103 @@ std::uint64_t random_u64() {
 
 }  // namespace
 
+// ---- truncation guard ---------------------------------------------------------------------------
+// A fixed table the SIGBUS handler reads without locks: a slot is published by storing `base` last
+// (release) and retired by clearing `base` first.
+namespace {
+struct GuardSlot {
+  std::atomic<std::uintptr_t> base{0};
+  std::atomic<std::uint64_t> len{0};
+  std::atomic<int> fd{-1};  // the owner's read-write fd (it may put the size back); -1 otherwise
+};
+constexpr int kGuardSlots = 32;
+GuardSlot g_guard[kGuardSlots];
+std::atomic<std::uint64_t> g_fault_burst_start{0}, g_fault_last{0};
+// Set when the handler put an owner's size back: restore_size must still re-epoch (the pages past
+// the cut came back zeroed) although it finds the size right.
+std::atomic<bool> g_regrown_by_guard{false};
+constexpr std::uint64_t kFaultGiveUpNs = 2'000'000'000ull;
+
+std::uint64_t mono_now() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// Async-signal-safe only: fstat, ftruncate, fallocate, mmap, clock_gettime, nanosleep, sigaction.
+void on_sigbus(int, siginfo_t* si, void*) {
+  const auto addr = reinterpret_cast<std::uintptr_t>(si->si_addr);
+  for (auto& g : g_guard) {
+    const std::uintptr_t base = g.base.load(std::memory_order_acquire);
+    if (base <= 1 || addr < base || addr - base >= g.len.load(std::memory_order_relaxed)) continue;
+    const int fd = g.fd.load(std::memory_order_relaxed);
+    if (fd >= 0) {
+      // The owner: put the size back and retry the access. If the size was right, the fault
+      // is tmpfs failing to back a page a regrow left sparse: reserve again; if even that fails,
+      // back the page privately so this process survives (restore_size re-reserves later).
+      const auto len = static_cast<off_t>(g.len.load(std::memory_order_relaxed));
+      struct stat st {};
+      if (fstat(fd, &st) == 0 && st.st_size != len && ftruncate(fd, len) == 0) {
+        g_regrown_by_guard.store(true, std::memory_order_relaxed);
+        return;
+      }
+      if (syscall(SYS_fallocate, fd, 0, static_cast<off_t>(0), len) == 0) return;
+      const std::uintptr_t page = addr & ~static_cast<std::uintptr_t>(4095);
+      if (mmap(reinterpret_cast<void*>(page), 4096, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) !=
+          MAP_FAILED)
+        return;
+      break;
+    }
+    // Not the owner: wait for it to put the size back, within a bound.
+    const std::uint64_t now = mono_now();
+    if (now - g_fault_last.load(std::memory_order_relaxed) > 100'000'000ull) g_fault_burst_start.store(now, std::memory_order_relaxed);
+    g_fault_last.store(now, std::memory_order_relaxed);
+    if (now - g_fault_burst_start.load(std::memory_order_relaxed) > kFaultGiveUpNs) break;
+    timespec ms{0, 1'000'000};
+    nanosleep(&ms, nullptr);
+    return;
+  }
+  // Not ours, or given up: the default action on the retried access.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGBUS, &dfl, nullptr);
+}
+}  // namespace
+
+void install_truncation_guard() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGBUS, &sa, nullptr) != 0)
+      component_logger("channel")->error("sigaction(SIGBUS) failed: {}", errno_name(errno));
+  });
+}
+
+void Segment::register_guard() noexcept {
+  for (int i = 0; i < kGuardSlots; ++i) {
+    std::uintptr_t none = 0;
+    // Claim with a placeholder (1 never matches: len is set after), then fill, then publish.
+    if (!g_guard[i].base.compare_exchange_strong(none, 1, std::memory_order_acq_rel)) continue;
+    g_guard[i].len.store(size_, std::memory_order_relaxed);
+    g_guard[i].fd.store(owner_ ? fd_ : -1, std::memory_order_relaxed);
+    g_guard[i].base.store(reinterpret_cast<std::uintptr_t>(base_), std::memory_order_release);
+    guard_slot_ = i;
+    return;
+  }
+  // More live mappings than slots: this one is unguarded (faults keep their default action).
+}
+
+void Segment::unregister_guard() noexcept {
+  if (guard_slot_ < 0) return;
+  g_guard[guard_slot_].base.store(1, std::memory_order_release);
+  g_guard[guard_slot_].fd.store(-1, std::memory_order_relaxed);
+  g_guard[guard_slot_].base.store(0, std::memory_order_release);
+  guard_slot_ = -1;
+}
+
 Status validate_name(std::string_view name) {
   if (name.empty() || name.size() > 200) return make_error(Errc::invalid_argument, "channel name must be 1-200 characters");
   if (name.front() == '.') return make_error(Errc::invalid_argument, "channel name must not start with '.'");
@@ -138,6 +235,9 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
 
   auto seg = std::shared_ptr<Segment>(new Segment());
   seg->name_ = name;
+  auto control = ControlRegion::create();
+  if (!control) return control.error();
+  seg->control_ = std::move(*control);
   try {
     bip::permissions perms(static_cast<unsigned>(cfg.mode));
     bip::shared_memory_object shm(bip::create_only, sname.c_str(), bip::read_write, perms);
@@ -200,8 +300,6 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   seg->slot_size_ = cfg.slot_size;
   seg->max_message_ = cfg.max_message;
   seg->workers_ = cfg.workers;
-  seg->workers_off_ = g.workers_off;
-  seg->stats_off_ = g.stats_off;
   seg->lanes_off_ = g.lanes_off;
   seg->lane_stride_ = g.lane_stride;
   seg->wait_mode_ = cfg.wait_mode;
@@ -220,8 +318,8 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   h.max_message = cfg.max_message;
   h.worker_count = cfg.workers;
   h.wait_mode = static_cast<std::uint32_t>(cfg.wait_mode);
-  h.workers_offset = g.workers_off;
-  h.stats_offset = g.stats_off;
+  h.reserved0 = 0;
+  h.reserved1 = 0;
   h.lanes_offset = g.lanes_off;
   h.lane_stride = g.lane_stride;
   timespec ts{};
@@ -232,6 +330,7 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   const auto* fixed = reinterpret_cast<const std::uint64_t*>(&h);
   seg->header_copy_.assign(fixed, fixed + kFixedHeaderWords);
   h.state.store(static_cast<std::uint32_t>(SegmentState::ready), std::memory_order_release);
+  seg->register_guard();
   log->info("created channel '{}' at {} ({} lanes, {} x {} B slots per ring, max message {} B, {} bytes, mode {:o})",
             name, segment_path(name), cfg.lanes, cfg.slots_per_ring, cfg.slot_size, cfg.max_message, g.total,
             static_cast<unsigned>(cfg.mode));
@@ -281,7 +380,7 @@ Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::u
     const std::uint32_t abi = h.abi_version, hsize = h.header_size, lanes = h.lane_count,
                         slots = h.slots_per_ring, slot_size = h.slot_size, max_msg = h.max_message,
                         workers = h.worker_count, wmode = h.wait_mode;
-    const std::uint64_t woff = h.workers_offset, soff = h.stats_offset, loff = h.lanes_offset, stride = h.lane_stride;
+    const std::uint64_t loff = h.lanes_offset, stride = h.lane_stride;
     if (magic != kMagic) return make_error(Errc::version_mismatch, segment_path(name) + " is not a shmcp channel (bad magic)");
     if (abi != kAbiVersion)
       return make_error(Errc::version_mismatch, "channel '" + name + "' speaks ABI version " + std::to_string(abi) +
@@ -292,8 +391,7 @@ Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::u
     if (auto s = validate_geometry(lanes, slots, slot_size, max_msg, workers); !s)
       return make_error(Errc::corrupt, "channel header has invalid geometry: " + s.error().message);
     const Geometry g = geometry(lanes, slots, slot_size);
-    if (g.total != total || total != seg->size_ || woff != g.workers_off || soff != g.stats_off ||
-        loff != g.lanes_off || stride != g.lane_stride)
+    if (g.total != total || total != seg->size_ || loff != g.lanes_off || stride != g.lane_stride)
       return make_error(Errc::corrupt, "channel header sizes do not match the segment");
     if (wmode > 2) return make_error(Errc::corrupt, "channel header has an invalid wait mode");
     if (state == SegmentState::closing) return make_error(Errc::closed, "channel '" + name + "' is shutting down");
@@ -305,8 +403,6 @@ Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::u
     seg->slot_size_ = slot_size;
     seg->max_message_ = max_msg;
     seg->workers_ = workers;
-    seg->workers_off_ = woff;
-    seg->stats_off_ = soff;
     seg->lanes_off_ = loff;
     seg->lane_stride_ = stride;
     seg->wait_mode_ = static_cast<WaitMode>(wmode);
@@ -314,11 +410,14 @@ Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::u
       if (monotonic_ns() < give_up) { usleep(5000); continue; }
       return make_error(Errc::peer_dead, "channel '" + name + "' has no live executor (stale segment " + segment_path(name) + ")");
     }
+    seg->register_guard();
     return seg;
   }
 }
 
 Segment::~Segment() {
+  unregister_guard();
+  if (ro_fd_ >= 0) close(ro_fd_);
   if (owner_ && base_ != nullptr) {
     mark_closing();
     // Unlink only the segment we created: a restarted executor may already own a new one by this
@@ -333,17 +432,20 @@ LaneControl& Segment::lane(std::uint32_t i) const noexcept {
   return *reinterpret_cast<LaneControl*>(base_ + lanes_off_ + lane_stride_ * i);
 }
 
-WorkerSlot& Segment::worker(std::uint32_t i) const noexcept {
-  return *reinterpret_cast<WorkerSlot*>(base_ + workers_off_ + sizeof(WorkerSlot) * i);
+ControlBlock& Segment::control() const noexcept {
+  // Owner and adopted regions are set before any thread asks (create, adopt_control); otherwise
+  // the first caller makes the private block.
+  std::call_once(local_control_, [this] {
+    if (!control_) control_ = ControlRegion::local();
+  });
+  return control_->block();
 }
 
-StatsBlock& Segment::stats() const noexcept { return *reinterpret_cast<StatsBlock*>(base_ + stats_off_); }
+WorkerSlot& Segment::worker(std::uint32_t i) const noexcept { return control().workers[i]; }
 
-WorkerLog& Segment::worker_log(std::uint32_t i) const noexcept {
-  // Fixed by the geometry: the log rings follow the StatsBlock (validated through lanes_offset).
-  const std::uint64_t logs_off = (stats_off_ + sizeof(StatsBlock) + kCacheLine - 1) / kCacheLine * kCacheLine;
-  return *reinterpret_cast<WorkerLog*>(base_ + logs_off + sizeof(WorkerLog) * i);
-}
+StatsBlock& Segment::stats() const noexcept { return control().stats; }
+
+WorkerLog& Segment::worker_log(std::uint32_t i) const noexcept { return control().logs[i]; }
 
 Ring Segment::request_ring(std::uint32_t i) const noexcept {
   std::byte* lane_base = base_ + lanes_off_ + lane_stride_ * i;
@@ -413,6 +515,48 @@ std::uint32_t Segment::repair_header() noexcept {
   return repaired;
 }
 
+Status Segment::drop_write_access() {
+  if (owner_) return make_error(Errc::invalid_argument, "the segment's owner keeps write access");
+  if (ro_fd_ >= 0) return {};
+  const int ro = shm_open(shm_name(name_).c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (ro < 0) return sys_error(Errc::io, "reopen " + segment_path(name_) + " read-only", errno);
+  // The name could have been replaced since the mapping was made: lease queries must see the file
+  // that is mapped.
+  struct stat a {}, b {};
+  if (fstat(ro, &a) != 0 || fstat(fd_, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+    close(ro);
+    return make_error(Errc::peer_dead, "channel '" + name_ + "' was replaced while attaching");
+  }
+  map_->shm = bip::shared_memory_object();  // closes the read-write fd; the mapping stays
+  ro_fd_ = fd_ = ro;
+  return {};
+}
+
+bool Segment::restore_size() noexcept {
+  if (!owner_) return false;
+  struct stat st {};
+  if (fstat(fd_, &st) != 0) return false;
+  const bool regrown = g_regrown_by_guard.exchange(false, std::memory_order_relaxed);
+  if (static_cast<std::uint64_t>(st.st_size) == size_ && !regrown) return false;
+  const bool shrunk = regrown || static_cast<std::uint64_t>(st.st_size) < size_;
+  if (static_cast<std::uint64_t>(st.st_size) != size_ && ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+    component_logger("channel")->error("ftruncate {} back to {} bytes: {}", segment_path(name_), size_, errno_name(errno));
+    return false;
+  }
+  if (int err = posix_fallocate(fd_, 0, static_cast<off_t>(size_)); err != 0)
+    component_logger("channel")->error("posix_fallocate {}: {}", segment_path(name_), errno_name(err));
+  if (shrunk) {
+    // Lanes past the cut came back zeroed under their clients and workers: make every client
+    // reconnect (check_executor compares epochs) rather than wait on rings that lost their state.
+    std::lock_guard lock(state_mu_);
+    epoch_ = random_u64();
+    const std::size_t word = offsetof(SegmentHeader, epoch) / sizeof(std::uint64_t);
+    header_copy_[word] = epoch_;
+    std::atomic_ref<std::uint64_t>(reinterpret_cast<std::uint64_t*>(&header())[word]).store(epoch_, std::memory_order_release);
+  }
+  return true;
+}
+
 void Segment::heartbeat() noexcept { header().heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }
 
 Result<Segment::LaneLease> Segment::claim_lane() {
@@ -459,7 +603,11 @@ Result<ClientLane> ClientLane::claim(std::shared_ptr<Segment> segment) {
   c.resp_ = c.seg_->response_ring(c.lease_.index);
   LaneControl& lc = c.seg_->lane(c.lease_.index);
   c.gen_ = (lc.client_gen.fetch_add(1, std::memory_order_relaxed) + 1) & 0xFFFFFFu;
-  if (lc.poisoned.load(std::memory_order_acquire) != 0) {
+  // Rings whose head and tail contradict each other were overwritten (a hostile client may write
+  // any lane): no worker would ever make sense of them, so they are reset like a poisoned lane's.
+  // (A worker that holds such a lane finds it corrupt and poisons it; see ServerEndpoint::next.)
+  if (lc.poisoned.load(std::memory_order_acquire) != 0 ||
+      (lc.server_owner.load(std::memory_order_acquire) == 0 && (!c.req_.consistent() || !c.resp_.consistent()))) {
     // A predecessor left garbage that made the workers drop this lane. No worker reads it while
     // the mark is set, so start both rings afresh, then let the workers back in.
     c.req_.reset();
@@ -497,6 +645,12 @@ ClientLane::~ClientLane() {
 Status ClientLane::check_executor() const {
   if (!seg_->executor_alive())
     return make_error(Errc::peer_dead, "the executor serving channel '" + seg_->name() + "' died");
+  // A new epoch in a live executor's segment: it was truncated and restored (Segment::restore_size).
+  // (The word is client-writable too; the executor puts a forged value back within milliseconds.)
+  auto* words = reinterpret_cast<std::uint64_t*>(&seg_->header());
+  const std::uint64_t epoch = std::atomic_ref<std::uint64_t>(words[offsetof(SegmentHeader, epoch) / 8]).load(std::memory_order_acquire);
+  if (epoch != seg_->epoch())
+    return make_error(Errc::peer_dead, "the executor reset channel '" + seg_->name() + "' (its segment was resized); reconnect");
   return {};
 }
 
@@ -555,7 +709,7 @@ Result<std::span<const std::byte>> ClientLane::call(std::uint64_t id, std::span<
 // ---------------------------------------------------------------------------------------------
 
 ServerEndpoint::ServerEndpoint(std::shared_ptr<Segment> segment, std::uint32_t worker_index)
-    : seg_(std::move(segment)), me_(worker_index + 1) {
+    : seg_(std::move(segment)), me_(worker_index + 1), slot_(&seg_->worker(worker_index)), stats_(&seg_->stats()) {
   response_rings_.reserve(seg_->lane_count());
   for (std::uint32_t i = 0; i < seg_->lane_count(); ++i) response_rings_.push_back(seg_->response_ring(i));
 }
@@ -573,8 +727,16 @@ bool ServerEndpoint::try_take(std::uint32_t lane) noexcept {
   if (lc.server_owner.load(std::memory_order_relaxed) != 0 || lc.poisoned.load(std::memory_order_acquire) != 0)
     return false;  // acquire: a client's reset of the rings happens-before it cleared the mark
   if (!seg_->request_ring(lane).readable()) return false;
+  // Claim first (private), then take (shared): the supervisor frees a lane whose owner token no
+  // claim matches (repair_lane_owners), so the claim must be visible before the token is.
+  const std::uint32_t token = me_ | (++takes_ << 8);  // me_ <= kOwnerWorkerMask
+  const std::uint64_t claim = (static_cast<std::uint64_t>(lane) + 1) << 32 | token;
+  slot_->claim.store(claim, std::memory_order_relaxed);  // published by the CAS's release
   std::uint32_t expected = 0;
-  if (!lc.server_owner.compare_exchange_strong(expected, me_, std::memory_order_acq_rel)) return false;
+  if (!lc.server_owner.compare_exchange_strong(expected, token, std::memory_order_acq_rel)) {
+    slot_->claim.store(0, std::memory_order_relaxed);
+    return false;
+  }
   current_ = lane;
   batch_ = 0;
   return true;
@@ -584,9 +746,9 @@ void ServerEndpoint::release_current() noexcept {
   if (!current_) return;
   const std::uint32_t lane = *current_;
   current_.reset();
-  WorkerSlot& ws = seg_->worker(me_ - 1);
-  ws.lane_plus1.store(0, std::memory_order_relaxed);
+  slot_->lane_plus1.store(0, std::memory_order_relaxed);
   seg_->lane(lane).server_owner.store(0, std::memory_order_seq_cst);
+  slot_->claim.store(0, std::memory_order_release);  // after the give-back (see repair_lane_owners)
   // A client may have published after our last look but seen us as owner and woken nobody useful:
   // looking again after the release closes that window (seq_cst store, then load).
   if (seg_->request_ring(lane).readable()) {
@@ -699,14 +861,13 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
       // The client scribbled on its lane. Stop serving it; the others are unaffected.
       seg_->lane(lane).poisoned.store(1, std::memory_order_release);  // before release_current()
       ++corrupt_count_;
-      seg_->stats().corrupt_messages.fetch_add(1, std::memory_order_relaxed);
+      stats_->corrupt_messages.fetch_add(1, std::memory_order_relaxed);
     }
     release_current();
     return Error(std::move(id).error());
   }
-  WorkerSlot& ws = seg_->worker(me_ - 1);
-  ws.call_id.store(*id, std::memory_order_relaxed);
-  ws.lane_plus1.store(lane + 1, std::memory_order_release);
+  slot_->call_id.store(*id, std::memory_order_relaxed);
+  slot_->lane_plus1.store(lane + 1, std::memory_order_release);
   return Incoming{lane, *id, std::span<const std::byte>(buf_.data(), buf_.size())};
 }
 
@@ -743,7 +904,7 @@ Status ServerEndpoint::reply(std::uint32_t lane, std::uint64_t id, std::span<con
     if (!seg_->client_alive(lane)) return make_error(Errc::peer_dead, "client died before reading its response");
     return {};
   });
-  WorkerSlot& ws = seg_->worker(me_ - 1);
+  WorkerSlot& ws = *slot_;
   ws.calls.store(ws.calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // sole writer
   // Once the response is fully published the call is no longer in flight: were this worker to die
   // now, answer_for_dead_worker must not send the client a second response for the same id.
@@ -777,9 +938,10 @@ void answer_for_dead_worker(Segment& seg, std::uint32_t worker_index, wire::Stat
   std::uint32_t holder = me;
   seg.header().spinner.compare_exchange_strong(holder, 0, std::memory_order_seq_cst);  // dead spinner
   for (std::uint32_t i = 0; i < seg.lane_count(); ++i) {
-    std::uint32_t expected = me;
-    seg.lane(i).server_owner.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+    std::uint32_t owner = seg.lane(i).server_owner.load(std::memory_order_acquire);
+    if (owner != 0 && (owner & kOwnerWorkerMask) == me) seg.lane(i).server_owner.compare_exchange_strong(owner, 0, std::memory_order_acq_rel);
   }
+  ws.claim.store(0, std::memory_order_relaxed);
   // Requests that arrived for those lanes while the worker was dying: wake a sleeper.
   SegmentHeader& h = seg.header();
   h.doorbell.fetch_add(1, std::memory_order_seq_cst);
@@ -800,6 +962,35 @@ std::uint32_t reclaim_dead_clients(Segment& seg) {
       seg.stats().lanes_reclaimed.fetch_add(1, std::memory_order_relaxed);
       ++n;
     }
+  }
+  return n;
+}
+
+}  // namespace shmcp::channel
+
+namespace shmcp::channel {
+
+std::uint32_t repair_lane_owners(Segment& seg) {
+  std::uint32_t n = 0;
+  for (std::uint32_t i = 0; i < seg.lane_count(); ++i) {
+    LaneControl& lc = seg.lane(i);
+    std::uint32_t owner = lc.server_owner.load(std::memory_order_acquire);
+    if (owner == 0) continue;
+    const std::uint32_t w = owner & kOwnerWorkerMask;
+    // A worker takes a lane by storing its claim, then CASing the token in (release); it gives it
+    // back by storing 0, then clearing the claim (release). Reading the token (acquire) makes its
+    // claim visible; reading a cleared claim (acquire) makes the give-back visible, so the CAS
+    // below fails. Tokens are unique per take, so a live take is never freed.
+    if (w != 0 && w <= seg.worker_count()) {
+      const std::uint64_t want = (static_cast<std::uint64_t>(i) + 1) << 32 | owner;
+      if (seg.worker(w - 1).claim.load(std::memory_order_acquire) == want) continue;
+    }
+    if (lc.server_owner.compare_exchange_strong(owner, 0, std::memory_order_acq_rel)) ++n;
+  }
+  if (n > 0) {
+    SegmentHeader& h = seg.header();  // requests may wait on the freed lanes: wake a sleeper
+    h.doorbell.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&h.doorbell, 1);
   }
   return n;
 }

@@ -93,6 +93,9 @@ std::string prometheus_text(const channel::StatsBlock& s, std::uint64_t worker_r
   counter("shmcp_lanes_reclaimed_total", "Lanes reclaimed from clients that died.", s.lanes_reclaimed.load());
   counter("shmcp_header_repairs_total", "Channel header fields a client overwrote and the executor put back.",
           s.header_repairs.load());
+  counter("shmcp_lane_owner_repairs_total", "Lanes freed whose server owner no worker held (overwritten by a client).",
+          s.lane_owner_repairs.load());
+  counter("shmcp_segment_resizes_total", "Times a resized channel segment was put back to its size.", s.segment_resizes.load());
   gauge("shmcp_workers_alive", "Worker processes serving calls.", workers_alive);
   gauge("shmcp_lanes_in_use", "Lanes currently claimed by clients.", lanes_in_use);
   return out;

@@ -1,4 +1,4 @@
-// Per-tool call counters kept in the segment's StatsBlock (written by workers with relaxed atomics,
+// Per-tool call counters kept in the control region's StatsBlock (out of the clients' reach) (written by workers with relaxed atomics,
 // read by the supervisor for /metrics). Tool indices follow the order of Tools::list().
 #pragma once
 
@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "channel/layout.hpp"
+#include "channel/control.hpp"
 
 namespace shmcp::executor {
 

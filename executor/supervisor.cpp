@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <string_view>
 
 #include "channel/log.hpp"
 #include "executor/executor.hpp"
@@ -23,6 +24,11 @@ void sleep_ns(std::uint64_t ns) {
   timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
   nanosleep(&ts, nullptr);
 }
+
+// The fds a worker starts with: 0-2 /dev/null (opened in the child: the supervisor's stdout may
+// be the MCP stdio stream and its stderr a file), 3 the workspace, 4 the control region.
+constexpr int kWorkerWorkspaceFd = 3;
+constexpr int kWorkerControlFd = 4;
 
 std::string describe_exit(int st) {
   if (WIFSIGNALED(st)) return std::string("killed by signal ") + sigabbrev_np(WTERMSIG(st));
@@ -50,6 +56,9 @@ Result<std::unique_ptr<Supervisor>> Supervisor::start(const ExecutorOptions& opt
   auto seg = channel::Segment::create(s->opt_.channel, cfg);
   if (!seg) return seg.error();
   s->seg_ = std::move(*seg);
+  // A client may ftruncate the segment file: the supervisor's own accesses then fault, and the
+  // guard puts the size back instead of letting SIGBUS kill the executor (see restore_size).
+  channel::install_truncation_guard();
 
   s->workers_.resize(s->opt_.workers);
   for (std::uint32_t i = 0; i < s->opt_.workers; ++i)
@@ -64,6 +73,8 @@ Result<std::unique_ptr<Supervisor>> Supervisor::start(const ExecutorOptions& opt
       if (waitpid(s->workers_[i].pid, &st, WNOHANG) == s->workers_[i].pid) {
         s->workers_[i].pid = -1;
         s->stopping_ = true;
+        // Its reasons (a sandbox that could not be applied, ...) are in its log ring.
+        drain_worker_log(s->seg_->worker_log(i), i, *component_logger("worker"));
         if (WIFEXITED(st) && WEXITSTATUS(st) == kExitSandboxFailed)
           return make_error(Errc::access_denied,
                             "refusing to start: the worker sandbox (Landlock/seccomp) could not be applied (see the log "
@@ -98,6 +109,7 @@ Status Supervisor::spawn(std::uint32_t index) {
   // Everything the child needs is prepared before fork: between fork and exec in a threaded
   // process only async-signal-safe calls are allowed.
   std::vector<std::string> args = {opt_.worker_exe, "worker", "--channel", opt_.channel, "--index", std::to_string(index),
+                                   "--control-fd", std::to_string(kWorkerControlFd),
                                    "--root", root_, "--wait", std::string(channel::wait_mode_name(opt_.wait)),
                                    "--spin-ns", std::to_string(opt_.spin_ns), "--max-read", std::to_string(opt_.tools.max_read_bytes),
                                    "--max-write", std::to_string(opt_.tools.max_write_bytes),
@@ -112,7 +124,22 @@ Status Supervisor::spawn(std::uint32_t index) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // Workers start with an empty environment: an orchestrator's secrets (API keys) in ours must
+  // not reach a process that runs model-written arguments. Sanitizer builds pass their runtime's
+  // options on, nothing else.
+  std::vector<std::string> env;
+#ifdef SHMCP_SANITIZER
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view kv(*e);
+    const auto eq = kv.find('=');
+    if (eq != std::string_view::npos && kv.substr(0, eq).ends_with("SAN_OPTIONS")) env.emplace_back(kv);
+  }
+#endif
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const int ws_fd = ws_fd_.get();
+  const int control_fd = seg_->control_fd();
 
   const pid_t pid = fork();
   if (pid < 0) return sys_error(Errc::io, "fork worker", errno);
@@ -120,8 +147,16 @@ Status Supervisor::spawn(std::uint32_t index) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (dup2(ws_fd, 3) < 0) _exit(126);  // the worker adopts the workspace as fd 3
-    execv(argv[0], argv.data());
+    // Async-signal-safe calls only. None of the supervisor's descriptors survives but these two
+    // (everything else is close-on-exec); stdio becomes /dev/null.
+    const int null_fd = open("/dev/null", O_RDWR);
+    if (null_fd < 0) _exit(126);
+    for (int fd = 0; fd <= 2; ++fd)
+      if (null_fd != fd && dup2(null_fd, fd) < 0) _exit(126);
+    if (dup2(ws_fd, kWorkerWorkspaceFd) < 0) _exit(126);  // the worker adopts the workspace as fd 3
+    if (dup2(control_fd, kWorkerControlFd) < 0) _exit(126);  // and maps the control region from fd 4
+    if (null_fd > kWorkerControlFd) close(null_fd);
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   std::lock_guard lock(mu_);
@@ -159,12 +194,17 @@ void Supervisor::on_worker_exit(std::uint32_t index, int st) {
 void Supervisor::monitor() {
   auto log = component_logger("executor");
   auto worker_log = component_logger("worker");
-  std::uint64_t next_reclaim = 0, next_header_warning = 0;
+  std::uint64_t next_reclaim = 0, next_header_warning = 0, next_owner_warning = 0;
   std::vector<std::uint64_t> respawn_at(workers_.size(), 0);
   while (!stopping_.load()) {
     sleep_ns(kMonitorPeriodNs);
     const std::uint64_t now = channel::monotonic_ns();
     seg_->heartbeat();
+    if (seg_->restore_size()) {
+      seg_->stats().segment_resizes.fetch_add(1, std::memory_order_relaxed);
+      log->warn("channel segment {} was resized (by a client?): put its size back; clients reconnect",
+                channel::segment_path(opt_.channel));
+    }
     if (const std::uint32_t n = seg_->repair_header(); n > 0) {
       seg_->stats().header_repairs.fetch_add(n, std::memory_order_relaxed);
       if (now >= next_header_warning) {  // at most once a second: a client may keep at it
@@ -203,6 +243,15 @@ void Supervisor::monitor() {
     if (now >= next_reclaim) {
       next_reclaim = now + kReclaimPeriodNs;
       if (auto n = channel::reclaim_dead_clients(*seg_); n > 0) log->info("reclaimed {} lane(s) from dead clients", n);
+      // Server-owner words no live worker's claim matches (written by a client) would keep every
+      // worker away from those lanes for good. Reaped workers' lanes were freed at reap time.
+      if (auto n = channel::repair_lane_owners(*seg_); n > 0) {
+        seg_->stats().lane_owner_repairs.fetch_add(n, std::memory_order_relaxed);
+        if (now >= next_owner_warning) {
+          log->warn("freed {} lane(s) whose server owner no worker held (overwritten by a client?)", n);
+          next_owner_warning = now + 1'000'000'000ull;
+        }
+      }
     }
   }
 }

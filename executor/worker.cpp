@@ -29,6 +29,7 @@ namespace {
 struct WorkerArgs {
   std::string channel, root;
   std::uint32_t index = 0;
+  int control_fd = -1;
   bool read_only = false, allow_unsandboxed = false;
   channel::WaitPolicy policy;
   ToolOptions tools;
@@ -46,6 +47,7 @@ Result<WorkerArgs> parse(int argc, char** argv) {
     if (k == "--channel") a.channel = val();
     else if (k == "--root") a.root = val();
     else if (k == "--index") a.index = static_cast<std::uint32_t>(num());
+    else if (k == "--control-fd") a.control_fd = static_cast<int>(num());
     else if (k == "--read-only") a.read_only = a.tools.read_only = true;
     else if (k == "--allow-unsandboxed") a.allow_unsandboxed = true;
     else if (k == "--allow-hardlinks") a.tools.allow_hardlinks = true;
@@ -63,7 +65,8 @@ Result<WorkerArgs> parse(int argc, char** argv) {
     else if (k == "--enable-test-hooks") a.test_hooks = true;
     else return make_error(Errc::invalid_argument, "worker: unknown argument " + k);
   }
-  if (a.channel.empty() || a.root.empty()) return make_error(Errc::invalid_argument, "worker: --channel and --root are required");
+  if (a.channel.empty() || a.root.empty() || a.control_fd < 0)
+    return make_error(Errc::invalid_argument, "worker: --channel, --root and --control-fd are required");
   if (a.index >= channel::kMaxWorkers) return make_error(Errc::invalid_argument, "worker: bad --index");
   return a;
 }
@@ -113,10 +116,19 @@ int worker_main(int argc, char** argv) {
   auto log = component_logger("worker");
   auto args = parse(argc, argv);
   if (!args) {
-    log->error("{}", args.error().describe());
+    log->error("{}", args.error().describe());  // stderr is /dev/null under a supervisor: see the exit code
     return 2;
   }
   set_log_level(args->log_level);
+  // The control region first: from here on every line reaches the supervisor's log through it
+  // (this process's stderr is /dev/null).
+  auto control = channel::ControlRegion::adopt(args->control_fd);
+  if (!control) {
+    log->error("worker {}: cannot map the control region: {}", args->index, control.error().describe());
+    return 1;
+  }
+  log->sinks().clear();
+  log->sinks().push_back(std::make_shared<ChannelLogSink>((*control)->block().logs[args->index]));
   // Die with the supervisor: a worker must never outlive the process that enforces its deadlines.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   // Shutdown is the supervisor's job: it drains in-flight calls, then SIGKILLs us. A Ctrl-C (SIGINT
@@ -132,6 +144,15 @@ int worker_main(int argc, char** argv) {
     log->error("worker {}: cannot attach to channel: {}", args->index, seg.error().describe());
     return 1;
   }
+  (*seg)->adopt_control(*control);
+  // No descriptor that can resize the segment stays open here (a compromised worker must not be
+  // able to truncate it under everyone); lease queries go through a read-only one.
+  if (auto s = (*seg)->drop_write_access(); !s) {
+    log->error("worker {}: {}", args->index, s.error().describe());
+    return 1;
+  }
+  // A client's ftruncate makes our accesses fault until the supervisor puts the size back.
+  channel::install_truncation_guard();
   channel::WorkerSlot& slot = (*seg)->worker(args->index);
   sandbox::Workspace ws = sandbox::Workspace::adopt(sandbox::UniqueFd(3), args->root);
   Tools tools(ws, args->tools);
@@ -162,9 +183,6 @@ int worker_main(int argc, char** argv) {
   }
   for (const auto& w : report->warnings) log->warn("worker {}: {}", args->index, w);
   slot.sandboxed.store(report->seccomp && report->landlock_abi > 0 ? 1 : 0, std::memory_order_relaxed);
-  // From here on the worker reports through the channel: the supervisor drains the ring and logs.
-  log->sinks().clear();
-  log->sinks().push_back(std::make_shared<ChannelLogSink>((*seg)->worker_log(args->index)));
   slot.state.store(2, std::memory_order_release);
 
   const std::string root = ws.root();
@@ -213,15 +231,16 @@ int worker_main(int argc, char** argv) {
     const std::uint64_t t0 = channel::monotonic_ns();
     std::uint64_t deadline = r.deadline_ns();
     if (deadline == 0 || deadline > t0 + max_timeout) deadline = t0 + (deadline == 0 ? default_timeout : max_timeout);
-    slot.deadline_ns.store(deadline, std::memory_order_release);
     if (t0 >= deadline) {
-      // Expired while queued: running it now would only get this worker killed for nothing.
+      // Expired while queued: running it now would only get this worker killed for nothing. (Its
+      // reply is bounded by its own deadline; no deadline is published, so nothing kills us for
+      // the one that already passed.)
       channel::build_status_response(fbb, in->id, wire::Status::Timeout, "the call's deadline passed before a worker could start it");
       (void)ep.reply(in->lane, in->id, channel::bytes_of(fbb), t0 + 1'000'000'000ull, args->policy);
-      slot.deadline_ns.store(0, std::memory_order_release);
       stats.timeouts.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
+    slot.deadline_ns.store(deadline, std::memory_order_release);
 
     // The tools give up a little before the call's deadline, so that a hostile input ends in this
     // worker's own Timeout answer rather than in the supervisor killing it at the deadline: a quarter

@@ -1,4 +1,4 @@
-// Worker log lines travel through the channel (a WorkerLog ring per worker in the segment) to the
+// Worker log lines travel through the control region (a WorkerLog ring per worker) to the
 // supervisor, which writes them to stderr with its own logger. A sandboxed worker therefore never
 // needs an output stream of its own, and one log format covers the whole executor.
 #pragma once
@@ -8,8 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 
-#include "channel/layout.hpp"
+#include "channel/control.hpp"
 
 namespace shmcp::executor {
 
@@ -26,8 +28,13 @@ class ChannelLogSink final : public spdlog::sinks::base_sink<spdlog::details::nu
   channel::WorkerLog& ring_;
 };
 
+// Control characters (C0, DEL and UTF-8-encoded C1) as \xNN / \u00NN: a line from a worker stays
+// one line in the supervisor's log and carries no terminal escape sequences.
+std::string escape_log_text(std::string_view text);
+
 // Supervisor side: logs every pending line of worker `index` (bounds-checked: the worker is
-// sandboxed but still untrusted). Returns the number of lines drained.
+// sandboxed but still untrusted; its text is escaped with escape_log_text). Returns the number of
+// lines drained.
 std::uint32_t drain_worker_log(channel::WorkerLog& ring, std::uint32_t index, spdlog::logger& out);
 
 }  // namespace shmcp::executor

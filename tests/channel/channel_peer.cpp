@@ -2,7 +2,7 @@
 // server and client never share an address space, file descriptions or a PID.
 //
 //   channel_peer server NAME WAIT [LANES] [MAX_MESSAGE]   create NAME and serve (echo server)
-//   channel_peer worker NAME INDEX WAIT                    attach and serve as worker INDEX
+//   channel_peer worker NAME INDEX WAIT [CONTROL_FD]       attach and serve as worker INDEX
 //   channel_peer client NAME THREADS CALLS                 claim THREADS lanes, print "claimed",
 //                                                          wait for a line on stdin, make CALLS
 //                                                          verified echo calls per thread
@@ -298,6 +298,11 @@ int main(int argc, char** argv) {
   if (role == "worker") {
     auto seg = Segment::attach(name, 5'000'000'000ull);
     if (!seg) die(seg.error().describe());
+    if (argc > 5) {  // the supervisor's control region, inherited as this fd
+      auto control = ControlRegion::adopt(std::stoi(arg(5)));
+      if (!control) die(control.error().describe());
+      (*seg)->adopt_control(*control);
+    }
     return serve(*seg, static_cast<std::uint32_t>(std::stoul(arg(3))), policy_from(arg(4)));
   }
   if (role == "client") return run_client(name, std::stoi(arg(3)), std::stoi(arg(4)));

@@ -11,12 +11,16 @@
 //
 // The /dev/shm and disk-full tests need root (mount namespaces, tmpfs); they skip without it.
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "channel/channel.hpp"
@@ -382,10 +386,10 @@ TEST(FaultsTest, ClientKilledMidCallHasItsLaneReclaimedAndOthersAreUnaffected) {
 
   auto seg = channel::Segment::attach(ex.channel(), 2'000'000'000ull);
   ASSERT_TRUE(seg) << seg.error().describe();
+  // The worker serving the child's lane, as its server-owner word names it (the workers' own
+  // slots are out of a client's reach).
   auto busy_worker = [&]() -> int {
-    for (std::uint32_t w = 0; w < (*seg)->worker_count(); ++w)
-      if ((*seg)->worker(w).lane_plus1.load() == child_lane + 1) return static_cast<int>(w);
-    return -1;
+    return static_cast<int>((*seg)->lane(child_lane).server_owner.load() & channel::kOwnerWorkerMask) - 1;
   };
   const auto give_up = Clock::now() + std::chrono::seconds(10);
   while (busy_worker() < 0 && Clock::now() < give_up) sleep_ms(1);
@@ -524,6 +528,222 @@ TEST(FaultsTest, ClientOverwritingTheChannelHeaderIsUndoneAndNewClientsAttach) {
   EXPECT_EQ(*r, "alpha");
   EXPECT_EQ(ex.stop(), 0);
   EXPECT_NE(ex.stderr_text().find("channel header overwritten"), std::string::npos) << ex.stderr_text();
+}
+
+// Polls `done` every 5 ms until it holds or `limit` passes; its last answer.
+template <class Pred>
+bool eventually(Pred done, std::chrono::milliseconds limit) {
+  const auto give_up = Clock::now() + limit;
+  while (!done() && Clock::now() < give_up) sleep_ms(5);
+  return done();
+}
+
+bool process_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+// A separate process that maps the whole segment and, until `duration` passes, writes random
+// bytes over all of it, now and then a forged log line (newline and ANSI escape included) over
+// every byte, as a hostile client of the channel could. Returns its pid.
+pid_t start_segment_scribbler(const std::string& channel, std::chrono::milliseconds duration, const std::string& forged) {
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  const int fd = ::open(segment_file(channel).c_str(), O_RDWR);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) _exit(10);
+  const auto size = static_cast<std::size_t>(st.st_size);
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) _exit(11);
+  auto* words = static_cast<std::uint64_t*>(p);
+  auto* bytes = static_cast<char*>(p);
+  std::uint64_t x = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(::getpid());
+  const auto until = Clock::now() + duration;
+  for (unsigned round = 0; Clock::now() < until; ++round) {
+    if (round % 4 == 3) {
+      for (std::size_t i = 0; i + forged.size() <= size; i += forged.size()) std::memcpy(bytes + i, forged.data(), forged.size());
+      continue;
+    }
+    for (std::size_t i = 0; i < size / 8; ++i) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      words[i] = x;
+    }
+  }
+  _exit(0);
+}
+
+// Clients of one segment share a trust domain, but none may take the executor down: a client
+// writing random bytes over the whole segment for 5 s crashes nothing, kills no worker, stretches
+// no deadline, forges no log line, and once it stops every lane serves again without a restart.
+TEST(FaultsTest, ClientWritingRandomBytesOverTheWholeSegmentBreaksNothingForGood) {
+  TempDir ws;
+  ASSERT_TRUE(write_file(ws / "a.txt", "alpha"));
+  constexpr std::uint32_t kLanes = 8;
+  ExecutorProcess ex(ws.path(), unique_channel("storm"), {"--workers", "2", "--lanes", std::to_string(kLanes)});
+  std::string why;
+  ASSERT_TRUE(ex.start(&why)) << why;
+  const auto workers_before = ex.wait_workers(2);
+  ASSERT_EQ(workers_before.size(), 2u);
+  auto good = connect_shm(ex.channel());
+  ASSERT_TRUE(good);
+  ASSERT_TRUE(good->read_text_file("a.txt"));
+
+  const std::string forged = "SHMCP-FORGED-LOG-LINE\n\x1b[31mworker 0: SHMCP-FORGED-LOG-LINE\x1b[0m\n";
+  const pid_t scribbler = start_segment_scribbler(ex.channel(), std::chrono::seconds(5), forged);
+  ASSERT_GT(scribbler, 0);
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      if (pid > 0) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{scribbler};
+
+  // The well-behaved client keeps calling on its own lane with a 300 ms deadline. Its calls may
+  // fail (transport errors: the storm overwrites its lane too), but none may end later than its
+  // deadline plus the 100 ms contract. Asserted with 400 ms more for scheduling on a loaded
+  // 2-core machine (a scribbler burns one core): a stretched deadline is seconds to forever.
+  constexpr auto kDeadline = std::chrono::milliseconds(300);
+  constexpr auto kOverrunBound = std::chrono::milliseconds(100 + 400);
+  int calls = 0, ok = 0;
+  auto worst = std::chrono::milliseconds(0);
+  for (;;) {
+    int st = 0;
+    if (::waitpid(scribbler, &st, WNOHANG) == scribbler) {
+      reaper.pid = -1;
+      ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "the scribbler failed: " << st;
+      break;
+    }
+    const auto t0 = Clock::now();
+    auto r = good->read_text_file("a.txt", CallOptions{kDeadline});
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    worst = std::max(worst, took);
+    ++calls;
+    ok += r.ok();
+    EXPECT_LE(took, kDeadline + kOverrunBound) << "call " << calls << ": " << (r ? "ok" : r.error().describe());
+    ASSERT_TRUE(process_alive(ex.pid())) << ex.stderr_text();
+  }
+  std::printf("storm: %d calls by the well-behaved client (%d ok), slowest %lld ms\n", calls, ok,
+              static_cast<long long>(worst.count()));
+  const auto stopped = Clock::now();
+
+  // Every lane serves again: the good client (which reconnects after transport errors) and a
+  // fresh client on every lane index. The contract is 1 s; polled for up to 5 s because of the
+  // loaded machine, and the time taken is printed.
+  std::shared_ptr<channel::Segment> seg;
+  std::vector<channel::ClientLane> lanes;
+  auto every_lane_serves = [&]() -> bool {
+    if (!good->ping(CallOptions{std::chrono::milliseconds(500)})) return false;
+    if (!seg) {
+      auto a = channel::Segment::attach(ex.channel(), 0);
+      if (!a) return false;
+      seg = *a;
+    }
+    lanes.clear();
+    for (std::uint32_t i = 0; i < kLanes; ++i) {
+      auto l = channel::ClientLane::claim(seg);
+      if (!l) break;  // the good client holds one
+      lanes.push_back(std::move(*l));
+    }
+    if (lanes.size() < kLanes - 1) return false;
+    for (auto& l : lanes) {
+      const std::uint64_t id = l.next_id();
+      auto r = l.call(id, channel::ping_request_bytes(), channel::Deadline::within(500'000'000ull), {});
+      if (!r) {
+        if (r.error().code == Errc::peer_dead) seg.reset();  // a client library would reattach
+        return false;
+      }
+    }
+    return true;
+  };
+  ASSERT_TRUE(eventually(every_lane_serves, std::chrono::seconds(5))) << ex.stderr_text();
+  std::printf("every lane served again %lld ms after the storm\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stopped).count()));
+
+  // Nothing was killed or restarted, HTTP answers, and no forged line reached the log.
+  EXPECT_TRUE(process_alive(ex.pid()));
+  EXPECT_EQ(ex.worker_pids(), workers_before);
+  EXPECT_EQ(metric(ex.port(), "shmcp_worker_restarts_total"), 0);
+  EXPECT_EQ(metric(ex.port(), "shmcp_call_timeouts_total"), 0) << "a deadline the storm forged got a worker killed";
+  EXPECT_EQ(http_get(ex.port(), "/health"), 200);
+  const std::string log = ex.stderr_text();
+  EXPECT_EQ(log.find("SHMCP-FORGED"), std::string::npos) << log;
+  EXPECT_EQ(log.find("\x1b["), std::string::npos) << "an escape sequence reached the supervisor's log";
+  EXPECT_EQ(log.find("passed its call's deadline"), std::string::npos) << log;
+  EXPECT_GE(metric(ex.port(), "shmcp_header_repairs_total"), 1) << "the storm never reached the header?";
+  lanes.clear();
+  seg.reset();
+  good.reset();
+  EXPECT_EQ(ex.stop(), 0);
+}
+
+// A client that ftruncates the segment file (shrinks it, or grows it) kills nothing: the
+// executor puts the size back, clients of the shrunk segment get a transport error (the executor
+// re-epochs it) and reconnect, and calls in flight meanwhile end, one way or the other.
+TEST(FaultsTest, TruncatingOrGrowingTheSegmentWithCallsInFlightKillsNothing) {
+  // This process is a client too: its own accesses to a shrunk mapping would fault. The guard is
+  // the documented opt-in for client programs (the executor's processes always install it).
+  channel::install_truncation_guard();
+  TempDir ws;
+  ASSERT_TRUE(write_file(ws / "a.txt", "alpha"));
+  ExecutorProcess ex(ws.path(), unique_channel("truncate"), {"--workers", "2"});
+  std::string why;
+  ASSERT_TRUE(ex.start(&why)) << why;
+  struct stat st {};
+  ASSERT_EQ(::stat(segment_file(ex.channel()).c_str(), &st), 0);
+  const off_t size = st.st_size;
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 2; ++t)
+    callers.emplace_back([&, t] {
+      auto c = connect_shm(ex.channel());
+      if (!c) return failed.fetch_add(1000), void();
+      for (int n = 0; !stop.load(); ++n) {
+        const std::string content = content_for(t, n);
+        const std::string path = "c" + std::to_string(t) + ".txt";
+        auto w = c->write_file(path, content, CallOptions{std::chrono::milliseconds(2'000)});
+        auto r = c->read_text_file(path, CallOptions{std::chrono::milliseconds(2'000)});
+        // A call may fail with a transport error; one that succeeds is never wrong.
+        if (w && r) {
+          EXPECT_EQ(*r, content);
+          ok.fetch_add(1);
+        } else {
+          failed.fetch_add(1);
+        }
+      }
+    });
+  ASSERT_TRUE(eventually([&] { return ok.load() >= 10; }, std::chrono::seconds(20)));
+
+  const int fd = ::open(segment_file(ex.channel()).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  for (const off_t to : {off_t{0}, off_t{4096}, size / 2, size * 2}) {
+    SCOPED_TRACE("ftruncate to " + std::to_string(to));
+    const int ok_before = ok.load();
+    ASSERT_EQ(::ftruncate(fd, to), 0);
+    // The executor puts the size back (the contract: within its 5 ms monitor period; polled for
+    // up to 10 s on a loaded machine).
+    EXPECT_TRUE(eventually([&] { return ::fstat(fd, &st) == 0 && st.st_size == size; }, std::chrono::seconds(10)));
+    // ...and serves again: both callers (reconnecting as needed) complete calls.
+    EXPECT_TRUE(eventually([&] { return ok.load() >= ok_before + 4; }, std::chrono::seconds(20)))
+        << "ok " << ok.load() << " failed " << failed.load() << "\n" << ex.stderr_text();
+    ASSERT_TRUE(process_alive(ex.pid())) << ex.stderr_text();
+  }
+  ::close(fd);
+  stop.store(true);
+  for (auto& t : callers) t.join();
+  EXPECT_LT(failed.load(), 1000) << "a caller could not connect";
+  EXPECT_TRUE(process_alive(ex.pid()));
+  EXPECT_EQ(ex.stderr_text().find("killed by signal BUS"), std::string::npos) << ex.stderr_text();
+  EXPECT_GE(metric(ex.port(), "shmcp_segment_resizes_total"), 1);
+  EXPECT_EQ(http_get(ex.port(), "/health"), 200);
+  // The workers survived too (their guard waits for the supervisor to put the size back).
+  EXPECT_EQ(ex.wait_workers(2).size(), 2u);
+  EXPECT_EQ(metric(ex.port(), "shmcp_worker_restarts_total"), 0);
+  auto c = connect_shm(ex.channel());
+  ASSERT_TRUE(c);
+  auto r = c->read_text_file("a.txt");
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(*r, "alpha");
+  c.reset();
+  EXPECT_EQ(ex.stop(), 0);
 }
 
 TEST(FaultsTest, DevShmTooSmallIsAClearStartupErrorNotSigbus) {

@@ -2,6 +2,7 @@
 // from outside through /proc, and a positive control: every one of the 14 tools completes under
 // the filter through the channel (large files, a 2,000-entry directory), with no worker killed.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <gtest/gtest.h>
@@ -83,45 +84,108 @@ TEST_F(SandboxWorkerTest, RealWorkersRunUnderSeccompWithNoNewPrivsAndNoCapabilit
   EXPECT_EQ((*h)["workers"]["sandboxed"], 3);
 }
 
-TEST_F(SandboxWorkerTest, WorkersKeepOnlyStderrTheWorkspaceAndTheChannel) {
+// The O_ACCMODE bits of /proc/<pid>/fdinfo/<fd>'s "flags:" line (octal); -1 if unreadable.
+int fd_access_mode(pid_t pid, int fd) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd)));
+  std::string key;
+  while (in >> key) {
+    if (key == "flags:") {
+      std::string v;
+      in >> v;
+      return static_cast<int>(std::stol(v, nullptr, 8) & O_ACCMODE);
+    }
+  }
+  return -1;
+}
+
+std::string fd_target(pid_t pid, int fd) {
+  char buf[4096];
+  const std::string link = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("?");
+}
+
+std::set<int> open_fds(pid_t pid) {
+  std::set<int> fds;
+  const std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(fd_dir.c_str());
+  if (d == nullptr) return fds;
+  while (dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') fds.insert(std::atoi(e->d_name));
+  ::closedir(d);
+  return fds;
+}
+
+// None of the supervisor's writable descriptors reaches a worker: stdio is /dev/null (the
+// supervisor's stdout may be the MCP stdio stream, its stderr a log file a worker could
+// truncate), and the channel segment is open read-only (a worker cannot resize it).
+TEST_F(SandboxWorkerTest, WorkersKeepOnlyDevNullTheWorkspaceAndAReadOnlyChannel) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto workers = ex_->wait_workers(1);
   ASSERT_EQ(workers.size(), 1u);
-  const std::string fd_dir = "/proc/" + std::to_string(workers[0]) + "/fd";
-  DIR* d = ::opendir(fd_dir.c_str());
-  ASSERT_NE(d, nullptr);
-  std::set<int> fds;
+  const pid_t w = workers[0];
+  const std::set<int> fds = open_fds(w);
   std::vector<std::string> targets;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    fds.insert(std::atoi(e->d_name));
-    char buf[4096];
-    const ssize_t n = ::readlink((fd_dir + "/" + e->d_name).c_str(), buf, sizeof buf - 1);
-    targets.emplace_back(n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?");
-  }
-  ::closedir(d);
-  // 0 and 1 are re-pointed at /dev/null (not inherited: the executor's stdout is the log file, as
-  // is 2), 3 is the workspace, and one more is the channel segment.
+  for (int fd : fds) targets.push_back(std::to_string(fd) + " -> " + fd_target(w, fd));
+  // 0-2 /dev/null, 3 the workspace, and one more the channel segment.
   EXPECT_EQ(fds.size(), 5u) << ::testing::PrintToString(targets);
   for (int fd : {0, 1, 2, 3}) EXPECT_TRUE(fds.count(fd)) << fd;
-  auto target = [&](int fd) {
-    char buf[4096];
-    const ssize_t n = ::readlink((fd_dir + "/" + std::to_string(fd)).c_str(), buf, sizeof buf - 1);
-    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("?");
-  };
-  EXPECT_EQ(target(0), "/dev/null");
-  EXPECT_EQ(target(1), "/dev/null");
-  EXPECT_EQ(target(2).rfind("/tmp/shmcp-it-log-", 0), 0u) << target(2);
+  for (int fd : {0, 1, 2}) EXPECT_EQ(fd_target(w, fd), "/dev/null") << fd;
   char real[PATH_MAX];
   ASSERT_NE(::realpath(ws_.path().c_str(), real), nullptr);
-  EXPECT_EQ(target(3), real);
+  EXPECT_EQ(fd_target(w, 3), real);
   int segments = 0;
-  for (const auto& t : targets) {
-    segments += t == segment_file(ex_->channel());
-    const bool allowed = t == real || t == segment_file(ex_->channel()) || t.rfind("/tmp/shmcp-it-log-", 0) == 0 || t == "/dev/null";
-    EXPECT_TRUE(allowed) << "unexpected fd target " << t;
+  for (int fd : fds) {
+    const std::string t = fd_target(w, fd);
+    const bool is_segment = t == segment_file(ex_->channel());
+    segments += is_segment;
+    EXPECT_TRUE(t == real || is_segment || t == "/dev/null") << "unexpected fd target " << fd << " -> " << t;
+    if (is_segment) {
+      EXPECT_EQ(fd_access_mode(w, fd), O_RDONLY) << "the worker's segment fd must be read-only";
+    }
+    if (t != "/dev/null") {
+      EXPECT_EQ(fd_access_mode(w, fd), O_RDONLY) << "writable: " << fd << " -> " << t;
+    }
   }
   EXPECT_EQ(segments, 1);
+  // Positive control: the supervisor itself holds the log file for writing on fd 2 and the
+  // segment read-write, and the same probes see both.
+  EXPECT_EQ(fd_target(ex_->pid(), 2).rfind("/tmp/shmcp-it-log-", 0), 0u) << fd_target(ex_->pid(), 2);
+  EXPECT_EQ(fd_access_mode(ex_->pid(), 2), O_WRONLY);
+  bool supervisor_segment_rw = false;
+  for (int fd : open_fds(ex_->pid()))
+    supervisor_segment_rw |= fd_target(ex_->pid(), fd) == segment_file(ex_->channel()) && fd_access_mode(ex_->pid(), fd) == O_RDWR;
+  EXPECT_TRUE(supervisor_segment_rw);
+}
+
+// Workers start with an empty environment: secrets in the orchestrator's or executor's
+// environment (API keys) never reach the process that runs model-written arguments.
+TEST_F(SandboxWorkerTest, WorkersStartWithAnEmptyEnvironment) {
+  ASSERT_EQ(::setenv("SHMCP_TEST_SECRET_API_KEY", "sk-must-not-reach-workers", 1), 0);
+  ASSERT_NO_FATAL_FAILURE(start({"--workers", "2"}));
+  ::unsetenv("SHMCP_TEST_SECRET_API_KEY");
+  auto workers = ex_->wait_workers(2);
+  ASSERT_EQ(workers.size(), 2u);
+  // Positive control: the supervisor has it, and /proc shows it.
+  EXPECT_NE(read_file("/proc/" + std::to_string(ex_->pid()) + "/environ").find("SHMCP_TEST_SECRET_API_KEY=sk-must"),
+            std::string::npos);
+  for (pid_t w : workers) {
+    const std::string env = read_file("/proc/" + std::to_string(w) + "/environ");
+#ifdef SHMCP_SANITIZER
+    // Sanitizer builds pass their runtime's *SAN_OPTIONS on, nothing else.
+    std::istringstream in(env);
+    std::string kv;
+    while (std::getline(in, kv, '\0'))
+      EXPECT_NE(kv.substr(0, kv.find('=')).find("SAN_OPTIONS"), std::string::npos) << kv;
+#else
+    EXPECT_EQ(env, "") << "worker " << w;
+#endif
+  }
+  // A respawned worker too.
+  ASSERT_EQ(::kill(workers[0], SIGKILL), 0);
+  auto after = ex_->wait_workers(2, {workers[0]});
+  ASSERT_EQ(after.size(), 2u);
+  for (pid_t w : after) EXPECT_EQ(read_file("/proc/" + std::to_string(w) + "/environ").find("SHMCP_TEST_SECRET"), std::string::npos);
 }
 
 TEST_F(SandboxWorkerTest, EveryToolCompletesUnderTheFilter) {

@@ -42,7 +42,8 @@ bool await_log(const ExecutorProcess& ex, const std::string& needle, int timeout
 // A call sent on a raw lane whose (large) response is not read until receive().
 class HeldCall {
  public:
-  // Sends read_text_file(path) and waits until some worker has taken it (its slot names our lane).
+  // Sends read_text_file(path) and waits until some worker has taken it (our lane names it as
+  // owner and the request was read).
   bool start(const std::string& channel, const std::string& path, std::uint64_t timeout_ms, std::string* why) {
     auto seg = channel::Segment::attach(channel, 2'000'000'000ull);
     if (!seg) return *why = seg.error().describe(), false;
@@ -56,18 +57,22 @@ class HeldCall {
     channel::build_read_text_file_request(fbb, id_, deadline_, path, 0, 0);
     if (auto s = lane_->send(id_, channel::bytes_of(fbb), deadline_, {}); !s) return *why = s.error().describe(), false;
     for (int i = 0; i < 10'000; ++i) {
-      for (std::uint32_t w = 0; w < seg_->worker_count(); ++w)
-        if (seg_->worker(w).lane_plus1.load() == lane_->index() + 1) {
-          worker_ = w;
-          return true;
-        }
+      // Taken and read: our lane names the worker and the request has left the ring (the worker
+      // records the call as in flight right after reading it).
+      if (const std::uint32_t w = owner_plus1(); w != 0 && !seg_->request_ring(lane_->index()).readable()) {
+        worker_ = w - 1;
+        return true;
+      }
       sleep_ms(1);
     }
     *why = "no worker took the held call";
     return false;
   }
   std::uint32_t worker() const { return worker_; }
-  bool still_in_flight() const { return seg_->worker(worker_).lane_plus1.load() == lane_->index() + 1; }
+  // Read from the lane's server-owner word (the workers' own slots are out of a client's reach):
+  // the worker holds the lane while the unread response keeps it in reply().
+  bool still_in_flight() const { return owner_plus1() == worker_ + 1; }
+  std::uint32_t owner_plus1() const { return seg_->lane(lane_->index()).server_owner.load() & channel::kOwnerWorkerMask; }
 
   // Reads the response (status, error text, total content bytes). Only a dead executor aborts the
   // wait; the lane's "closing" state does not (a shutting-down executor still finishes calls).

@@ -68,3 +68,12 @@ TEST(WorkerLog, CorruptIndicesAndLengthsAreSurvived) {
   f.ring->entries[1'000'000 % channel::kLogEntries].level = 99;
   EXPECT_EQ(drain_worker_log(*f.ring, 2, *f.out), 1u);
 }
+
+// A worker's text is untrusted: it stays one line and carries no terminal escape sequences.
+TEST(WorkerLog, ControlCharactersAreEscapedSoALineCannotForgeAnother) {
+  Fixture f;
+  f.worker->info("evil\nerror|worker 0: forged\x1b[31mred\r\x7f\xc2\x9b" "2J \xc3\xa9t\xc3\xa9");
+  EXPECT_EQ(drain_worker_log(*f.ring, 3, *f.out), 1u);
+  EXPECT_EQ(f.out_text.str(),
+            "info|worker 3: evil\\x0aerror|worker 0: forged\\x1b[31mred\\x0d\\x7f\\u009b2J \xc3\xa9t\xc3\xa9\n");
+}
