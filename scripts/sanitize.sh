@@ -20,7 +20,7 @@ case "$WHICH" in
   *) echo "usage: $0 [address|thread|all]" >&2; exit 2 ;;
 esac
 
-# Reports fail the test that triggered them; suppressions live next to this script.
+# Reports fail the test that triggered them (there are no suppression files).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
