@@ -36,7 +36,7 @@ for kind in "${KINDS[@]}"; do
   gen=()
   if [[ ! -f "$dir/CMakeCache.txt" ]] && command -v ninja >/dev/null; then gen=(-G Ninja); fi
   mkdir -p "$dir"  # the configure log goes inside it, not into the source tree
-  cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" \
+  cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" -DCMAKE_COMPILE_WARNING_AS_ERROR=ON \
     -DCMAKE_CXX_FLAGS="${SANITIZE_CXXFLAGS:--Wno-maybe-uninitialized}" >"$dir/configure.log" 2>&1 \
     || { cat "$dir/configure.log"; exit 1; }
   # Only what the selected tests need (not bench, not the docker/interop fixtures).
