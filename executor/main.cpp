@@ -16,10 +16,7 @@
 #include "channel/log.hpp"
 #include "executor/executor.hpp"
 #include "executor/http.hpp"
-#if __has_include("executor/mcp.hpp")
 #include "executor/mcp.hpp"
-#define SHMCP_HAVE_MCP 1
-#endif
 
 using namespace shmcp;
 using namespace shmcp::executor;
@@ -252,9 +249,7 @@ int serve(int argc, char** argv) {
   o.workspace = (*sup)->options().workspace;
   std::unique_ptr<HttpFrontend> http;
   std::shared_ptr<Client> client;
-#ifdef SHMCP_HAVE_MCP
   std::unique_ptr<McpHttp> mcp_http;
-#endif
   if (o.http) {
     auto c = Client::connect("shm://" + o.channel, frontend_client_options(o));
     if (!c) {
@@ -262,12 +257,10 @@ int serve(int argc, char** argv) {
       return 1;
     }
     client = std::move(*c);
-    McpHttpHandler handler;
-#ifdef SHMCP_HAVE_MCP
     mcp_http = std::make_unique<McpHttp>(make_tool_caller(client));
-    handler = [m = mcp_http.get()](const std::string& method, const std::map<std::string, std::string>& headers,
-                                   const std::string& body) { return m->handle(method, headers, body); };
-#endif
+    McpHttpHandler handler = [m = mcp_http.get()](const std::string& method,
+                                                  const std::map<std::string, std::string>& headers,
+                                                  const std::string& body) { return m->handle(method, headers, body); };
     ho.host = o.http_host;
     ho.port = o.http_port;
     ho.token = o.token;
@@ -318,12 +311,8 @@ int mcp_command(int argc, char** argv) {  // not "mcp": that would clash with na
     return 1;
   }
   std::shared_ptr<Client> client = std::move(*c);
-#ifdef SHMCP_HAVE_MCP
   McpSession session(make_tool_caller(client));
   const int rc = run_stdio_fd(session, STDIN_FILENO, STDOUT_FILENO, o.wait == channel::WaitMode::block ? 0 : o.spin_ns);
-#else
-  const int rc = 1;
-#endif
   (*sup)->stop();
   return rc;
 }

@@ -18,7 +18,7 @@ CC_BIN=${FUZZ_CC:-$(command -v clang-14 || command -v clang)}
 
 mkdir -p "$BUILD"  # the configure log goes inside it, not into the source tree
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$CXX_BIN" -DCMAKE_C_COMPILER="$CC_BIN" \
-  -DSHMCP_BUILD_FUZZERS=ON -DSHMCP_BUILD_TESTS=OFF >"$BUILD/configure.log" 2>&1 || { cat "$BUILD/configure.log"; exit 1; }
+  -DSHMCP_BUILD_FUZZERS=ON -DSHMCP_BUILD_TESTS=OFF -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >"$BUILD/configure.log" 2>&1 || { cat "$BUILD/configure.log"; exit 1; }
 cmake --build "$BUILD" -j"$JOBS" --target $(printf 'fuzz_%s ' "${TARGETS[@]}")
 
 # Leak checking stays on; the path fixture (and flatbuffers/nlohmann statics) are intentional.

@@ -20,7 +20,7 @@ case "$WHICH" in
   *) echo "usage: $0 [address|thread|all]" >&2; exit 2 ;;
 esac
 
-# Reports fail the test that triggered them; suppressions live next to this script.
+# Reports fail the test that triggered them (there are no suppression files).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
@@ -36,7 +36,7 @@ for kind in "${KINDS[@]}"; do
   gen=()
   if [[ ! -f "$dir/CMakeCache.txt" ]] && command -v ninja >/dev/null; then gen=(-G Ninja); fi
   mkdir -p "$dir"  # the configure log goes inside it, not into the source tree
-  cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" \
+  cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCP_SANITIZE="$kind" -DCMAKE_COMPILE_WARNING_AS_ERROR=ON \
     -DCMAKE_CXX_FLAGS="${SANITIZE_CXXFLAGS:--Wno-maybe-uninitialized}" >"$dir/configure.log" 2>&1 \
     || { cat "$dir/configure.log"; exit 1; }
   # Only what the selected tests need (not bench, not the docker/interop fixtures).

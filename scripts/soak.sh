@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 MINUTES=${1:-5}
 shift || true
 BUILD_DIR=${BUILD_DIR:-build-rel}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >/dev/null
 cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target shmcp-executor shmcp-soak
 exec "$BUILD_DIR/tests/soak/shmcp-soak" --minutes "$MINUTES" --clients 4 --report "$BUILD_DIR/soak-report.txt" "$@"

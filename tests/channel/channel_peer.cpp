@@ -155,7 +155,9 @@ int run_client(const std::string& name, int threads, int calls) {
       const WaitPolicy policy{WaitMode::adaptive, 20'000};
       for (int i = 0; i < calls; ++i) {
         // Distinct per process/thread/call and of varying length, so a crossed response shows.
-        std::string payload = "p" + std::to_string(getpid()) + "-t" + std::to_string(t) + "-c" + std::to_string(i) + "-";
+        // Appended, not `"p" + std::to_string(...)`: a false -Wrestrict at -O3 (GCC bug 105329).
+        std::string payload = "p";
+        payload += std::to_string(getpid()) + "-t" + std::to_string(t) + "-c" + std::to_string(i) + "-";
         payload.append(static_cast<std::size_t>((i * 7919) % 3000), static_cast<char>('a' + (i + t) % 26));
         if (auto err = echo_call(lanes[static_cast<std::size_t>(t)], payload, policy); !err.empty()) {
           std::fprintf(stderr, "channel_peer client t%d call %d: %s\n", t, i, err.c_str());

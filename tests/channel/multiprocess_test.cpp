@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "channel/channel.hpp"
+#include "tests/eventually.hpp"
 
 #ifndef CHANNEL_PEER_PATH
 #error "CHANNEL_PEER_PATH must name the channel_peer executable (tests/channel/CMakeLists.txt)"
@@ -29,6 +30,8 @@
 
 namespace shmcp::channel {
 namespace {
+
+using shmcp::testing::eventually;
 
 constexpr std::uint64_t kMs = 1'000'000;
 constexpr std::uint64_t kLivenessBoundNs = 250 * kMs;  // the contract (issue 2, "Liveness")
@@ -54,7 +57,9 @@ std::string unique_name(const std::string& suffix = "") {
                                   std::atexit(unlink_handed_out_names), true);
   (void)registered;
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string n = "m" + std::to_string(getpid()) + "-" + info->name() + suffix;
+  // Appended, not `"m" + std::to_string(...)`: a false -Wrestrict at -O3 (GCC bug 105329).
+  std::string n = "m";
+  n += std::to_string(getpid()) + "-" + info->name() + suffix;
   for (char& c : n)
     if (c == '/') c = '_';
   handed_out_names().push_back(n);
@@ -262,7 +267,8 @@ TEST_P(ServerKilled, ClientInACallGetsPeerDeadWithinTheBoundThenReattachesToTheR
     in_flight = call_tool(*lane, "sleep", "60000", policy, 60'000 * kMs);  // the server will not answer
     failed_at = monotonic_ns();
   });
-  usleep(150'000);  // the server is now inside the call
+  // The server has taken the call (its worker slot names our lane) and sleeps inside it.
+  ASSERT_TRUE(eventually([&] { return seg->worker(0).lane_plus1.load() == lane->index() + 1; }));
   const std::uint64_t killed_at = monotonic_ns();
   server->kill_now(SIGKILL);
   caller.join();
@@ -330,13 +336,14 @@ TEST(Multiprocess, KilledClientsLaneIsReclaimedAndOtherClientsAreUnaffected) {
         else bad_calls.fetch_add(1);
       }
     });
-  while (good_calls.load() < 20) usleep(1000);
+  ASSERT_TRUE(eventually([&] { return good_calls.load() >= 20; }));
 
   Peer victim({"hold", name, "200"});
   const std::string line = victim.read_line();
   ASSERT_EQ(line.rfind("lane ", 0), 0u) << line;
   const std::uint32_t victim_lane = static_cast<std::uint32_t>(std::stoul(line.substr(5)));
-  usleep(20'000);  // its call is in flight
+  // Its call is in flight: the server has read the request (the victim sends no other).
+  ASSERT_TRUE(eventually([&] { return !seg->request_ring(victim_lane).readable(); }));
   victim.kill_now(SIGKILL);
   EXPECT_EQ(victim.wait(), 128 + SIGKILL);
 
@@ -366,7 +373,7 @@ TEST(Multiprocess, KilledClientsLaneIsReclaimedAndOtherClientsAreUnaffected) {
   EXPECT_TRUE(victim_lane_reclaimed);
 
   const int before = good_calls.load();
-  while (good_calls.load() < before + 20) usleep(1000);
+  EXPECT_TRUE(eventually([&] { return good_calls.load() >= before + 20; }));
   stop.store(true);
   for (auto& t : others) t.join();
   EXPECT_EQ(bad_calls.load(), 0);
@@ -374,14 +381,6 @@ TEST(Multiprocess, KilledClientsLaneIsReclaimedAndOtherClientsAreUnaffected) {
 }
 
 // ---- hostile peers -------------------------------------------------------------------------------
-
-// Polls `done` every millisecond for up to 5 s; its last answer.
-template <class Pred>
-bool eventually(Pred done) {
-  const std::uint64_t give_up = monotonic_ns() + 5'000 * kMs;
-  while (!done() && monotonic_ns() < give_up) usleep(1000);
-  return done();
-}
 
 TEST(Multiprocess, HostileClientScribblingOnItsLaneAndTheHeaderIsReportedAndOthersSurvive) {
   for (std::uint64_t seed : {1, 2, 3}) {
@@ -462,7 +461,8 @@ TEST(Multiprocess, CallOnALaneDroppedAsCorruptFailsAsCorruptAndANewClaimWorks) {
   // Positive control: a call that merely takes too long on a healthy lane stays a timeout.
   auto slow = call_tool(*lane, "sleep", "300", WaitPolicy{}, 50 * kMs);
   EXPECT_EQ(slow.code, Errc::timeout) << slow.error;
-  usleep(400'000);  // let the slow call's late response arrive (the next call drops it by id)
+  // The slow call's late response has arrived (the next call drops it by id).
+  ASSERT_TRUE(eventually([&] { return seg->response_ring(index).readable(); }));
 
   // Overwrite the sequence number of the slot the server reads next: it finds the lane corrupt.
   LaneControl& lc = seg->lane(index);
@@ -553,7 +553,8 @@ TEST(Multiprocess, IdleAdaptiveServerUsesAlmostNoCpu) {
   auto lane = ClientLane::claim(seg);
   ASSERT_TRUE(lane.ok());
   for (int i = 0; i < 200; ++i) ASSERT_TRUE(echo_ok(*lane, "warm", WaitPolicy{}));
-  usleep(100'000);  // past the spin budget: the worker is asleep on the doorbell
+  // Past the spin budget: the worker is asleep on the doorbell.
+  ASSERT_TRUE(eventually([&] { return seg->header().sleepers.load() == 1; }));
   const std::uint64_t cpu0 = cpu_ns(server->pid()), t0 = monotonic_ns();
   usleep(1'000'000);
   const std::uint64_t cpu1 = cpu_ns(server->pid()), t1 = monotonic_ns();

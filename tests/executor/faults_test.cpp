@@ -26,6 +26,7 @@
 #include "channel/channel.hpp"
 #include "executor/executor.hpp"
 #include "orchestrator/client.hpp"
+#include "tests/eventually.hpp"
 #include "tests/executor/executor_process.hpp"
 #include "tests/kernel.hpp"
 
@@ -490,7 +491,10 @@ TEST(FaultsTest, ClientThatNeverReadsItsPongsHoldsAWorkerOnlyForTheCallTimeout) 
 TEST(FaultsTest, ClientOverwritingTheChannelHeaderIsUndoneAndNewClientsAttach) {
   TempDir ws;
   ASSERT_TRUE(write_file(ws / "a.txt", "alpha"));
-  ExecutorProcess ex(ws.path(), unique_channel("header"), {"--workers", "2"});
+  // --wait block: no worker ever takes the spinner token, so only the supervisor's repair can put
+  // the bogus token below back (and count it); a spinning worker would release the token with a
+  // plain store of 0, uncounted, and the count below would come out one short.
+  ExecutorProcess ex(ws.path(), unique_channel("header"), {"--workers", "2", "--wait", "block"});
   std::string why;
   ASSERT_TRUE(ex.start(&why)) << why;
   auto seg = channel::Segment::attach(ex.channel(), 2'000'000'000ull);
@@ -516,11 +520,16 @@ TEST(FaultsTest, ClientOverwritingTheChannelHeaderIsUndoneAndNewClientsAttach) {
     sleep_ms(5);
   }
   ASSERT_TRUE(fresh) << "the overwritten header still refuses attaches: " << fresh.error().describe();
+  // A repair pass may have run between the writes above, repairing the last fields one pass
+  // (~5 ms) after the first: wait for them rather than catching that pass in between.
+  EXPECT_TRUE(eventually([&] { return h.lanes_high_water.load() >= 1u && h.spinner.load() <= 2u; }));
   EXPECT_EQ(std::memcmp(&h, before.data(), kFixed), 0);
   EXPECT_EQ(h.state.load(), static_cast<std::uint32_t>(channel::SegmentState::ready));
   EXPECT_GE(h.lanes_high_water.load(), 1u);
   EXPECT_LE(h.spinner.load(), 2u);
-  EXPECT_GE(metric(ex.port(), "shmcp_header_repairs_total"), 4);
+  // Counted just after each pass's repairs: a scrape may lag by a moment.
+  EXPECT_TRUE(eventually([&] { return metric(ex.port(), "shmcp_header_repairs_total") >= 4; }))
+      << metric(ex.port(), "shmcp_header_repairs_total");
   auto c = connect_shm(ex.channel());
   ASSERT_TRUE(c);
   auto r = c->read_text_file("a.txt");
