@@ -127,6 +127,26 @@ int shmcp_health(shmcp_client* client, char** status_json, char* err, size_t err
   }
 }
 
+int shmcp_tools(shmcp_client* client, int timeout_ms, char** tools_json, char* err, size_t err_len) {
+  try {
+    if (client == nullptr || tools_json == nullptr) {
+      put_err(err, err_len, "client and tools_json must not be NULL");
+      return SHMCP_E_INVALID_ARGUMENT;
+    }
+    *tools_json = nullptr;
+    auto r = client->impl->tools(opts(timeout_ms));
+    if (!r) {
+      put_err(err, err_len, r.error().describe());
+      return code_of(r.error());
+    }
+    *tools_json = dup_string(shmcp::to_json_text(*r));
+    return *tools_json ? SHMCP_OK : SHMCP_E_INTERNAL;
+  } catch (const std::exception& e) {
+    put_err(err, err_len, e.what());
+    return SHMCP_E_INTERNAL;
+  }
+}
+
 void shmcp_free(char* p) { std::free(p); }
 
 const char* shmcp_version(void) { return "0.1.0"; }

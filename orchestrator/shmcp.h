@@ -52,6 +52,10 @@ int shmcp_ping(shmcp_client* client, int timeout_ms, char* err, size_t err_len);
 /* The executor's status JSON (free with shmcp_free). */
 int shmcp_health(shmcp_client* client, char** status_json, char* err, size_t err_len);
 
+/* tools/list: {"tools": [...]} with each tool's name, description and input schema (free with
+ * shmcp_free). timeout_ms 0 = the client's default. */
+int shmcp_tools(shmcp_client* client, int timeout_ms, char** tools_json, char* err, size_t err_len);
+
 void shmcp_free(char* p);
 const char* shmcp_version(void);
 

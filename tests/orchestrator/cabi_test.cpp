@@ -85,6 +85,13 @@ TEST_F(CabiTest, CallWriteAndReadOverShmAndHttp) {
     Owned h;
     ASSERT_EQ(shmcp_health(c, &h.p, err_, sizeof err_), SHMCP_OK) << err_;
     EXPECT_EQ(json::parse(h.p)["channel"]["name"], ex_->channel());
+    Owned t;
+    ASSERT_EQ(shmcp_tools(c, 0, &t.p, err_, sizeof err_), SHMCP_OK) << err_;
+    const json tools = json::parse(t.p)["tools"];
+    ASSERT_EQ(tools.size(), 14u);
+    EXPECT_EQ(tools[0]["name"], "read_file");
+    EXPECT_TRUE(tools[0]["description"].is_string());
+    EXPECT_EQ(tools[0]["inputSchema"]["required"], json::array({"path"}));
     shmcp_close(c);
   }
 }
@@ -110,6 +117,8 @@ TEST_F(CabiTest, ErrorsAreCodesWithMessages) {
   EXPECT_EQ(shmcp_call(c, "read_text_file", "{}", 0, nullptr, nullptr, err_, sizeof err_), SHMCP_E_INVALID_ARGUMENT);
   EXPECT_EQ(shmcp_ping(nullptr, 0, err_, sizeof err_), SHMCP_E_INVALID_ARGUMENT);
   EXPECT_EQ(shmcp_health(c, nullptr, err_, sizeof err_), SHMCP_E_INVALID_ARGUMENT);
+  EXPECT_EQ(shmcp_tools(c, 0, nullptr, err_, sizeof err_), SHMCP_E_INVALID_ARGUMENT);
+  EXPECT_EQ(shmcp_tools(nullptr, 0, &out.p, err_, sizeof err_), SHMCP_E_INVALID_ARGUMENT);
   // A tiny err buffer is truncated and terminated, never overrun.
   char tiny[4] = {'x', 'x', 'x', 'x'};
   EXPECT_EQ(shmcp_call(c, "no_such_tool", "{}", 0, &out.p, nullptr, tiny, sizeof tiny), SHMCP_E_INVALID_ARGUMENT);
@@ -128,6 +137,8 @@ TEST_F(CabiTest, ErrorsAreCodesWithMessages) {
   stopped_.clear();
   EXPECT_EQ(shmcp_call(c, "read_text_file", R"({"path":"hello.txt"})", 0, &out.p, nullptr, err_, sizeof err_), SHMCP_E_PEER_DEAD)
       << err_;
+  EXPECT_EQ(out.p, nullptr);
+  EXPECT_EQ(shmcp_tools(c, 0, &out.p, err_, sizeof err_), SHMCP_E_PEER_DEAD) << err_;
   EXPECT_EQ(out.p, nullptr);
   shmcp_close(c);
   shmcp_close(nullptr);  // harmless
