@@ -66,6 +66,22 @@ class ToolResult:
         return self.text
 
 
+class _Handle:
+    """Owns one shmcp_client*; shmcp_close() runs when the last reference goes (see Client.close)."""
+
+    __slots__ = ("_lib", "ptr")
+
+    def __init__(self, lib: ctypes.CDLL, ptr: int) -> None:
+        self._lib = lib
+        self.ptr = ctypes.c_void_p(ptr)
+
+    def __del__(self) -> None:
+        try:
+            self._lib.shmcp_close(self.ptr)
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass
+
+
 class Client:
     """A connection to one shmcp executor.
 
@@ -91,17 +107,16 @@ class Client:
     def __init__(self, url: str, timeout: float = 30.0, *, library: Optional[str] = None) -> None:
         self._lib = _native.load(library)
         self._url = url
-        self._mu = threading.Lock()
-        self._inflight = 0
-        self._closing = False
         self._tls = threading.local()
         self._tool_cache: Optional[List[Dict[str, Any]]] = None
+        self._handle: Optional[_Handle] = None
         err = ctypes.create_string_buffer(_ERR_LEN)
         h = self._lib.shmcp_connect(url.encode(), _ms(timeout), err, _ERR_LEN)
         if not h:
             msg = err.value.decode(errors="replace")
             raise error_from_code(_CONNECT_ERRC.get(msg.split(":", 1)[0], -14), msg)
-        self._h: Optional[int] = h
+        self._handle = _Handle(self._lib, h)
+        self._ping = self._lib.shmcp_ping
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -110,19 +125,16 @@ class Client:
 
     @property
     def closed(self) -> bool:
-        return self._closing
+        return self._handle is None
 
     def close(self) -> None:
-        """Releases the connection (after calls in flight return). Idempotent."""
-        with self._mu:
-            if self._closing:
-                return
-            self._closing = True
-            h, free_now = self._h, self._inflight == 0
-            if free_now:
-                self._h = None
-        if free_now and h:
-            self._lib.shmcp_close(h)
+        """Releases the connection once calls in flight have returned. Idempotent.
+
+        Each call holds its own reference to the native handle for its duration, so dropping the
+        client's reference here frees it at once when idle, or when the last call in flight returns
+        (CPython's reference counting) -- without a lock on the call path.
+        """
+        self._handle = None
 
     def __enter__(self) -> "Client":
         return self
@@ -130,33 +142,18 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may be gone already
-            pass
-
-    def _enter(self) -> int:
-        with self._mu:
-            if self._closing or not self._h:
-                raise ClosedError("client is closed", -11)
-            self._inflight += 1
-            return self._h
-
-    def _leave(self) -> None:
-        with self._mu:
-            self._inflight -= 1
-            h = self._h if (self._closing and self._inflight == 0) else None
-            if h:
-                self._h = None
-        if h:
-            self._lib.shmcp_close(h)
+    def _enter(self) -> "_Handle":
+        h = self._handle
+        if h is None:
+            raise ClosedError("client is closed", -11)
+        return h
 
     def _err(self) -> ctypes.Array:  # type: ignore[type-arg]
-        b = getattr(self._tls, "err", None)
-        if b is None:
+        try:
+            return self._tls.err
+        except AttributeError:
             b = self._tls.err = ctypes.create_string_buffer(_ERR_LEN)
-        return b
+            return b
 
     @staticmethod
     def _raise(rc: int, err: ctypes.Array) -> None:  # type: ignore[type-arg]
@@ -171,12 +168,12 @@ class Client:
     # ------------------------------------------------------------------ generic calls
     def ping(self, timeout: Optional[float] = None) -> None:
         """An empty round trip through a worker (no filesystem access). Raises on failure."""
-        h = self._enter()
-        try:
-            err = self._err()
-            rc = self._lib.shmcp_ping(h, _ms(timeout) if timeout is not None else 0, err, _ERR_LEN)
-        finally:
-            self._leave()
+        # The hot path of latency measurements: no lock, no allocation (see close()).
+        h = self._handle
+        if h is None:
+            raise ClosedError("client is closed", -11)
+        err = self._err()
+        rc = self._ping(h.ptr, 0 if timeout is None else _ms(timeout), err, _ERR_LEN)
         if rc:
             self._raise(rc, err)
 
@@ -196,12 +193,9 @@ class Client:
         out = ctypes.c_void_p()
         is_error = ctypes.c_int(0)
         h = self._enter()
-        try:
-            err = self._err()
-            rc = self._lib.shmcp_call(h, tool.encode(), body, _ms(timeout), ctypes.byref(out),
-                                      ctypes.byref(is_error), err, _ERR_LEN)
-        finally:
-            self._leave()
+        err = self._err()
+        rc = self._lib.shmcp_call(h.ptr, tool.encode(), body, _ms(timeout), ctypes.byref(out),
+                                  ctypes.byref(is_error), err, _ERR_LEN)
         if rc:
             self._raise(rc, err)
         result = json.loads(self._take_string(out))
@@ -212,11 +206,8 @@ class Client:
         del timeout  # the C ABI's health uses the client's default deadline
         out = ctypes.c_void_p()
         h = self._enter()
-        try:
-            err = self._err()
-            rc = self._lib.shmcp_health(h, ctypes.byref(out), err, _ERR_LEN)
-        finally:
-            self._leave()
+        err = self._err()
+        rc = self._lib.shmcp_health(h.ptr, ctypes.byref(out), err, _ERR_LEN)
         if rc:
             self._raise(rc, err)
         return json.loads(self._take_string(out))
@@ -227,11 +218,8 @@ class Client:
             raise InternalError("this libshmcp has no shmcp_tools(): install the matching library", -14)
         out = ctypes.c_void_p()
         h = self._enter()
-        try:
-            err = self._err()
-            rc = self._lib.shmcp_tools(h, _ms(timeout), ctypes.byref(out), err, _ERR_LEN)
-        finally:
-            self._leave()
+        err = self._err()
+        rc = self._lib.shmcp_tools(h.ptr, _ms(timeout), ctypes.byref(out), err, _ERR_LEN)
         if rc:
             self._raise(rc, err)
         tools = json.loads(self._take_string(out)).get("tools", [])
