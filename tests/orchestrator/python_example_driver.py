@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""ctest driver for orchestrator/examples/shmcp_example.py.
+"""ctest driver for orchestrator/examples/shmcp_example.py (the shmcp package; ctest puts
+orchestrator/python on PYTHONPATH).
 
 Starts a real `shmcp-executor serve --no-http` on a temporary workspace and a unique channel, runs
 the example against shm://NAME with --lib pointing at the built libshmcp.so, and checks its exit

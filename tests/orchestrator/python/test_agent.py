@@ -271,6 +271,7 @@ def test_requests_are_validated(agent):
     assert agent.post({"prompt": "x", "options": {"max_steps": 0}}).status == 400
     assert agent.post({"prompt": "x", "options": {"shell": True}}).status == 400
     assert agent.post({"prompt": "x"}, headers={"Content-Type": "application/json", "Origin": "http://evil.example"}).status == 403
+    assert agent.post({"prompt": "x"}, headers={"Content-Type": "application/json", "Host": "evil.example:8080"}).status == 403
     assert agent.post(b"[" * 100000 + b"]" * 100000).status == 400
     c = agent.conn()
     c.request("POST", "/v1/agent/run", body=b"x" * 10, headers={"Content-Type": "application/json", "Content-Length": str(2 << 20)})

@@ -107,6 +107,8 @@ class Service:
             with open(args.token_file, encoding="utf-8") as f:
                 self.token = f.read().strip()
         self.runs_sem = threading.BoundedSemaphore(args.max_runs)
+        listen_host = args.listen.rpartition(":")[0].strip("[]")
+        self.loopback_only = listen_host in ("127.0.0.1", "localhost", "::1") or listen_host.startswith("127.")
         self.stopping = threading.Event()
         self.active: "set[RunContext]" = set()
         self.active_mu = threading.Lock()
@@ -140,6 +142,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _refuse(self) -> bool:
         """Common checks; answers and returns True if the request is refused."""
+        if self.svc.loopback_only:
+            # DNS rebinding: a page on evil.example resolved to 127.0.0.1 still sends its own Host.
+            host = (self.headers.get("Host") or "").strip().lower()
+            name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+            if name not in ("localhost", "127.0.0.1", "[::1]"):
+                self._json(403, {"error": "Host must be localhost when serving on loopback"})
+                return True
         if self.headers.get("Origin") is not None:
             # Browsers send Origin on cross-site requests: a web page must not drive the agent.
             self._json(403, {"error": "requests with an Origin header (browsers) are not accepted"})
@@ -297,9 +306,9 @@ def make_server(args: argparse.Namespace, api_key: Optional[str]) -> Tuple[Threa
     handler = type("BoundHandler", (Handler,), {"svc": svc})
     host, _, port = args.listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    ThreadingHTTPServer.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    srv = ThreadingHTTPServer((host, int(port)), handler)
-    srv.daemon_threads = True
+    server_cls = type("Server", (ThreadingHTTPServer,), {
+        "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET, "daemon_threads": True})
+    srv = server_cls((host, int(port)), handler)
     return srv, svc
 
 
