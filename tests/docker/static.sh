@@ -26,6 +26,8 @@ fi
 echo "== compose: docker-compose $(docker-compose version --short 2>/dev/null) config -q"
 # config needs no engine; DOCKER_HOST is irrelevant. Both the production file and the CI override.
 docker-compose -f "$repo/docker/compose.yaml" config -q
+# The agent example (docker/compose.agent.yaml: documentation, never started in CI) must stay valid too.
+[[ -f $repo/docker/compose.agent.yaml ]] && docker-compose -f "$repo/docker/compose.agent.yaml" config -q
 if [[ -f $repo/docker/compose.ci.yaml ]]; then
   docker-compose -f "$repo/docker/compose.yaml" -f "$repo/docker/compose.ci.yaml" config -q
 fi
@@ -43,8 +45,12 @@ if ! cmp -s "$chk/package-lock.json" "$chk/node_modules/.shmcp-lock" 2>/dev/null
 fi
 rm -rf "$chk/generated"
 (cd "$chk" && node gen.js generated/manifests.ts "$repo"/docker/k8s/*.yaml)
+# The agent example (docker/k8s-agent: documentation, never applied in CI) is type-checked as well.
+if compgen -G "$repo/docker/k8s-agent/*.yaml" >/dev/null; then
+  (cd "$chk" && node gen.js generated/agent.ts "$repo"/docker/k8s-agent/*.yaml)
+fi
 (cd "$chk" && ./node_modules/.bin/tsc -p tsconfig.json)
-echo "ok - docker/k8s/*.yaml type-check strictly against kubernetes-types $(node -p "require('$chk/node_modules/kubernetes-types/package.json').version")"
+echo "ok - docker/k8s/*.yaml and docker/k8s-agent/*.yaml type-check strictly against kubernetes-types $(node -p "require('$chk/node_modules/kubernetes-types/package.json').version")"
 
 # The checker must be able to fail: a misspelled field and a wrong type are both rejected.
 neg="$chk/generated-neg"
