@@ -288,3 +288,14 @@ def test_library_search(monkeypatch, executor):
         shmcp.Client(executor.shm_url)
     assert "/nonexistent/libshmcp.so" in str(e.value)
     assert _native.candidates("/x.so")[0] == "/x.so"
+
+
+def test_close_releases_the_lane_at_once(executor):
+    with shmcp.Client(executor.shm_url) as probe:
+        probe.ping()
+        base = probe.health()["channel"]["lanes_in_use"]
+        c = shmcp.Client(executor.shm_url)
+        c.ping()
+        assert probe.health()["channel"]["lanes_in_use"] == base + 1
+        c.close()
+        assert probe.health()["channel"]["lanes_in_use"] == base

@@ -287,7 +287,9 @@ class Handler(BaseHTTPRequestHandler):
         while not done.is_set() and not ctx.cancelled.is_set():
             try:
                 r, _, _ = select.select([sock], [], [], 0.2)
-                if r and sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                # The connection carries nothing more from the client after the body (the response
+                # is close-delimited), so bytes that arrive are discarded: only EOF matters.
+                if r and sock.recv(4096, socket.MSG_DONTWAIT) == b"":
                     log.info("client disconnected: cancelling the run")
                     ctx.cancel()
                     return
