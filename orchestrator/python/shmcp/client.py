@@ -4,7 +4,7 @@ from __future__ import annotations
 import ctypes
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from . import _native
@@ -201,9 +201,8 @@ class Client:
         result = json.loads(self._take_string(out))
         return ToolResult(result if isinstance(result, dict) else {"content": []}, bool(is_error.value), tool)
 
-    def health(self, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """The executor's status (workers alive, channel, uptime, ...)."""
-        del timeout  # the C ABI's health uses the client's default deadline
+    def health(self) -> Dict[str, Any]:
+        """The executor's status (workers alive, channel, uptime, ...), within the client's timeout."""
         out = ctypes.c_void_p()
         h = self._enter()
         err = self._err()
@@ -309,4 +308,4 @@ class Client:
         return self._tool("list_allowed_directories", timeout)
 
 
-__all__ = ["Client", "ToolResult", "ShmcpError"]
+__all__ = ["Client", "ToolResult"]

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
-from .errors import InvalidArgumentError, RequestError
+from .errors import InvalidArgumentError, TooLargeError
 
 if TYPE_CHECKING:
     from .client import Client, ToolResult
@@ -121,16 +121,16 @@ def run_tool_call(client: "Client", call: Any, *, timeout: Optional[float] = Non
     """Executes one model tool call and returns the text to send back to the model.
 
     Everything the model can fix is returned as text starting with "Error:" so the model sees it:
-    a malformed call, an unknown tool, arguments the tool rejects, and the tool's own error
-    result. Transport errors (PeerDeadError, ClosedError, TimeoutError, ...) raise: they are the
-    deployment's problem, not the model's.
+    a malformed call, an unknown tool, arguments the tool rejects, a request over the size limit,
+    and the tool's own error result. Transport errors (PeerDeadError, ClosedError, TimeoutError,
+    ...) and AccessDeniedError raise: they are the deployment's problem, not the model's.
     """
     tc = parse_tool_call(call)
     if tc.error:
         return f"Error: invalid call of tool {tc.name or '?'}: {tc.error}"
     try:
         result = client.call(tc.name, tc.arguments, timeout=timeout)
-    except (InvalidArgumentError, RequestError) as e:
+    except (InvalidArgumentError, TooLargeError) as e:  # unknown tool, arguments refused, too big
         return f"Error: {e.message}"
     text = result_text(result)
     if result.is_error and not text.startswith("Error"):

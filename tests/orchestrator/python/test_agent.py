@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.request
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest

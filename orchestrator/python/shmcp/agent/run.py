@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from ..client import Client
-from ..errors import ShmcpError, TransportError
+from ..errors import RequestError, ShmcpError, TransportError
 from ..llm import parse_tool_call, result_text
-from ..errors import RequestError
 from .chat import ChatClient, ChatError, ChatStream
 from .metrics import Metrics
 from .state import StateStore
