@@ -6,6 +6,7 @@
 # Usage: install_test.sh SRC_DIR PYTHON EXECUTOR LIBSHMCP
 set -euo pipefail
 SRC=$1 PY=$2 EXECUTOR=$3 LIB=$4
+unset PYTHONPATH  # ctest's points at the source tree: the installed package is under test here
 W=$(mktemp -d /tmp/shmcp-pyinstall.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/repo"
@@ -23,7 +24,6 @@ where=$(.venv/bin/python -c 'import shmcp, os; print(os.path.dirname(shmcp.__fil
 [[ $where == "$W/repo/.venv/"* ]] || { echo "FAIL: shmcp imported from $where, not the venv"; exit 1; }
 [[ -f $where/py.typed ]] || { echo "FAIL: py.typed not installed"; exit 1; }
 .venv/bin/shmcp-agent --help >/dev/null
-unset PYTHONPATH
 export SHMCP_EXECUTOR=$EXECUTOR SHMCP_LIBRARY=$LIB SHMCP_AGENT_CMD="$W/repo/.venv/bin/shmcp-agent" PYTHONDONTWRITEBYTECODE=1
 .venv/bin/python -m pytest -q -p no:cacheprovider "$SRC/tests/orchestrator/python/test_client.py" \
   "$SRC/tests/orchestrator/python/test_agent.py" -k "not test_agent or streams or checkpoint"
