@@ -35,7 +35,7 @@ def tool_call_deltas(calls: List[tuple]) -> List[Dict[str, Any]]:
 
 
 def stream(deltas, usage=None, delay: float = 0.0, gate: Optional[threading.Event] = None) -> Dict[str, Any]:
-    return {"kind": "stream", "deltas": deltas, "usage": usage, "delay": delay, "gate": gate}
+    return {"kind": "stream", "deltas": deltas, "usage": usage, "delay": delay, "gate": gate, "gate_timed_out": False}
 
 
 def status(code: int, body: str = "") -> Dict[str, Any]:
@@ -95,8 +95,9 @@ class FakeLLM:
                     if i and e["delay"]:
                         time.sleep(e["delay"])
                     self._send({"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": d}]})
-                    if i == 0 and e["gate"] is not None:
-                        e["gate"].wait(30)
+                    if i == 0 and e["gate"] is not None and not e["gate"].wait(30):
+                        e["gate_timed_out"] = True  # the test never saw the first chunk in time
+                        return
                 self._send({"id": "x", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                 if e["usage"]:
                     self._send({"id": "x", "choices": [], "usage": e["usage"]})
