@@ -278,6 +278,20 @@ def test_requests_are_validated(agent):
     assert agent.get("/nope")[0] == 404
 
 
+def test_token_file_requires_the_bearer_token(executor, llm, state_dir, tmp_path):
+    tok = tmp_path / "token"
+    tok.write_text("s3cret\n")
+    a = Agent(executor, llm, state_dir, ["--token-file", str(tok)])
+    try:
+        assert a.post({"prompt": "x"}).status == 401
+        assert a.post({"prompt": "x"}, headers={"Content-Type": "application/json", "Authorization": "Bearer nope"}).status == 401
+        llm.add(stream(text_deltas("ok")))
+        r = a.post({"prompt": "x"}, headers={"Content-Type": "application/json", "Authorization": "Bearer s3cret"})
+        assert r.status == 200 and list(events(r))[-1][1]["finish_reason"] == "stop"
+    finally:
+        a.stop()
+
+
 def test_health_and_metrics(agent, executor):
     code, body = agent.get("/health")
     assert code == 200

@@ -12,6 +12,7 @@ type-checked, and requests from browsers (an Origin header) are refused.
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import logging
 import os
@@ -154,7 +155,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(403, {"error": "requests with an Origin header (browsers) are not accepted"})
             return True
         if self.svc.token is not None:
-            if self.headers.get("Authorization", "") != "Bearer " + self.svc.token:
+            got = self.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(got, ("Bearer " + self.svc.token).encode()):
                 self._json(401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})
                 return True
         return False
