@@ -337,8 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--executor-fallback", default=None, metavar="URL",
                     help="used when --executor is unreachable (e.g. http://127.0.0.1:8002)")
     ap.add_argument("--llm-url", default=os.environ.get("SHMCP_LLM_URL", "http://127.0.0.1:11434/v1"),
-                    help="OpenAI-compatible base URL; requests go to URL/chat/completions (env SHMCP_LLM_URL; "
-                         "default: a local Ollama)")
+                    help="OpenAI-compatible base URL; requests go to URL/chat/completions (env SHMCP_LLM_URL; the "
+                         "default is a local Ollama)")
     ap.add_argument("--model", default=os.environ.get("SHMCP_MODEL", "qwen2.5:7b-instruct"),
                     help="model name sent to the endpoint (env SHMCP_MODEL)")
     ap.add_argument("--api-key-file", default=None, metavar="FILE", help="file holding the model API key")
