@@ -3,7 +3,7 @@
 # missing is installed, so re-running it on a prepared machine costs a second.
 # Usage: scripts/install-deps.sh [--with-docker]
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libboost-dev libseccomp-dev libflatbuffers-dev flatbuffers-compiler
+pkgs=(build-essential cmake pkg-config libseccomp-dev libflatbuffers-dev flatbuffers-compiler
       libcpp-httplib-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
       libcap-dev clang libclang-rt-14-dev util-linux python3 nodejs npm)
 if [[ "${1:-}" == "--with-docker" ]]; then pkgs+=(docker.io docker-compose debootstrap); fi
