@@ -213,8 +213,11 @@ TEST(ShmUrl, NamesAChannelInDevShmOrInAnAbsoluteDirectory) {
     auto r = parse_shm_url(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, Errc::invalid_argument) << bad;
-    auto c = Client::connect(bad);
-    EXPECT_FALSE(c) << bad;
+    if (std::string_view(bad).starts_with("shm://")) {
+      auto c = Client::connect(bad);
+      ASSERT_FALSE(c) << bad;
+      EXPECT_EQ(c.error().code, Errc::invalid_argument) << bad;
+    }
   }
   auto query = parse_shm_url("shm://agent1?dir=/run/shmcp");
   ASSERT_FALSE(query);
