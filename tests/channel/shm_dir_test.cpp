@@ -94,6 +94,19 @@ void kill_and_reap(pid_t pid) {
   waitpid(pid, &st, 0);
 }
 
+// Kills and reaps a forked child when the test leaves its scope, whether or not an assertion
+// failed first (a child left pausing would keep the test's output pipe open).
+struct ChildGuard {
+  pid_t pid = -1;
+  ~ChildGuard() {
+    if (pid > 0) kill_and_reap(pid);
+  }
+  void reap() {
+    kill_and_reap(pid);
+    pid = -1;
+  }
+};
+
 TEST_F(ShmDirTest, CreateAndAttachUseTheDirectoryOnly) {
   EXPECT_EQ(segment_path(name_, dir_), path());
   EXPECT_EQ(segment_path(name_, dir_ + "/"), path());
@@ -237,9 +250,9 @@ TEST_F(ShmDirTest, APlantedSymlinkIsNeverFollowed) {
 // attaching), and the next executor removes it and serves again.
 TEST_F(ShmDirTest, KilledExecutorIsSeenDeadAndItsStaleSegmentIsReplaced) {
   bool ok = false;
-  const pid_t executor = fork_and_hold([&] { return Segment::create(name_, small_config(dir_)).ok(); }, &ok);
-  ASSERT_GT(executor, 0);
-  if (!ok) kill_and_reap(executor);
+  // The child keeps its segment (and so its lease) until it is killed.
+  ChildGuard executor{fork_and_hold([&] { return (new auto(Segment::create(name_, small_config(dir_))))->ok(); }, &ok)};
+  ASSERT_GT(executor.pid, 0);
   ASSERT_TRUE(ok) << "the child could not create the segment";
 
   auto client = Segment::attach(name_, 0, dir_);
@@ -253,7 +266,7 @@ TEST_F(ShmDirTest, KilledExecutorIsSeenDeadAndItsStaleSegmentIsReplaced) {
     EXPECT_EQ(busy.error().code, Errc::busy);
   }
 
-  kill_and_reap(executor);
+  executor.reap();
   ASSERT_TRUE(path_exists(path())) << "SIGKILL leaves the segment behind";
   EXPECT_FALSE((*client)->executor_alive());
   auto call = lane->call(lane->next_id(), {}, Deadline(monotonic_ns() + 5'000'000'000ull), WaitPolicy{});
@@ -280,7 +293,8 @@ TEST_F(ShmDirTest, KilledClientsLaneIsSeenDeadAndReclaimed) {
   auto server = Segment::create(name_, small_config(dir_));
   ASSERT_TRUE(server.ok()) << server.error().describe();
   bool ok = false;
-  const pid_t client = fork_and_hold(
+  ChildGuard client;
+  client.pid = fork_and_hold(
       [&] {
         auto seg = Segment::attach(name_, 0, dir_);
         if (!seg.ok()) return false;
@@ -290,12 +304,11 @@ TEST_F(ShmDirTest, KilledClientsLaneIsSeenDeadAndReclaimed) {
         return true;
       },
       &ok);
-  ASSERT_GT(client, 0);
-  if (!ok) kill_and_reap(client);
+  ASSERT_GT(client.pid, 0);
   ASSERT_TRUE(ok) << "the child could not claim a lane";
   EXPECT_TRUE((*server)->client_alive(0));
   EXPECT_EQ(reclaim_dead_clients(**server), 0u);
-  kill_and_reap(client);
+  client.reap();
   EXPECT_TRUE(eventually([&] { return !(*server)->client_alive(0); }));
   EXPECT_EQ(reclaim_dead_clients(**server), 1u);
   EXPECT_EQ((*server)->lane(0).claimed.load(), 0u);
