@@ -86,8 +86,8 @@ int open_existing(const std::string& path) {
   const int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return -1;
   struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const int err = S_ISREG(st.st_mode) ? errno : EINVAL;
+  const int err = fstat(fd, &st) != 0 ? errno : S_ISREG(st.st_mode) ? 0 : EINVAL;
+  if (err != 0) {
     close(fd);
     errno = err;
     return -1;
@@ -280,9 +280,8 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   } else if (errno == ELOOP || errno == EINVAL) {
     if (unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error(Errc::io, "cannot remove " + path, errno);
     log->warn("removed {}: not a regular file (a symlink or special file planted by name)", path);
-  } else if (errno != ENOENT) {
-    return sys_error(errno == EACCES || errno == EPERM ? Errc::access_denied : Errc::io, "cannot inspect existing " + path,
-                     errno);
+  } else if (const int err = errno; err != ENOENT) {
+    return sys_error(err == EACCES || err == EPERM ? Errc::access_denied : Errc::io, "cannot inspect existing " + path, err);
   }
 
   auto seg = std::shared_ptr<Segment>(new Segment());
