@@ -12,12 +12,25 @@
 //   http               the same empty call over cpp-httplib (keep-alive, TCP_NODELAY both sides)
 //   shm-pipelined      a window of requests in flight on one lane, then collected
 //
+// With --shm-dir DIR, the segment also lives in DIR (as `shmcp-executor serve --shm-dir DIR`
+// puts it), compared with /dev/shm in the same run:
+//   shm-dir-spin, shm-dir-adaptive      as shm-spin / shm-adaptive, segment in DIR
+//   shm-paced, shm-dir-paced            spinning calls paced 100 us apart for --dir-seconds (by
+//                                       default long enough for the kernel's periodic writeback
+//                                       of dirty pages to reach the segment: dirty_expire +
+//                                       2 x dirty_writeback), /dev/shm vs DIR; their minor page
+//                                       faults and the system's pages written are printed below
+//                                       the table (on a disk-backed DIR the flusher writes the
+//                                       segment's dirty pages back and write-protects them, so
+//                                       the next store to each takes a fault)
+//
 // "Empty call" includes the FlatBuffers work on both sides: the client builds a Ping request and
 // verifies the response; the server verifies the request and builds a status response.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +39,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <httplib.h>
 #include <optional>
@@ -244,8 +258,10 @@ ChannelConfig bench_config(WaitMode mode) {
   return cfg;
 }
 
-int shm_server(const std::string& name, WaitPolicy policy) {
-  auto seg = Segment::create(name, bench_config(policy.mode));
+int shm_server(const std::string& name, WaitPolicy policy, const std::string& dir) {
+  ChannelConfig cfg = bench_config(policy.mode);
+  cfg.dir = dir;
+  auto seg = Segment::create(name, cfg);
   if (!seg) {
     std::fprintf(stderr, "shmcp-bench server: %s\n", seg.error().describe().c_str());
     return 1;
@@ -271,8 +287,8 @@ struct ShmClient {
   std::optional<ClientLane> lane;
 };
 
-std::optional<ShmClient> shm_connect(const std::string& name) {
-  auto seg = Segment::attach(name, 10 * kSecond);
+std::optional<ShmClient> shm_connect(const std::string& name, const std::string& dir) {
+  auto seg = Segment::attach(name, 10 * kSecond, dir);
   if (!seg) {
     std::fprintf(stderr, "shmcp-bench client: %s\n", seg.error().describe().c_str());
     return std::nullopt;
@@ -309,11 +325,12 @@ bool empty_call(ClientLane& lane, flatbuffers::FlatBufferBuilder& fbb, std::uint
 }
 
 std::optional<Summary> run_shm_closed(const Cpus& cpus, const std::string& transport, WaitPolicy policy,
-                                      std::uint64_t iterations, std::uint64_t warmup, std::uint64_t pause_ns) {
+                                      std::uint64_t iterations, std::uint64_t warmup, std::uint64_t pause_ns,
+                                      const std::string& dir = std::string(channel::kDefaultShmDir)) {
   const std::string name = "bench-" + std::to_string(getpid()) + "-" + transport;
-  const pid_t server = spawn(cpus.server, [&] { return shm_server(name, policy); });
+  const pid_t server = spawn(cpus.server, [&] { return shm_server(name, policy, dir); });
   auto s = measure_in_child(cpus.client, [&]() -> std::optional<Summary> {
-    auto c = shm_connect(name);
+    auto c = shm_connect(name, dir);
     if (!c) return std::nullopt;
     flatbuffers::FlatBufferBuilder fbb(256);
     std::vector<std::uint64_t> ns;
@@ -337,9 +354,10 @@ std::optional<Summary> run_shm_closed(const Cpus& cpus, const std::string& trans
 std::optional<Summary> run_shm_pipelined(const Cpus& cpus, const Options& opt) {
   const std::string name = "bench-" + std::to_string(getpid()) + "-pipelined";
   const WaitPolicy policy{WaitMode::spin, 0};
-  const pid_t server = spawn(cpus.server, [&] { return shm_server(name, WaitPolicy{WaitMode::adaptive, 50'000}); });
+  const std::string dir(channel::kDefaultShmDir);
+  const pid_t server = spawn(cpus.server, [&] { return shm_server(name, WaitPolicy{WaitMode::adaptive, 50'000}, dir); });
   auto s = measure_in_child(cpus.client, [&]() -> std::optional<Summary> {
-    auto c = shm_connect(name);
+    auto c = shm_connect(name, dir);
     if (!c) return std::nullopt;
     ClientLane& lane = *c->lane;
     flatbuffers::FlatBufferBuilder fbb(256);
@@ -382,6 +400,78 @@ std::optional<Summary> run_shm_pipelined(const Cpus& cpus, const Options& opt) {
     return sum;
   });
   stop_child(server);
+  return s;
+}
+
+// ---- the segment in another directory: a long paced run, with its page faults and writeback ------
+
+std::uint64_t read_u64_file(const char* path, std::uint64_t fallback) {
+  std::ifstream in(path);
+  std::uint64_t v = 0;
+  return in >> v ? v : fallback;
+}
+
+std::uint64_t vmstat(const std::string& key) {  // system-wide counter from /proc/vmstat; 0 if absent
+  std::ifstream in("/proc/vmstat");
+  std::string k;
+  std::uint64_t v = 0;
+  while (in >> k >> v)
+    if (k == key) return v;
+  return 0;
+}
+
+// Long enough for the flusher to write the segment back at least once: pages dirty for longer
+// than dirty_expire_centisecs are written at the flusher's next wake-up (every
+// dirty_writeback_centisecs).
+std::uint64_t default_dir_seconds() {
+  const std::uint64_t expire = read_u64_file("/proc/sys/vm/dirty_expire_centisecs", 3000);
+  const std::uint64_t period = read_u64_file("/proc/sys/vm/dirty_writeback_centisecs", 500);
+  return (expire + 2 * period) / 100 + 1;
+}
+
+struct DirCost {
+  std::string transport;
+  std::uint64_t minor_faults = 0;   // both children, during the run
+  std::uint64_t pages_written = 0;  // system-wide (/proc/vmstat nr_written), during the run
+  std::uint64_t seconds = 0;
+};
+
+std::uint64_t children_minflt() {
+  rusage ru{};
+  getrusage(RUSAGE_CHILDREN, &ru);
+  return static_cast<std::uint64_t>(ru.ru_minflt);
+}
+
+constexpr std::uint64_t kPaceNs = 100'000;
+
+// Spinning calls paced kPaceNs apart for `seconds`, the segment in `dir`.
+std::optional<Summary> run_shm_paced(const Cpus& cpus, const std::string& transport, const std::string& dir,
+                                     std::uint64_t seconds, DirCost& cost) {
+  const std::string name = "bench-" + std::to_string(getpid()) + "-" + transport;
+  const WaitPolicy policy{WaitMode::spin, 0};
+  const std::uint64_t flt0 = children_minflt(), written0 = vmstat("nr_written");
+  const pid_t server = spawn(cpus.server, [&] { return shm_server(name, policy, dir); });
+  auto s = measure_in_child(cpus.client, [&]() -> std::optional<Summary> {
+    auto c = shm_connect(name, dir);
+    if (!c) return std::nullopt;
+    flatbuffers::FlatBufferBuilder fbb(256);
+    std::vector<std::uint64_t> ns;
+    ns.reserve(seconds * (kSecond / kPaceNs) + 16);
+    const std::uint64_t start = now_ns(), end = start + seconds * kSecond;
+    const std::uint64_t deadline = end + 600 * kSecond;
+    for (std::uint64_t next = start; next < end; next += kPaceNs) {
+      while (now_ns() < next) cpu_relax();
+      const std::uint64_t t0 = now_ns();
+      if (!empty_call(*c->lane, fbb, deadline, policy)) return std::nullopt;
+      ns.push_back(now_ns() - t0);
+    }
+    return closed_loop_summary(transport, ns);
+  });
+  stop_child(server);
+  cost.transport = transport;
+  cost.seconds = seconds;
+  cost.minor_faults = children_minflt() - flt0;
+  cost.pages_written = vmstat("nr_written") - written0;
   return s;
 }
 
@@ -515,6 +605,14 @@ int channel_bench(const Options& opt) {
       run_shm_closed(cpus, "shm-adaptive", WaitPolicy{WaitMode::adaptive, 50'000}, opt.iterations, opt.warmup, 0));
   // 2 ms per call: cap the count so this phase stays a few seconds.
   const std::uint64_t idle_iters = std::max<std::uint64_t>(1, std::min<std::uint64_t>(opt.iterations, 2'000));
+  if (!opt.shm_dir.empty()) {
+    progress("%s\n", ("shm-dir-spin (segment in " + opt.shm_dir + ")...").c_str());
+    add("shm-dir-spin", run_shm_closed(cpus, "shm-dir-spin", WaitPolicy{WaitMode::spin, 0}, opt.iterations, opt.warmup, 0,
+                                       opt.shm_dir));
+    progress("%s\n", "shm-dir-adaptive...");
+    add("shm-dir-adaptive", run_shm_closed(cpus, "shm-dir-adaptive", WaitPolicy{WaitMode::adaptive, 50'000},
+                                           opt.iterations, opt.warmup, 0, opt.shm_dir));
+  }
   progress("%s\n", "shm-adaptive-idle (2 ms pause between calls)...");
   add("shm-adaptive-idle", run_shm_closed(cpus, "shm-adaptive-idle", WaitPolicy{WaitMode::adaptive, 50'000},
                                           idle_iters, std::min<std::uint64_t>(opt.warmup, 20), kIdlePauseNs));
@@ -525,8 +623,30 @@ int channel_bench(const Options& opt) {
   progress("%s\n", "shm-pipelined...");
   add("shm-pipelined", run_shm_pipelined(cpus, opt));
 
+  std::vector<DirCost> costs;
+  if (!opt.shm_dir.empty()) {
+    const std::uint64_t secs = opt.dir_seconds ? opt.dir_seconds : default_dir_seconds();
+    for (const auto& [transport, dir] : {std::pair<std::string, std::string>{"shm-paced", std::string(channel::kDefaultShmDir)},
+                                         std::pair<std::string, std::string>{"shm-dir-paced", opt.shm_dir}}) {
+      progress("%s\n", (transport + " (" + std::to_string(secs) + " s, a call every 100 us, segment in " + dir + ")...").c_str());
+      DirCost c;
+      add(transport, run_shm_paced(cpus, transport, dir, secs, c));
+      costs.push_back(c);
+    }
+  }
+
   std::printf("shmcp-bench channel: empty call round trip (FlatBuffers build + verify on both sides)\n\n");
   print_table(rows, stdout);
+  if (!costs.empty()) {
+    std::printf("\nsegment directory: /dev/shm vs %s (vm.dirty_expire_centisecs %llu, vm.dirty_writeback_centisecs %llu)\n",
+                opt.shm_dir.c_str(),
+                static_cast<unsigned long long>(read_u64_file("/proc/sys/vm/dirty_expire_centisecs", 0)),
+                static_cast<unsigned long long>(read_u64_file("/proc/sys/vm/dirty_writeback_centisecs", 0)));
+    for (const auto& c : costs)
+      std::printf("  %-14s %3llu s: %8llu minor page faults (server + client), %8llu pages written system-wide\n",
+                  c.transport.c_str(), static_cast<unsigned long long>(c.seconds),
+                  static_cast<unsigned long long>(c.minor_faults), static_cast<unsigned long long>(c.pages_written));
+  }
   print_targets(rows, stdout);
   std::fflush(stdout);
   if (!opt.json_path.empty() && !write_json(rows, opt.json_path)) return 1;

@@ -1,5 +1,5 @@
 // shmcp-bench: benchmarks of the shmcp channel (and, later, of the tools).
-//   shmcp-bench channel [--iterations N] [--warmup N] [--json FILE]
+//   shmcp-bench channel [--iterations N] [--warmup N] [--json FILE] [--shm-dir DIR [--dir-seconds N]]
 //   shmcp-bench tools   [options]   (see tools_bench.cpp or `shmcp-bench tools --help`)
 // Results go to stdout as a table; progress goes to stderr.
 #include <cstdio>
@@ -13,7 +13,7 @@ namespace {
 
 void usage(std::FILE* out) {
   std::fputs(
-      "usage: shmcp-bench channel [--iterations N] [--warmup N] [--json FILE]\n"
+      "usage: shmcp-bench channel [--iterations N] [--warmup N] [--json FILE] [--shm-dir DIR [--dir-seconds N]]\n"
       "       shmcp-bench tools [--quick] [--out DIR] [--reference-server PATH] [...]\n"
       "\n"
       "channel  round trips of an empty call between two processes: the raw cache-line floor,\n"
@@ -24,6 +24,12 @@ void usage(std::FILE* out) {
       "  --iterations N  measured round trips per closed-loop transport (default 200000)\n"
       "  --warmup N      unmeasured round trips first (default 20000)\n"
       "  --json FILE     also write the results as a JSON array to FILE\n"
+      "  --shm-dir DIR   also put the segment in the absolute directory DIR (as the executor's\n"
+      "                  --shm-dir does) and compare it with /dev/shm in this run: shm-dir-spin,\n"
+      "                  shm-dir-adaptive, and a paced run in each (shm-paced, shm-dir-paced) with\n"
+      "                  its page faults and the system's writeback\n"
+      "  --dir-seconds N length of each paced run (default: long enough for the kernel's\n"
+      "                  periodic writeback, vm.dirty_expire + 2 x vm.dirty_writeback, ~41 s)\n"
       "  --help          this text\n",
       out);
 }
@@ -74,6 +80,17 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--json") {
       opt.json_path = value();
+    } else if (a == "--shm-dir") {
+      opt.shm_dir = value();
+      if (opt.shm_dir.empty() || opt.shm_dir.front() != '/') {
+        std::fprintf(stderr, "shmcp-bench: --shm-dir needs an absolute directory\n");
+        return 2;
+      }
+    } else if (a == "--dir-seconds") {
+      if (!parse_u64(value(), opt.dir_seconds) || opt.dir_seconds == 0 || opt.dir_seconds > 3600) {
+        std::fprintf(stderr, "shmcp-bench: --dir-seconds needs an integer in 1..3600\n");
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "shmcp-bench: unknown option %s\n", a.c_str());
       usage(stderr);

@@ -15,11 +15,14 @@ struct Options {
   std::uint64_t iterations = 200'000;  // measured round trips per closed-loop transport
   std::uint64_t warmup = 20'000;       // unmeasured round trips before them
   std::string json_path;               // --json FILE; empty = no file
+  std::string shm_dir;                 // channel: --shm-dir DIR, also measure a segment there
+  std::uint64_t dir_seconds = 0;       // channel: --dir-seconds N for the paced rows; 0 = automatic
 };
 
 // One row: a transport and operation with its round-trip distribution in nanoseconds.
 struct Summary {
   std::string transport;  // "floor", "shm-spin", "shm-adaptive", "shm-adaptive-idle", "http", "shm-pipelined", "floor-wake"
+                          // (with --shm-dir: "shm-dir-spin", "shm-dir-adaptive", "shm-paced", "shm-dir-paced")
   std::string op;         // "empty"
   std::uint64_t samples = 0;
   std::uint64_t min_ns = 0, p50_ns = 0, p90_ns = 0, p99_ns = 0, p999_ns = 0, max_ns = 0;

@@ -1,5 +1,6 @@
-// shmcp channel: a named shared-memory segment (/dev/shm/shmcp.NAME) holding many lanes, each a
-// request ring and a response ring, between one executor and many clients.
+// shmcp channel: a named shared-memory segment (DIR/shmcp.NAME, DIR = /dev/shm unless both sides
+// mount another directory) holding many lanes, each a request ring and a response ring, between
+// one executor and many clients.
 //
 // Ownership without pids: the executor holds an OFD write lock on byte 0 of the segment file (its
 // lease) and each client holds an OFD write lock on byte 1 + lane. OFD locks belong to an open file
@@ -19,6 +20,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "channel/control.hpp"
@@ -29,6 +31,11 @@
 
 namespace shmcp::channel {
 
+// Where segments live unless told otherwise. Any directory both sides mount works the same (the
+// segment is a file both map MAP_SHARED); on a disk-backed one the kernel also writes the dirty
+// pages back to disk periodically, which costs I/O and page faults but not correctness.
+inline constexpr std::string_view kDefaultShmDir = "/dev/shm";
+
 struct ChannelConfig {
   std::uint32_t lanes = 64;
   std::uint32_t slots_per_ring = 16;
@@ -38,32 +45,39 @@ struct ChannelConfig {
   WaitMode wait_mode = WaitMode::adaptive;      // the executor's default (informational to clients)
   mode_t mode = 0600;                           // 0660 when the peers run as different uids
   std::optional<gid_t> group;                   // group owner for 0660
+  std::string dir = std::string(kDefaultShmDir);  // absolute directory holding the segment file
 };
 
 // Validates a channel name: 1-200 of [A-Za-z0-9._-], not starting with '.'.
 Status validate_name(std::string_view name);
-// "/dev/shm/shmcp.NAME" (informational; the segment is opened through Boost.Interprocess).
-std::string segment_path(std::string_view name);
+// An absolute directory path (it need not exist yet; create() says so if it does not).
+Status validate_shm_dir(std::string_view dir);
+// "DIR/shmcp.NAME": the segment file.
+std::string segment_path(std::string_view name, std::string_view dir = kDefaultShmDir);
 // Bytes the segment will occupy for `cfg`.
 std::uint64_t segment_size(const ChannelConfig& cfg);
 
 class Segment {
  public:
-  // Executor side. Removes a stale segment of the same name (one whose lease is free), refuses if
-  // a live executor holds it (Errc::busy), creates, sizes with posix_fallocate (Errc::too_large
-  // with a clear message if /dev/shm is too small — never SIGBUS later), applies mode/group, takes
-  // the lease, initialises the layout and marks it ready. The segment is unlinked when destroyed.
+  // Executor side, in cfg.dir. Removes a stale segment of the same name (one whose lease is free),
+  // refuses if a live executor holds it (Errc::busy), creates (O_EXCL, never through a symlink),
+  // sizes with posix_fallocate (Errc::too_large with a clear message if the directory's
+  // filesystem is too small — never SIGBUS later), applies mode/group, takes the lease,
+  // initialises the layout and marks it ready. The segment is unlinked when destroyed.
   static Result<std::shared_ptr<Segment>> create(const std::string& name, const ChannelConfig& cfg);
-  // Client side. Validates magic, ABI version, layout hash and geometry (Errc::version_mismatch,
-  // Errc::corrupt), waits up to wait_ready_ns for an initialising segment, and checks the lease
-  // (Errc::peer_dead for a segment nobody serves). Geometry is copied out: never re-read.
-  static Result<std::shared_ptr<Segment>> attach(const std::string& name, std::uint64_t wait_ready_ns = 0);
+  // Client side, in `dir`. Validates magic, ABI version, layout hash and geometry
+  // (Errc::version_mismatch, Errc::corrupt), waits up to wait_ready_ns for an initialising
+  // segment, and checks the lease (Errc::peer_dead for a segment nobody serves). Geometry is
+  // copied out: never re-read.
+  static Result<std::shared_ptr<Segment>> attach(const std::string& name, std::uint64_t wait_ready_ns = 0,
+                                                 const std::string& dir = std::string(kDefaultShmDir));
 
   ~Segment();
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
 
   const std::string& name() const noexcept { return name_; }
+  const std::string& path() const noexcept { return path_; }  // the segment file
   bool is_owner() const noexcept { return owner_; }
   // The owner's changes when restore_size re-epochs (monitor thread); hence atomic.
   std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_relaxed); }
@@ -135,10 +149,11 @@ class Segment {
   Segment() = default;
   void register_guard() noexcept;
   void unregister_guard() noexcept;
-  struct Mapping;  // Boost.Interprocess objects (kept out of this header)
+  struct Mapping;  // the segment file's fd and mapping
   std::unique_ptr<Mapping> map_;
 
   std::string name_;
+  std::string path_;
   bool owner_ = false;
   int fd_ = -1;        // mapping fd (and the executor's lease fd for the owner is lease_fd_)
   std::shared_ptr<void> lease_;  // owner only: the open description holding the byte-0 lock

@@ -5,16 +5,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
 #include <cstring>
 #include <random>
 
 #include "channel/channel.hpp"
 #include "channel/log.hpp"
-
-namespace bip = boost::interprocess;
 
 namespace shmcp::channel {
 
@@ -25,9 +21,20 @@ static_assert(offsetof(SegmentHeader, state) % sizeof(std::uint64_t) == 0);
 static_assert(alignof(SegmentHeader) >= alignof(std::uint64_t));
 }  // namespace
 
+// The segment file's descriptor and its MAP_SHARED mapping. The file is opened like shm_open
+// does (O_NOFOLLOW | O_CLOEXEC), but in any directory: /dev/shm by default, or one both sides
+// mount (a Memory emptyDir, a compose or ECS task volume). Same bytes, same locks either way.
 struct Segment::Mapping {
-  bip::shared_memory_object shm;
-  bip::mapped_region region;
+  int fd = -1;
+  void* addr = MAP_FAILED;
+  std::size_t len = 0;
+  Mapping() = default;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() {
+    if (addr != MAP_FAILED) munmap(addr, len);
+    if (fd >= 0) close(fd);
+  }
 };
 
 namespace {
@@ -59,6 +66,34 @@ Status validate_geometry(std::uint32_t lanes, std::uint32_t slots, std::uint32_t
 }
 
 std::string shm_name(std::string_view name) { return "shmcp." + std::string(name); }
+
+// An open file description of the segment file, closed with its last owner (lane leases and the
+// executor's lease hold one each).
+struct FileHolder {
+  int fd = -1;
+  explicit FileHolder(int f) : fd(f) {}
+  FileHolder(const FileHolder&) = delete;
+  FileHolder& operator=(const FileHolder&) = delete;
+  ~FileHolder() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+// Opens an existing segment file read-write. Never follows a symlink in the last component and
+// refuses anything but a regular file: the directory may be writable by the other side. Returns
+// -1 with errno set (ELOOP for a symlink, EINVAL for a non-regular file).
+int open_existing(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st {};
+  const int err = fstat(fd, &st) != 0 ? errno : S_ISREG(st.st_mode) ? 0 : EINVAL;
+  if (err != 0) {
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
 
 // OFD locks: owned by the open file description, not the pid (see channel.hpp).
 struct flock one_byte(short type, off_t byte) {
@@ -205,7 +240,20 @@ Status validate_name(std::string_view name) {
   return {};
 }
 
-std::string segment_path(std::string_view name) { return "/dev/shm/" + shm_name(name); }
+Status validate_shm_dir(std::string_view dir) {
+  if (dir.empty() || dir.front() != '/')
+    return make_error(Errc::invalid_argument, "shm directory must be an absolute path, got '" + std::string(dir) + "'");
+  if (dir.find('\0') != std::string_view::npos) return make_error(Errc::invalid_argument, "shm directory contains a NUL byte");
+  if (dir.size() > 3000) return make_error(Errc::invalid_argument, "shm directory path is too long");
+  return {};
+}
+
+std::string segment_path(std::string_view name, std::string_view dir) {
+  std::string p(dir);
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  if (p.back() != '/') p += '/';
+  return p + shm_name(name);
+}
 
 std::uint64_t segment_size(const ChannelConfig& cfg) {
   return geometry(cfg.lanes, cfg.slots_per_ring, cfg.slot_size).total;
@@ -214,23 +262,26 @@ std::uint64_t segment_size(const ChannelConfig& cfg) {
 Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const ChannelConfig& cfg) {
   auto log = component_logger("channel");
   if (auto s = validate_name(name); !s) return s.error();
+  if (auto s = validate_shm_dir(cfg.dir); !s) return s.error();
   if (auto s = validate_geometry(cfg.lanes, cfg.slots_per_ring, cfg.slot_size, cfg.max_message, cfg.workers); !s)
     return s.error();
-  const std::string sname = shm_name(name);
+  const std::string path = segment_path(name, cfg.dir);
   const Geometry g = geometry(cfg.lanes, cfg.slots_per_ring, cfg.slot_size);
 
   // A segment left by a dead executor has a free lease: remove it. A held lease means a live
-  // executor already serves this channel.
-  try {
-    bip::shared_memory_object old(bip::open_only, sname.c_str(), bip::read_write);
-    if (ofd_locked(old.get_mapping_handle().handle, kExecutorLockByte))
-      return make_error(Errc::busy, "channel '" + name + "' is already served by a live executor (" + segment_path(name) + ")");
-    bip::shared_memory_object::remove(sname.c_str());
-    log->warn("removed stale segment {} left by a dead executor", segment_path(name));
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() != bip::not_found_error) {
-      return make_error(Errc::io, "cannot inspect existing " + segment_path(name) + ": " + e.what());
-    }
+  // executor already serves this channel. Anything else by that name (a symlink, a FIFO: the
+  // directory may be writable by clients) is removed too; unlink never follows it.
+  if (const int old = open_existing(path); old >= 0) {
+    const bool live = ofd_locked(old, kExecutorLockByte);
+    close(old);
+    if (live) return make_error(Errc::busy, "channel '" + name + "' is already served by a live executor (" + path + ")");
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error(Errc::io, "cannot remove stale " + path, errno);
+    log->warn("removed stale segment {} left by a dead executor", path);
+  } else if (errno == ELOOP || errno == EINVAL) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error(Errc::io, "cannot remove " + path, errno);
+    log->warn("removed {}: not a regular file (a symlink or special file planted by name)", path);
+  } else if (const int err = errno; err != ENOENT) {
+    return sys_error(err == EACCES || err == EPERM ? Errc::access_denied : Errc::io, "cannot inspect existing " + path, err);
   }
 
   auto seg = std::shared_ptr<Segment>(new Segment());
@@ -238,61 +289,54 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   auto control = ControlRegion::create();
   if (!control) return control.error();
   seg->control_ = std::move(*control);
-  try {
-    bip::permissions perms(static_cast<unsigned>(cfg.mode));
-    bip::shared_memory_object shm(bip::create_only, sname.c_str(), bip::read_write, perms);
-    const int fd = shm.get_mapping_handle().handle;
-    // shm_open applies the umask; the requested mode is the contract.
-    if (fchmod(fd, cfg.mode) != 0) {
-      int err = errno;
-      bip::shared_memory_object::remove(sname.c_str());
-      return sys_error(Errc::io, "fchmod " + segment_path(name), err);
-    }
-    if (cfg.group && fchown(fd, static_cast<uid_t>(-1), *cfg.group) != 0) {
-      int err = errno;
-      bip::shared_memory_object::remove(sname.c_str());
-      return sys_error(Errc::access_denied, "fchown " + segment_path(name) + " to group " + std::to_string(*cfg.group), err);
-    }
-    shm.truncate(static_cast<bip::offset_t>(g.total));
-    // Reserve every page now: on a full tmpfs a later first touch would be SIGBUS.
-    if (int err = posix_fallocate(fd, 0, static_cast<off_t>(g.total)); err != 0) {
-      bip::shared_memory_object::remove(sname.c_str());
-      if (err == ENOSPC)
-        return make_error(Errc::too_large,
-                          "/dev/shm is too small for channel '" + name + "': the segment needs " + std::to_string(g.total) +
-                              " bytes (raise shm_size / the emptyDir sizeLimit, or lower --lanes/--slots/--slot-size)",
-                          err);
-      return sys_error(Errc::io, "posix_fallocate " + segment_path(name), err);
-    }
-    seg->map_ = std::make_unique<Mapping>(Mapping{std::move(shm), bip::mapped_region()});
-    seg->map_->region = bip::mapped_region(seg->map_->shm, bip::read_write, 0, g.total);
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() == bip::already_exists_error)
-      return make_error(Errc::busy, "channel '" + name + "' was created concurrently by another executor");
-    if (e.get_error_code() == bip::security_error)
-      return make_error(Errc::access_denied, "cannot create " + segment_path(name) + ": " + e.what());
-    bip::shared_memory_object::remove(sname.c_str());
-    return make_error(Errc::io, "cannot create " + segment_path(name) + ": " + e.what());
+  seg->path_ = path;
+  seg->map_ = std::make_unique<Mapping>();
+  Mapping& m = *seg->map_;
+  m.fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, cfg.mode);
+  if (m.fd < 0) {
+    const int err = errno;
+    if (err == EEXIST) return make_error(Errc::busy, "channel '" + name + "' was created concurrently by another executor");
+    if (err == ENOENT) return sys_error(Errc::not_found, "cannot create " + path + " (does " + cfg.dir + " exist?)", err);
+    if (err == EACCES || err == EPERM || err == EROFS)
+      return sys_error(Errc::access_denied, "cannot create " + path + " (is " + cfg.dir + " writable by this uid?)", err);
+    return sys_error(Errc::io, "cannot create " + path, err);
   }
-  seg->fd_ = seg->map_->shm.get_mapping_handle().handle;
-  seg->base_ = static_cast<std::byte*>(seg->map_->region.get_address());
+  // Past this point every failure unlinks the file it created (`m` closes and unmaps).
+  auto fail = [&](Error e) {
+    unlink(path.c_str());
+    return e;
+  };
+  // open() applies the umask; the requested mode is the contract.
+  if (fchmod(m.fd, cfg.mode) != 0) return fail(sys_error(Errc::io, "fchmod " + path, errno));
+  if (cfg.group && fchown(m.fd, static_cast<uid_t>(-1), *cfg.group) != 0)
+    return fail(sys_error(Errc::access_denied, "fchown " + path + " to group " + std::to_string(*cfg.group), errno));
+  // Reserve every block now: on a full tmpfs or volume a later first touch would be SIGBUS.
+  if (int err = posix_fallocate(m.fd, 0, static_cast<off_t>(g.total)); err != 0) {
+    if (err == ENOSPC || err == EFBIG)
+      return fail(make_error(Errc::too_large,
+                             cfg.dir + " is too small for channel '" + name + "': the segment " + path + " needs " +
+                                 std::to_string(g.total) +
+                                 " bytes (raise shm_size / the emptyDir sizeLimit / the volume's size, or lower "
+                                 "--lanes/--slots/--slot-size)",
+                             err));
+    return fail(sys_error(Errc::io, "posix_fallocate " + path, err));
+  }
+  m.len = static_cast<std::size_t>(g.total);
+  m.addr = mmap(nullptr, m.len, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
+  if (m.addr == MAP_FAILED) return fail(sys_error(Errc::io, "mmap " + path, errno));
+  seg->fd_ = m.fd;
+  seg->base_ = static_cast<std::byte*>(m.addr);
   seg->size_ = g.total;
   seg->owner_ = true;
 
   // The lease lives on its own open file description so that worker processes, which keep the
   // mapping fd for client liveness checks, never extend the executor's lease.
-  try {
-    auto lease = std::make_shared<bip::shared_memory_object>(bip::open_only, sname.c_str(), bip::read_write);
-    if (!ofd_try_lock(lease->get_mapping_handle().handle, kExecutorLockByte)) {
-      int err = errno;
-      bip::shared_memory_object::remove(sname.c_str());
-      return sys_error(Errc::busy, "cannot take the executor lease on " + segment_path(name), err);
-    }
-    seg->lease_ = lease;
-  } catch (const bip::interprocess_exception& e) {
-    bip::shared_memory_object::remove(sname.c_str());
-    return make_error(Errc::io, std::string("cannot open lease: ") + e.what());
-  }
+  const int lease_fd = open_existing(path);
+  if (lease_fd < 0) return fail(sys_error(Errc::io, "cannot open the lease on " + path, errno));
+  auto lease = std::make_shared<FileHolder>(lease_fd);
+  if (!ofd_try_lock(lease_fd, kExecutorLockByte))
+    return fail(sys_error(Errc::busy, "cannot take the executor lease on " + path, errno));
+  seg->lease_ = lease;
 
   seg->epoch_ = random_u64();
   seg->lanes_ = cfg.lanes;
@@ -332,42 +376,54 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   h.state.store(static_cast<std::uint32_t>(SegmentState::ready), std::memory_order_release);
   seg->register_guard();
   log->info("created channel '{}' at {} ({} lanes, {} x {} B slots per ring, max message {} B, {} bytes, mode {:o})",
-            name, segment_path(name), cfg.lanes, cfg.slots_per_ring, cfg.slot_size, cfg.max_message, g.total,
+            name, path, cfg.lanes, cfg.slots_per_ring, cfg.slot_size, cfg.max_message, g.total,
             static_cast<unsigned>(cfg.mode));
   return seg;
 }
 
-Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::uint64_t wait_ready_ns) {
+Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::uint64_t wait_ready_ns,
+                                                 const std::string& dir) {
   if (auto s = validate_name(name); !s) return s.error();
-  const std::string sname = shm_name(name);
+  if (auto s = validate_shm_dir(dir); !s) return s.error();
+  const std::string path = segment_path(name, dir);
   const std::uint64_t give_up = monotonic_ns() + wait_ready_ns;
   for (;;) {
     auto seg = std::shared_ptr<Segment>(new Segment());
     seg->name_ = name;
-    bip::offset_t size = 0;
-    try {
-      bip::shared_memory_object shm(bip::open_only, sname.c_str(), bip::read_write);
-      if (!shm.get_size(size)) return make_error(Errc::io, "cannot stat " + segment_path(name));
-      if (static_cast<std::uint64_t>(size) < sizeof(SegmentHeader)) {
+    seg->path_ = path;
+    seg->map_ = std::make_unique<Mapping>();
+    Mapping& m = *seg->map_;
+    m.fd = open_existing(path);
+    if (m.fd < 0) {
+      const int err = errno;
+      if (err == ENOENT) {
         if (monotonic_ns() < give_up) { usleep(5000); continue; }
-        return make_error(Errc::corrupt, segment_path(name) + " is too small to be a shmcp channel");
+        return make_error(Errc::not_found,
+                          "no channel '" + name + "': " + path + " does not exist (is the executor running, and do both sides " +
+                              (dir == kDefaultShmDir ? std::string("share /dev/shm?)") : "mount " + dir + "?)"),
+                          err);
       }
-      seg->map_ = std::make_unique<Mapping>(Mapping{std::move(shm), bip::mapped_region()});
-      seg->map_->region = bip::mapped_region(seg->map_->shm, bip::read_write, 0, static_cast<std::size_t>(size));
-    } catch (const bip::interprocess_exception& e) {
-      if (e.get_error_code() == bip::not_found_error) {
-        if (monotonic_ns() < give_up) { usleep(5000); continue; }
-        return make_error(Errc::not_found, "no channel '" + name + "': " + segment_path(name) +
-                                               " does not exist (is the executor running, and do both sides share /dev/shm?)");
-      }
-      if (e.get_error_code() == bip::security_error)
-        return make_error(Errc::access_denied, "permission denied opening " + segment_path(name) +
-                                                   " (run both sides as the same uid, or give the executor --shm-group)");
-      return make_error(Errc::io, "cannot open " + segment_path(name) + ": " + e.what());
+      if (err == EACCES || err == EPERM)
+        return make_error(Errc::access_denied, "permission denied opening " + path +
+                                                   " (run both sides as the same uid, or give the executor --shm-group)",
+                          err);
+      if (err == ELOOP || err == EINVAL)
+        return make_error(Errc::corrupt, path + " is not a shmcp channel (a symlink or not a regular file)", err);
+      return sys_error(Errc::io, "cannot open " + path, err);
     }
-    seg->fd_ = seg->map_->shm.get_mapping_handle().handle;
-    seg->base_ = static_cast<std::byte*>(seg->map_->region.get_address());
-    seg->size_ = static_cast<std::uint64_t>(size);
+    struct stat st {};
+    if (fstat(m.fd, &st) != 0) return sys_error(Errc::io, "cannot stat " + path, errno);
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size < sizeof(SegmentHeader)) {
+      if (monotonic_ns() < give_up) { usleep(5000); continue; }
+      return make_error(Errc::corrupt, path + " is too small to be a shmcp channel");
+    }
+    m.len = static_cast<std::size_t>(size);
+    m.addr = mmap(nullptr, m.len, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
+    if (m.addr == MAP_FAILED) return sys_error(Errc::io, "mmap " + path, errno);
+    seg->fd_ = m.fd;
+    seg->base_ = static_cast<std::byte*>(m.addr);
+    seg->size_ = size;
     const SegmentHeader& h = seg->header();
     const auto state = static_cast<SegmentState>(h.state.load(std::memory_order_acquire));
     if (state == SegmentState::initializing) {
@@ -381,7 +437,7 @@ Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::u
                         slots = h.slots_per_ring, slot_size = h.slot_size, max_msg = h.max_message,
                         workers = h.worker_count, wmode = h.wait_mode;
     const std::uint64_t loff = h.lanes_offset, stride = h.lane_stride;
-    if (magic != kMagic) return make_error(Errc::version_mismatch, segment_path(name) + " is not a shmcp channel (bad magic)");
+    if (magic != kMagic) return make_error(Errc::version_mismatch, path + " is not a shmcp channel (bad magic)");
     if (abi != kAbiVersion)
       return make_error(Errc::version_mismatch, "channel '" + name + "' speaks ABI version " + std::to_string(abi) +
                                                     ", this build speaks " + std::to_string(kAbiVersion) +
@@ -408,7 +464,7 @@ Result<std::shared_ptr<Segment>> Segment::attach(const std::string& name, std::u
     seg->wait_mode_ = static_cast<WaitMode>(wmode);
     if (!seg->executor_alive()) {
       if (monotonic_ns() < give_up) { usleep(5000); continue; }
-      return make_error(Errc::peer_dead, "channel '" + name + "' has no live executor (stale segment " + segment_path(name) + ")");
+      return make_error(Errc::peer_dead, "channel '" + name + "' has no live executor (stale segment " + path + ")");
     }
     seg->register_guard();
     return seg;
@@ -423,7 +479,7 @@ Segment::~Segment() {
     // Unlink only the segment we created: a restarted executor may already own a new one by this
     // name, which we must not remove. Our lease is held until `lease_` is released below, so no
     // other executor can have replaced it yet.
-    bip::shared_memory_object::remove(shm_name(name_).c_str());
+    unlink(path_.c_str());
   }
   lease_.reset();
 }
@@ -518,8 +574,8 @@ std::uint32_t Segment::repair_header() noexcept {
 Status Segment::drop_write_access() {
   if (owner_) return make_error(Errc::invalid_argument, "the segment's owner keeps write access");
   if (ro_fd_ >= 0) return {};
-  const int ro = shm_open(shm_name(name_).c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (ro < 0) return sys_error(Errc::io, "reopen " + segment_path(name_) + " read-only", errno);
+  const int ro = open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (ro < 0) return sys_error(Errc::io, "reopen " + path_ + " read-only", errno);
   // The name could have been replaced since the mapping was made: lease queries must see the file
   // that is mapped.
   struct stat a {}, b {};
@@ -527,7 +583,8 @@ Status Segment::drop_write_access() {
     close(ro);
     return make_error(Errc::peer_dead, "channel '" + name_ + "' was replaced while attaching");
   }
-  map_->shm = bip::shared_memory_object();  // closes the read-write fd; the mapping stays
+  close(map_->fd);  // the read-write fd; the mapping stays
+  map_->fd = -1;
   ro_fd_ = fd_ = ro;
   return {};
 }
@@ -540,11 +597,11 @@ bool Segment::restore_size() noexcept {
   if (static_cast<std::uint64_t>(st.st_size) == size_ && !regrown) return false;
   const bool shrunk = regrown || static_cast<std::uint64_t>(st.st_size) < size_;
   if (static_cast<std::uint64_t>(st.st_size) != size_ && ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
-    component_logger("channel")->error("ftruncate {} back to {} bytes: {}", segment_path(name_), size_, errno_name(errno));
+    component_logger("channel")->error("ftruncate {} back to {} bytes: {}", path_, size_, errno_name(errno));
     return false;
   }
   if (int err = posix_fallocate(fd_, 0, static_cast<off_t>(size_)); err != 0)
-    component_logger("channel")->error("posix_fallocate {}: {}", segment_path(name_), errno_name(err));
+    component_logger("channel")->error("posix_fallocate {}: {}", path_, errno_name(err));
   if (shrunk) {
     // Lanes past the cut came back zeroed under their clients and workers: make every client
     // reconnect (check_executor compares epochs) rather than wait on rings that lost their state.
@@ -562,13 +619,9 @@ void Segment::heartbeat() noexcept { header().heartbeat_ns.store(monotonic_ns(),
 Result<Segment::LaneLease> Segment::claim_lane() {
   // A fresh open file description per lane: OFD locks taken through the same description never
   // conflict, so two threads of one process sharing fd_ could otherwise both "own" a lane.
-  std::shared_ptr<bip::shared_memory_object> shm;
-  try {
-    shm = std::make_shared<bip::shared_memory_object>(bip::open_only, shm_name(name_).c_str(), bip::read_write);
-  } catch (const bip::interprocess_exception& e) {
-    return make_error(Errc::peer_dead, "channel '" + name_ + "' is gone: " + e.what());
-  }
-  const int fd = shm->get_mapping_handle().handle;
+  const int fd = open_existing(path_);
+  if (fd < 0) return sys_error(Errc::peer_dead, "channel '" + name_ + "' is gone: cannot open " + path_, errno);
+  auto shm = std::make_shared<FileHolder>(fd);
   for (std::uint32_t i = 0; i < lanes_; ++i) {
     if (!ofd_try_lock(fd, lane_lock_byte(i))) continue;
     LaneControl& lc = lane(i);

@@ -40,7 +40,7 @@ inline constexpr std::string_view kTestHookAbortMidWrite = "__shmcp_test_abort_m
 
 struct ExecutorOptions {
   std::string workspace;                      // directory served (canonicalised)
-  std::string channel;                        // segment name: /dev/shm/shmcp.<channel>
+  std::string channel;                        // segment name: <channel_config.dir>/shmcp.<channel>
   bool http = true;
   std::string http_host = "127.0.0.1";
   int http_port = 8002;

@@ -25,13 +25,18 @@ namespace {
 
 constexpr const char* kServeHelp = R"(Usage: shmcp-executor serve --workspace DIR [options]
 
-Serves the MCP filesystem tools for DIR over the shared-memory channel /dev/shm/shmcp.NAME and over
+Serves the MCP filesystem tools for DIR over the shared-memory channel SHMDIR/shmcp.NAME and over
 HTTP, running every call in sandboxed worker processes (seccomp, Landlock, openat2 beneath DIR).
 Runs until SIGTERM or SIGINT, then finishes in-flight calls and removes its segment.
 
 Options:
   --workspace DIR         directory to serve (required); paths resolve beneath it
-  --channel NAME          channel name: segment /dev/shm/shmcp.NAME          [default: default]
+  --channel NAME          channel name: segment SHMDIR/shmcp.NAME            [default: default]
+  --shm-dir SHMDIR        absolute directory for the segment, shared with the clients (a
+                          volume both containers mount where /dev/shm is not shared, e.g.
+                          ECS Fargate); clients connect to shm:///SHMDIR/NAME. A disk-backed
+                          directory works; the kernel then writes the segment's dirty pages
+                          back periodically (I/O, page faults)             [default: /dev/shm]
   --http HOST:PORT        HTTP address (POST /execute, /mcp; GET /health, /metrics, /tools)
                                                                        [default: 127.0.0.1:8002]
   --no-http               serve only the shared-memory channel
@@ -86,7 +91,7 @@ Exits at end of input.
 
 Options:
   --workers N, --read-only, --call-timeout-ms N, --max-read-bytes N, --allow-hardlinks,
-  --allow-unsandboxed, --wait MODE, --spin-us N, --log-level LEVEL (default: warn)
+  --allow-unsandboxed, --wait MODE, --spin-us N, --shm-dir DIR, --log-level LEVEL (default: warn)
                           as for `serve`; between requests the stdin loop also polls for
                           --spin-us (default 50) before it blocks, unless --wait block
   -h, --help              show this help
@@ -139,7 +144,10 @@ bool common_option(ExecutorOptions& o, const std::string& k, int& i, int argc, c
   else if (k == "--allow-hardlinks") o.tools.allow_hardlinks = true;
   else if (k == "--fsync") o.tools.fsync_writes = true;
   else if (k == "--allow-unsandboxed") o.allow_unsandboxed = true;
-  else if (k == "--wait") {
+  else if (k == "--shm-dir") {
+    o.channel_config.dir = val();
+    if (auto s = channel::validate_shm_dir(o.channel_config.dir); !s) usage_error("--shm-dir: " + s.error().message, help);
+  } else if (k == "--wait") {
     auto m = channel::parse_wait_mode(val());
     if (!m) usage_error(m.error().message, help);
     o.wait = *m;
@@ -251,7 +259,7 @@ int serve(int argc, char** argv) {
   std::shared_ptr<Client> client;
   std::unique_ptr<McpHttp> mcp_http;
   if (o.http) {
-    auto c = Client::connect("shm://" + o.channel, frontend_client_options(o));
+    auto c = Client::connect(shm_url(o.channel, o.channel_config.dir), frontend_client_options(o));
     if (!c) {
       log->critical("HTTP frontend cannot reach its own channel: {}", c.error().describe());
       return 1;
@@ -305,7 +313,7 @@ int mcp_command(int argc, char** argv) {  // not "mcp": that would clash with na
     log->critical("{}", sup.error().describe());
     return 1;
   }
-  auto c = Client::connect("shm://" + o.channel, frontend_client_options(o));
+  auto c = Client::connect(shm_url(o.channel, o.channel_config.dir), frontend_client_options(o));
   if (!c) {
     log->critical("cannot reach own channel: {}", c.error().describe());
     return 1;

@@ -36,7 +36,7 @@ nlohmann::json status_json(const channel::Segment& seg, const std::string& works
       {"workers", {{"configured", seg.worker_count()}, {"alive", alive}, {"sandboxed", sandboxed}}},
       {"channel",
        {{"name", seg.name()},
-        {"path", channel::segment_path(seg.name())},
+        {"path", seg.path()},
         {"epoch", epoch},
         {"lanes", seg.lane_count()},
         {"lanes_in_use", in_use},

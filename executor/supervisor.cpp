@@ -108,8 +108,8 @@ Status Supervisor::spawn(std::uint32_t index) {
 
   // Everything the child needs is prepared before fork: between fork and exec in a threaded
   // process only async-signal-safe calls are allowed.
-  std::vector<std::string> args = {opt_.worker_exe, "worker", "--channel", opt_.channel, "--index", std::to_string(index),
-                                   "--control-fd", std::to_string(kWorkerControlFd),
+  std::vector<std::string> args = {opt_.worker_exe, "worker", "--channel", opt_.channel, "--shm-dir", opt_.channel_config.dir,
+                                   "--index", std::to_string(index), "--control-fd", std::to_string(kWorkerControlFd),
                                    "--root", root_, "--wait", std::string(channel::wait_mode_name(opt_.wait)),
                                    "--spin-ns", std::to_string(opt_.spin_ns), "--max-read", std::to_string(opt_.tools.max_read_bytes),
                                    "--max-write", std::to_string(opt_.tools.max_write_bytes),
@@ -308,7 +308,7 @@ void Supervisor::stop() {
       w.pid = -1;
     }
   }
-  log->info("stopped; removing {}", channel::segment_path(opt_.channel));
+  log->info("stopped; removing {}", seg_->path());
   seg_.reset();
 }
 

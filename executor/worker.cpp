@@ -28,6 +28,7 @@ namespace {
 
 struct WorkerArgs {
   std::string channel, root;
+  std::string shm_dir = std::string(channel::kDefaultShmDir);
   std::uint32_t index = 0;
   int control_fd = -1;
   bool read_only = false, allow_unsandboxed = false;
@@ -45,6 +46,7 @@ Result<WorkerArgs> parse(int argc, char** argv) {
     auto val = [&]() -> std::string { return i + 1 < argc ? argv[++i] : std::string(); };
     auto num = [&]() -> std::uint64_t { return std::strtoull(val().c_str(), nullptr, 10); };
     if (k == "--channel") a.channel = val();
+    else if (k == "--shm-dir") a.shm_dir = val();
     else if (k == "--root") a.root = val();
     else if (k == "--index") a.index = static_cast<std::uint32_t>(num());
     else if (k == "--control-fd") a.control_fd = static_cast<int>(num());
@@ -139,7 +141,7 @@ int worker_main(int argc, char** argv) {
   // Resolve the time zone now: after Landlock, /etc/localtime is out of reach.
   tzset();
 
-  auto seg = channel::Segment::attach(args->channel, 2'000'000'000ull);
+  auto seg = channel::Segment::attach(args->channel, 2'000'000'000ull, args->shm_dir);
   if (!seg) {
     log->error("worker {}: cannot attach to channel: {}", args->index, seg.error().describe());
     return 1;

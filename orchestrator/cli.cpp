@@ -29,7 +29,8 @@ namespace {
 
 constexpr const char* kTopHelp = R"(Usage: shmcp COMMAND [options]
 
-Calls the tools of a shmcp executor over shared memory (shm://NAME) or HTTP (http://HOST:PORT).
+Calls the tools of a shmcp executor over shared memory (shm://NAME, or shm:///DIR/NAME for an
+executor started with --shm-dir DIR) or HTTP (http://HOST:PORT).
 
 Commands:
   call      run one tool and print its CallToolResult JSON
@@ -45,7 +46,8 @@ constexpr const char* kCallHelp = R"(Usage: shmcp call --connect URL TOOL [JSON]
 
 Runs TOOL with the JSON object JSON (default {}) and prints the MCP CallToolResult on stdout.
 Exit status: 0 success, 1 the result has isError, 2 transport or usage error (reason on stderr).
-  --connect URL       shm://NAME (the executor's --channel) or http://HOST:PORT     [required]
+  --connect URL       shm://NAME (the executor's --channel), shm:///DIR/NAME (its
+                      --shm-dir DIR and --channel NAME) or http://HOST:PORT     [required]
   --timeout-ms N      call deadline                                          [default: 30000]
   --wait-ms N         wait up to N ms for the executor to appear                  [default: 0]
   --token-file F      bearer token for HTTP
@@ -73,7 +75,7 @@ Prints the executor's status JSON (workers alive, channel, uptime). Exit 0 if he
 1 if degraded, 2 if unreachable. Suitable as a container healthcheck.
 )";
 
-constexpr const char* kDemoHelp = R"(Usage: shmcp demo --shm shm://NAME --http http://HOST:PORT [--calls N] [--wait SECONDS]
+constexpr const char* kDemoHelp = R"(Usage: shmcp demo --shm shm://NAME|shm:///DIR/NAME --http http://HOST:PORT [--calls N] [--wait SECONDS]
 
 The sidecar demo: waits for the executor, then runs the same workload of tool calls (write_file,
 read_text_file, list_directory, search_files, edit_file, get_file_info, an empty call) over

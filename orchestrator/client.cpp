@@ -53,7 +53,7 @@ std::uint64_t deadline_from(const ClientOptions& c, const CallOptions& o) {
 // a call. After the executor dies every pooled lane is dropped and the next call re-attaches.
 class ShmClient final : public Client {
  public:
-  ShmClient(std::string name, ClientOptions o) : name_(std::move(name)), opt_(std::move(o)) {
+  ShmClient(ShmAddress addr, ClientOptions o) : name_(std::move(addr.name)), dir_(std::move(addr.dir)), opt_(std::move(o)) {
     policy_.mode = opt_.wait == WaitStrategy::spin       ? channel::WaitMode::spin
                    : opt_.wait == WaitStrategy::block    ? channel::WaitMode::block
                                                          : channel::WaitMode::adaptive;
@@ -108,7 +108,7 @@ class ShmClient final : public Client {
 
   Result<nlohmann::json> health(CallOptions o) override { return json_kind(wire::CallKind::Health, o); }
   Result<nlohmann::json> tools(CallOptions o) override { return json_kind(wire::CallKind::ListTools, o); }
-  std::string url() const override { return "shm://" + name_; }
+  std::string url() const override { return shm_url(name_, dir_); }
 
  private:
   Result<nlohmann::json> json_kind(wire::CallKind kind, CallOptions o) {
@@ -160,7 +160,7 @@ class ShmClient final : public Client {
   Status ensure_segment_locked() {
     if (seg_) return {};
     const auto wait = static_cast<std::uint64_t>(opt_.connect_wait.count()) * 1'000'000ull;
-    auto s = Segment::attach(name_, wait);
+    auto s = Segment::attach(name_, wait, dir_);
     if (!s) return s.error();
     seg_ = std::move(*s);
     return {};
@@ -201,6 +201,7 @@ class ShmClient final : public Client {
   }
 
   std::string name_;
+  std::string dir_;
   ClientOptions opt_;
   channel::WaitPolicy policy_;
   std::mutex mu_;
@@ -333,11 +334,43 @@ class HttpClient final : public Client {
 
 }  // namespace
 
+Result<ShmAddress> parse_shm_url(std::string_view url) {
+  if (!url.starts_with("shm://"))
+    return make_error(Errc::invalid_argument, "not a shm URL: '" + std::string(url) + "' (use shm://NAME or shm:///DIR/NAME)");
+  const std::string_view rest = url.substr(6);
+  if (rest.find_first_of("?#") != std::string_view::npos)
+    return make_error(Errc::invalid_argument, "shm URL '" + std::string(url) +
+                                                  "' has a query or fragment; name a directory as shm:///DIR/NAME");
+  ShmAddress a;
+  if (rest.starts_with('/')) {
+    // shm:///DIR/NAME: everything up to the last '/' is the directory, taken literally.
+    const auto slash = rest.rfind('/');
+    a.dir = slash == 0 ? std::string("/") : std::string(rest.substr(0, slash));
+    a.name = std::string(rest.substr(slash + 1));
+    if (a.name.empty())
+      return make_error(Errc::invalid_argument, "shm URL '" + std::string(url) + "' names no channel after the directory");
+  } else {
+    a.dir = std::string(channel::kDefaultShmDir);
+    a.name = std::string(rest);
+  }
+  if (auto s = channel::validate_name(a.name); !s)
+    return make_error(Errc::invalid_argument, "shm URL '" + std::string(url) + "': " + s.error().message);
+  if (auto s = channel::validate_shm_dir(a.dir); !s) return s.error();
+  return a;
+}
+
+std::string shm_url(std::string_view name, std::string_view dir) {
+  if (dir == channel::kDefaultShmDir) return "shm://" + std::string(name);
+  std::string d(dir);
+  while (!d.empty() && d.back() == '/') d.pop_back();
+  return "shm://" + d + "/" + std::string(name);
+}
+
 Result<std::unique_ptr<Client>> Client::connect(std::string_view url, ClientOptions options) {
   if (url.starts_with("shm://")) {
-    std::string name(url.substr(6));
-    if (auto s = channel::validate_name(name); !s) return s.error();
-    auto c = std::make_unique<ShmClient>(std::move(name), std::move(options));
+    auto addr = parse_shm_url(url);
+    if (!addr) return addr.error();
+    auto c = std::make_unique<ShmClient>(std::move(*addr), std::move(options));
     if (auto s = c->connect_now(); !s) return s.error();
     return std::unique_ptr<Client>(std::move(c));
   }
@@ -358,7 +391,7 @@ Result<std::unique_ptr<Client>> Client::connect(std::string_view url, ClientOpti
     if (host.empty()) return make_error(Errc::invalid_argument, "missing host in '" + std::string(url) + "'");
     return std::unique_ptr<Client>(std::make_unique<HttpClient>(std::move(host), port, std::move(options)));
   }
-  return make_error(Errc::invalid_argument, "unsupported URL '" + std::string(url) + "' (use shm://NAME or http://HOST:PORT)");
+  return make_error(Errc::invalid_argument, "unsupported URL '" + std::string(url) + "' (use shm://NAME, shm:///DIR/NAME or http://HOST:PORT)");
 }
 
 }  // namespace shmcp

@@ -51,9 +51,22 @@ struct ToolResult {
   std::string text() const;
 };
 
+// A shared-memory channel's address. URLs:
+//   shm://NAME          channel NAME in /dev/shm (the segment /dev/shm/shmcp.NAME)
+//   shm:///DIR/NAME     channel NAME in the absolute directory DIR (the executor's --shm-dir):
+//                       the segment DIR/shmcp.NAME; shm:///dev/shm/NAME is shm://NAME
+// DIR is taken literally (no percent-decoding); a query or fragment is refused.
+struct ShmAddress {
+  std::string dir;
+  std::string name;
+};
+Result<ShmAddress> parse_shm_url(std::string_view url);
+// The URL for a channel: "shm://NAME" in /dev/shm, "shm:///DIR/NAME" elsewhere.
+std::string shm_url(std::string_view name, std::string_view dir = "/dev/shm");
+
 class Client {
  public:
-  // url: "shm://NAME" (the executor's --channel) or "http://HOST:PORT".
+  // url: "shm://NAME", "shm:///DIR/NAME" (see ShmAddress) or "http://HOST:PORT".
   static Result<std::unique_ptr<Client>> connect(std::string_view url, ClientOptions options = {});
   virtual ~Client() = default;
 

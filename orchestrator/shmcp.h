@@ -35,7 +35,8 @@ enum {
   SHMCP_E_INTERNAL = -14
 };
 
-/* Connects to "shm://NAME" or "http://HOST:PORT". timeout_ms is the default call deadline
+/* Connects to "shm://NAME", "shm:///DIR/NAME" (an executor started with --shm-dir DIR) or
+ * "http://HOST:PORT". timeout_ms is the default call deadline
  * (0 = 30000). Returns NULL on failure with the reason in err (if err != NULL). */
 shmcp_client* shmcp_connect(const char* url, int timeout_ms, char* err, size_t err_len);
 void shmcp_close(shmcp_client* client);

@@ -3,7 +3,7 @@
 # missing is installed, so re-running it on a prepared machine costs a second.
 # Usage: scripts/install-deps.sh [--with-docker]
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libboost-dev libseccomp-dev libflatbuffers-dev flatbuffers-compiler
+pkgs=(build-essential cmake pkg-config libseccomp-dev libflatbuffers-dev flatbuffers-compiler
       libcpp-httplib-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
       libcap-dev clang libclang-rt-14-dev util-linux python3 python3-venv python3-pytest
       python3-setuptools python3-wheel nodejs npm)

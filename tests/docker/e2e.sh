@@ -3,7 +3,11 @@
 # makes debian:bookworm-slim with debootstrap + docker import, builds the executor and orchestrator
 # images from docker/Dockerfile, brings the pair up with docker-compose (v1) from
 # docker/compose.yaml, checks the orchestrator's demo (tool calls over shm and HTTP), the
-# executor's healthcheck and hardening, then tears everything down and stops the engine.
+# executor's healthcheck and hardening, then runs both ECS task definitions (docker/ecs/) mirrored
+# on the same engine by tests/docker/ecs-check/ecs-to-docker.js: EC2 (the containers share an IPC
+# namespace, ipcMode task) and Fargate (they share only a network namespace and a volume; the
+# executor's --shm-dir is on that volume), the demo passing in both, an executor crash restarted
+# by its restart policy and served again; then tears everything down and stops the engine.
 #
 # Usage: e2e.sh REPO WORKDIR
 # Exit 77 (ctest SKIP_RETURN_CODE) only when the engine cannot start here; any other problem fails.
@@ -68,6 +72,7 @@ teardown() {
   if [[ -S $D/docker.sock ]]; then
     step "teardown: compose down -v, prune, stop dockerd"
     "${compose[@]}" down -v --remove-orphans -t 10 >"$work/compose-down.log" 2>&1
+    declare -F ecs_down >/dev/null && ecs_down
     $DOCKER image prune -f >/dev/null 2>&1
     # The data root is a layer cache; keep it bounded (everything in it can be rebuilt).
     if [[ $data_root == "$cache/docker-root" ]] && (( $(du -sm "$data_root" 2>/dev/null | cut -f1) > 8192 )); then
@@ -197,4 +202,79 @@ step "docker-compose stop"
 exe_rc=$($DOCKER inspect -f '{{.State.ExitCode}}' "$exe")
 [[ $exe_rc == 0 ]] || { tail -n 20 "$work/executor.log"; echo "FAIL: executor exited $exe_rc on SIGTERM"; exit 1; }
 echo "ok - executor stopped on SIGTERM with exit code 0"
+"${compose[@]}" down -v --remove-orphans -t 10 >"$work/compose-down.log" 2>&1 || true
+
+# ---- ECS task definitions, mirrored on this engine (ecs-to-docker.js says how)
+command -v node >/dev/null || { apt-get install -y -qq --no-install-recommends nodejs >/dev/null; }
+ecs_task=()
+ecs_down() {
+  local c v
+  for c in "${ecs_task[@]}"; do $DOCKER rm -f "$c" >/dev/null 2>&1 || true; done
+  for v in "${ecs_vols[@]}"; do $DOCKER volume rm -f "$v" >/dev/null 2>&1 || true; done
+  ecs_task=(); ecs_vols=()
+}
+ecs_vols=()
+wait_healthy() {
+  local h=
+  for _ in $(seq 90); do
+    h=$($DOCKER inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null || true)
+    [[ $h == healthy ]] && return 0
+    sleep 1
+  done
+  $DOCKER logs "$1" 2>&1 | tail -n 20
+  echo "FAIL: $1 not healthy ($h)"; exit 1
+}
+wait_log() {  # container pattern seconds
+  for _ in $(seq "$3"); do $DOCKER logs "$1" 2>&1 | grep -q "$2" && return 0; sleep 1; done
+  $DOCKER logs "$1" 2>&1 | tail -n 40; echo "FAIL: '$2' never appeared in $1's log"; exit 1
+}
+ns_of() { $DOCKER exec "$1" readlink "/proc/self/ns/$2"; }
+for kind in ec2 fargate; do
+  p="shmcpecs-$kind"
+  step "ECS $kind: task-$kind.json mirrored with docker run"
+  node "$repo/tests/docker/ecs-check/ecs-to-docker.js" "$repo/docker/ecs/task-$kind.json" "$p" > "$work/ecs-$kind.sh"
+  for c in task executor orchestrator; do $DOCKER rm -f "$p-$c" >/dev/null 2>&1 || true; done
+  # shellcheck disable=SC1090
+  source "$work/ecs-$kind.sh"
+  ecs_task=("${TASK_CONTAINERS[@]}"); ecs_vols=("${TASK_VOLUMES[@]}")
+  exe="$p-executor"; orch="$p-orchestrator"
+  wait_log "$orch" "demo succeeded" 120
+  $DOCKER logs "$orch" >"$work/ecs-$kind-orchestrator.log" 2>&1
+  grep -q "demo FAILED" "$work/ecs-$kind-orchestrator.log" && { cat "$work/ecs-$kind-orchestrator.log"; echo "FAIL: $kind demo"; exit 1; }
+  [[ $($DOCKER inspect -f '{{.State.Running}}' "$orch") == true ]] || { echo "FAIL: $kind orchestrator exited"; exit 1; }
+  sed -n '/operation (us)/,/demo succeeded/p' "$work/ecs-$kind-orchestrator.log" | sed 's/^/  | /'
+  echo "ok - ECS $kind: the orchestrator started once the executor was healthy and the demo succeeded over shm and HTTP"
+  # Hardening as declared: uid, read-only root, no capabilities, init as pid 1 (initProcessEnabled).
+  [[ $($DOCKER exec "$exe" id -u) == 10001 && $($DOCKER exec "$orch" id -u) == 10001 ]] || { echo "FAIL: $kind uid"; exit 1; }
+  if $DOCKER exec "$exe" touch /probe-rootfs 2>/dev/null; then echo "FAIL: $kind executor root fs writable"; exit 1; fi
+  [[ $($DOCKER exec "$exe" awk '/^CapEff/ {print $2}' /proc/1/status) == 0000000000000000 ]] || { echo "FAIL: $kind capabilities"; exit 1; }
+  $DOCKER exec "$exe" cat /proc/1/cmdline | tr '\0' ' ' | grep -q 'docker-init\|tini' || { echo "FAIL: $kind: pid 1 is not the init"; exit 1; }
+  [[ $(ns_of "$exe" net) == "$(ns_of "$orch" net)" ]] || { echo "FAIL: $kind: network namespaces differ (awsvpc shares one)"; exit 1; }
+  [[ $(ns_of "$exe" pid) != "$(ns_of "$orch" pid)" ]] || { echo "FAIL: $kind: PID namespace shared"; exit 1; }
+  if [[ $kind == ec2 ]]; then
+    [[ $(ns_of "$exe" ipc) == "$(ns_of "$orch" ipc)" ]] || { echo "FAIL: ec2: IPC namespaces differ (ipcMode task shares one)"; exit 1; }
+    $DOCKER exec "$orch" ls /dev/shm/shmcp.shmcp >/dev/null || { echo "FAIL: ec2: the orchestrator does not see /dev/shm/shmcp.shmcp"; exit 1; }
+    url=shm://shmcp
+    echo "ok - ECS ec2: one IPC namespace ($(ns_of "$exe" ipc)) with the segment in its /dev/shm; network shared, PID separate; uid 10001, read-only, no capabilities, init"
+  else
+    [[ $(ns_of "$exe" ipc) != "$(ns_of "$orch" ipc)" ]] || { echo "FAIL: fargate: IPC namespace shared (Fargate has no ipcMode)"; exit 1; }
+    if $DOCKER exec "$orch" ls /dev/shm/shmcp.shmcp >/dev/null 2>&1; then echo "FAIL: fargate: segment in /dev/shm"; exit 1; fi
+    $DOCKER exec "$orch" ls -ln /run/shmcp/shmcp.shmcp | sed 's/^/  orchestrator sees: /'
+    url=shm:///run/shmcp/shmcp
+    echo "ok - ECS fargate: separate IPC namespaces, the channel is /run/shmcp/shmcp.shmcp on the shared task volume; network shared, PID separate; uid 10001, read-only, no capabilities, init"
+  fi
+  # A crash: the executor's container dies (SIGKILL to its init); the restart policy brings it back,
+  # the new executor replaces the stale segment, and clients are served again.
+  kill -KILL "$($DOCKER inspect -f '{{.State.Pid}}' "$exe")"
+  for _ in $(seq 60); do [[ $($DOCKER inspect -f '{{.RestartCount}}' "$exe") -ge 1 ]] && break; sleep 1; done
+  [[ $($DOCKER inspect -f '{{.RestartCount}}' "$exe") -ge 1 ]] || { echo "FAIL: $kind: executor not restarted"; exit 1; }
+  wait_healthy "$exe"
+  wait_log "$exe" "removed stale segment" 30
+  $DOCKER exec "$orch" shmcp call --connect "$url" list_directory '{"path": "."}' >"$work/ecs-$kind-after.log" 2>&1 ||
+    { cat "$work/ecs-$kind-after.log"; echo "FAIL: $kind: calls fail after the executor restarted"; exit 1; }
+  echo "ok - ECS $kind: executor crash -> restarted by its restart policy, stale segment replaced, $url served again"
+  $DOCKER stop -t 20 "$exe" >/dev/null
+  [[ $($DOCKER inspect -f '{{.State.ExitCode}}' "$exe") == 0 ]] || { $DOCKER logs "$exe" 2>&1 | tail -n 20; echo "FAIL: $kind executor exit code on SIGTERM"; exit 1; }
+  ecs_down
+done
 echo "PASS: docker e2e in $(( $(date +%s) - t0 ))s"

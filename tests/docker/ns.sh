@@ -10,11 +10,17 @@
 #                  with the pod's memory emptyDir at /dev/shm.
 # Then the negative cases: a client with a private /dev/shm fails with "no channel"; a client
 # with another uid fails with "permission denied" (the same-uid rule).
-# Usage: ns.sh SHMCP_EXECUTOR SHMCP WORKDIR       (root; util-linux unshare, nsenter, setpriv)
+#   dir shape (ECS Fargate): executor and client in separate IPC, PID, mount and network
+#                  namespaces, each with its own private /dev/shm; their only common ground is one
+#                  directory bind-mounted at /run/shmcp in both (the executor alone also mounts the
+#                  workspace). `serve --shm-dir /run/shmcp`, clients shm:///run/shmcp/NAME: tool
+#                  calls work; a long-lived client (LIVENESS_CLIENT) sees the executor SIGKILLed as
+#                  peer_dead and reconnects, through the same Client, to a restarted executor.
+# Usage: ns.sh SHMCP_EXECUTOR SHMCP WORKDIR [LIVENESS_CLIENT]   (root; util-linux unshare, nsenter, setpriv)
 set -euo pipefail
 
 if [[ -z ${SHMCP_NS_INNER:-} ]]; then
-  [[ $# == 3 ]] || { echo "usage: ns.sh SHMCP_EXECUTOR SHMCP WORKDIR" >&2; exit 2; }
+  [[ $# == 3 || $# == 4 ]] || { echo "usage: ns.sh SHMCP_EXECUTOR SHMCP WORKDIR [LIVENESS_CLIENT]" >&2; exit 2; }
   [[ $(id -u) == 0 ]] || { echo "ns.sh needs root (mount, PID and network namespaces)" >&2; exit 1; }
   for t in unshare nsenter setpriv mount; do command -v $t >/dev/null || { echo "ns.sh: $t missing (util-linux/mount)" >&2; exit 1; }; done
   # Everything below runs in a private mount namespace: no mount leaks to the host, even on a crash.
@@ -32,6 +38,7 @@ install -d -o $UID_ -g $UID_ "$W/out"   # the client (uid 10001) writes its repo
 install -d "$W/bin"
 install -m 0755 "$1" "$W/bin/shmcp-executor"; install -m 0755 "$2" "$W/bin/shmcp"
 exe="$W/bin/shmcp-executor"; cli="$W/bin/shmcp"
+live=; if [[ -n ${4:-} ]]; then install -m 0755 "$4" "$W/bin/liveness_client"; live="$W/bin/liveness_client"; fi
 CH="nstest$$"
 pids=()    # the unshare processes we started
 inits=()   # their children: pid 1 of each new PID namespace (killing it ends the namespace)
@@ -190,6 +197,96 @@ run_shape() {  # shape
   pids=(); inits=()
 }
 
+# The "dir" shape's container: its own tmpfs at /dev/shm (nothing shared there), the channel
+# directory bound at /run/shmcp, and (executor only, when given) the workspace at /mnt/workspace.
+cat > "$W/dir-init.sh" <<'EOF'
+#!/bin/sh
+set -e
+chan=$1; ws=$2; shift 2
+mount -t tmpfs -o size=8m,mode=1777 private-shm /dev/shm
+mkdir -p /run/shmcp
+mount --bind "$chan" /run/shmcp
+mount -t tmpfs -o size=1m,mode=0755 tmpfs /mnt
+if [ "$ws" != - ]; then mkdir /mnt/workspace; mount --bind "$ws" /mnt/workspace; fi
+exec setpriv --reuid 10001 --regid 10001 --clear-groups --inh-caps=-all -- "$@"
+EOF
+chmod 0755 "$W/dir-init.sh"
+dir_container() {  # name channel_dir workspace|- cmd... ; sets $started
+  local name=$1 chan=$2 ws=$3; shift 3
+  unshare --ipc --mount --pid --net --fork --mount-proc --propagation private -- \
+    "$W/dir-init.sh" "$chan" "$ws" "$@" >>"$W/$name.log" 2>&1 &
+  started=$!
+  pids+=("$started")
+}
+
+run_dir_shape() {
+  local chan="$W/channel" exe_up exe_host cli_up cli_host url="shm:///run/shmcp/$CH" out="$W/out/dir-client"
+  echo "== dir shape (ECS Fargate): no shared IPC namespace or /dev/shm, one shared directory"
+  rm -rf "$W/workspace"; install -d -o $UID_ -g $UID_ -m 0750 "$W/workspace"
+  install -d -o $UID_ -g $UID_ -m 0750 "$chan"
+  dir_container executor "$chan" "$W/workspace" "$exe" serve --workspace /mnt/workspace --channel "$CH" --shm-dir /run/shmcp --no-http
+  exe_up=$started; exe_host=$(child_of "$exe_up"); inits+=("$exe_host")
+  # The client "container" mounts no workspace: everything it does goes through the channel.
+  cat > "$W/dir-client.sh" <<EOF
+#!/bin/sh
+set -eu
+echo "pid=\$\$ ipcns=\$(readlink /proc/self/ns/ipc) pidns=\$(readlink /proc/self/ns/pid) mntns=\$(readlink /proc/self/ns/mnt) uid=\$(id -u)" > "$out.ids"
+"$cli" call --connect "$url" --wait-ms 20000 write_file '{"path":"dir.txt","content":"hello through a shared directory"}' > "$out.write"
+"$cli" call --connect "$url" read_text_file '{"path":"dir.txt"}' > "$out.read"
+"$cli" ping --connect "$url" --count 200 > "$out.ping"
+ls -A /dev/shm > "$out.devshm"
+ls -ln /run/shmcp > "$out.chan"
+EOF
+  chmod 0755 "$W/dir-client.sh"
+  dir_container dir-client "$chan" - "$W/dir-client.sh"; cli_up=$started
+  cli_host=$(child_of "$cli_up"); inits+=("$cli_host")
+  timeout 120 tail --pid="$cli_up" -f /dev/null || fail "dir: client did not finish"
+  wait "$cli_up" || fail "dir: client exited with $?"
+  grep -q "hello through a shared directory" "$out.read" || fail "dir: read_text_file returned $(cat "$out.read")"
+  [[ $(cat "$W/workspace/dir.txt") == "hello through a shared directory" ]] || fail "dir: the workspace lacks dir.txt"
+  [[ ! -s $out.devshm ]] || fail "dir: the client's /dev/shm is not empty: $(cat "$out.devshm")"
+  grep -q "shmcp.$CH" "$out.chan" || fail "dir: /run/shmcp lacks shmcp.$CH"
+  grep -q "^-rw------- 1 $UID_ $UID_ " "$out.chan" || fail "dir: segment not 0600 uid $UID_: $(cat "$out.chan")"
+  echo "ok - dir: write_file/read_text_file/ping over $url; the client's /dev/shm is empty; segment $(awk '{print $1, $3, $4, $5}' "$out.chan" | tail -n1)"
+  sed 's/^/   ping: /' "$out.ping" | tail -n 1
+  # shellcheck disable=SC2046
+  local $(cat "$out.ids")
+  [[ $ipcns != "$(ns "$exe_host" ipc)" ]] || fail "dir: IPC namespace shared"
+  [[ $pidns != "$(ns "$exe_host" pid)" ]] || fail "dir: PID namespace shared"
+  [[ $mntns != "$(ns "$exe_host" mnt)" ]] || fail "dir: mount namespace shared"
+  [[ $pid == 1 && $(nspid "$exe_host") == 1 ]] || fail "dir: client pid $pid, executor pid $(nspid "$exe_host"): both must be 1"
+  echo "ok - dir: IPC, PID, mount and network namespaces all separate; client and executor both pid 1, uid $uid"
+
+  if [[ -n $live ]]; then
+    # Liveness: a long-lived client sees a SIGKILLed executor as dead, and the same Client
+    # reconnects once a new executor (new PID namespace, same directory) replaced the segment.
+    : > "$W/live.log"
+    dir_container live "$chan" - "$live" "$url" 120; local live_up=$started
+    inits+=("$(child_of "$live_up")")
+    local i
+    for i in $(seq 600); do grep -q '^up$' "$W/live.log" && break; sleep 0.1; done
+    grep -q '^up$' "$W/live.log" || fail "dir: the liveness client never got an answer"
+    kill -KILL "$exe_host"; wait "$exe_up" 2>/dev/null || true
+    for i in $(seq 600); do grep -q '^down ' "$W/live.log" && break; sleep 0.1; done
+    grep -q '^down peer_dead' "$W/live.log" || fail "dir: after SIGKILL the client saw: $(cat "$W/live.log")"
+    [[ -e $chan/shmcp.$CH ]] || fail "dir: SIGKILL should leave the segment behind"
+    dir_container executor "$chan" "$W/workspace" "$exe" serve --workspace /mnt/workspace --channel "$CH" --shm-dir /run/shmcp --no-http
+    exe_up=$started; exe_host=$(child_of "$exe_up"); inits+=("$exe_host")
+    timeout 120 tail --pid="$live_up" -f /dev/null || fail "dir: the liveness client did not finish"
+    wait "$live_up" || fail "dir: the liveness client failed: $(cat "$W/live.log")"
+    grep -q '^up again$' "$W/live.log" || fail "dir: no reconnect: $(cat "$W/live.log")"
+    grep -q "removed stale segment /run/shmcp/shmcp.$CH" "$W/executor.log" || fail "dir: the new executor did not replace the stale segment"
+    echo "ok - dir: executor SIGKILLed -> the client saw '$(grep '^down' "$W/live.log")'; restarted -> the same Client reconnected; stale segment replaced"
+  fi
+  kill -TERM "$exe_host"
+  timeout 30 tail --pid="$exe_host" -f /dev/null || fail "dir: executor ignored SIGTERM"
+  wait "$exe_up" || fail "dir: executor exited with $? after SIGTERM"
+  [[ ! -e $chan/shmcp.$CH ]] || fail "dir: segment left behind after SIGTERM"
+  echo "ok - dir: executor stopped on SIGTERM and removed /run/shmcp/shmcp.$CH"
+  pids=(); inits=()
+}
+
 run_shape compose
 run_shape pod
-echo "PASS: namespace emulation (compose and pod shapes)"
+run_dir_shape
+echo "PASS: namespace emulation (compose, pod and dir shapes)"

@@ -3,7 +3,11 @@
 #  1. docker/compose.yaml validated by Debian's docker-compose (v1) `config -q`;
 #  2. docker/k8s/*.yaml turned into typed TypeScript (kubernetes-types) and compiled with
 #     tsc --strict: unknown fields, wrong types and wrong apiVersion/kind literals fail;
-#  3. explicit assertions (assert-deploy.js): shared /dev/shm, IPC settings, same uid, hardening.
+#  3. explicit assertions (assert-deploy.js): shared /dev/shm, IPC settings, same uid, hardening;
+#  4. docker/ecs/*.json typed as the ECS API's RegisterTaskDefinitionCommandInput
+#     (@aws-sdk/client-ecs) and compiled with tsc --strict, then assert-ecs.js: the EC2 and
+#     Fargate rules (ipcMode, no sharedMemorySize/tmpfs on Fargate, cpu/memory pairs, the channel
+#     directory on a shared task volume, hardening, health-gated start, limits).
 # Usage: static.sh REPO WORKDIR
 # Installs what it needs if missing (docker-compose via apt, the pinned npm packages via npm ci).
 set -euo pipefail
@@ -69,3 +73,60 @@ echo "ok - the strict check rejects a misspelled field and a wrong type"
 
 echo "== assertions"
 node "$chk/assert-deploy.js" --repo "$repo" --compose-config "$work/compose.config.yaml"
+
+echo "== ecs: @aws-sdk/client-ecs RegisterTaskDefinitionCommandInput + tsc --strict"
+ecs="$work/ecs-check"
+mkdir -p "$ecs"
+cp "$repo"/tests/docker/ecs-check/{package.json,package-lock.json,gen.js,tsconfig.json,assert-ecs.js} "$ecs/"
+if ! cmp -s "$ecs/package-lock.json" "$ecs/node_modules/.shmcp-lock" 2>/dev/null; then
+  (cd "$ecs" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$ecs/package-lock.json" "$ecs/node_modules/.shmcp-lock"
+fi
+rm -rf "$ecs/generated"
+(cd "$ecs" && node gen.js generated/taskdefs.ts "$repo"/docker/ecs/task-*.json)
+(cd "$ecs" && ./node_modules/.bin/tsc -p tsconfig.json)
+echo "ok - docker/ecs/task-*.json type-check strictly against @aws-sdk/client-ecs $(node -p "require('$ecs/node_modules/@aws-sdk/client-ecs/package.json').version")"
+
+# The type check must be able to fail: a misspelled field, a wrong type and a value outside an enum.
+neg="$ecs/generated-neg"
+rm -rf "$neg"; mkdir -p "$neg"
+f="$repo/docker/ecs/task-fargate.json"
+sed 's/"readonlyRootFilesystem"/"readonlyRootFilesytem"/' "$f" > "$neg/typo.json"
+sed 's/"cpu": 512,/"cpu": "512",/' "$f" > "$neg/type.json"
+sed 's/"networkMode": "awsvpc"/"networkMode": "awsvpcx"/' "$f" > "$neg/enum.json"
+for bad in typo type enum; do
+  cmp -s "$f" "$neg/$bad.json" && { echo "not ok - the $bad mutation changed nothing"; exit 1; }
+  (cd "$ecs" && rm -f generated/neg.ts && node gen.js generated/neg.ts "$neg/$bad.json" >/dev/null)
+  if (cd "$ecs" && ./node_modules/.bin/tsc -p tsconfig.json >"$neg/$bad.log" 2>&1); then
+    echo "not ok - the ECS type check accepted a deliberately broken task definition ($bad)"; exit 1
+  fi
+  grep -q "error TS" "$neg/$bad.log" || { cat "$neg/$bad.log"; exit 1; }
+done
+rm -f "$ecs/generated/neg.ts"
+echo "ok - the ECS type check rejects a misspelled field, a wrong type and a value outside an enum"
+
+echo "== ecs: assertions"
+node "$ecs/assert-ecs.js" --repo "$repo"
+# ...and they must be able to fail: each Fargate rule broken once (the types allow all of these).
+node - "$f" "$neg" <<'JS'
+const fs = require('fs');
+const [f, dir] = process.argv.slice(2);
+const base = () => JSON.parse(fs.readFileSync(f, 'utf8'));
+const muts = {
+  ipcmode: (t) => { t.ipcMode = 'task'; },
+  shmsize: (t) => { t.containerDefinitions[0].linuxParameters.sharedMemorySize = 256; },
+  tmpfs: (t) => { t.containerDefinitions[1].linuxParameters.tmpfs = [{ containerPath: '/tmp', size: 64 }]; },
+  pair: (t) => { t.cpu = '256'; t.memory = '4096'; },
+  bridge: (t) => { t.networkMode = 'bridge'; },
+  devshm: (t) => { const c = t.containerDefinitions[0].command; c[c.indexOf('--shm-dir') + 1] = '/dev/shm'; },
+  url: (t) => { t.containerDefinitions[1].command[0] = t.containerDefinitions[1].command[0].replace('shm:///run/shmcp/shmcp', 'shm://shmcp'); },
+  health: (t) => { t.containerDefinitions[1].dependsOn[0].condition = 'START'; },
+};
+for (const [k, m] of Object.entries(muts)) { const t = base(); m(t); fs.writeFileSync(`${dir}/fargate-${k}.json`, JSON.stringify(t)); }
+JS
+for bad in ipcmode shmsize tmpfs pair bridge devshm url health; do
+  if node "$ecs/assert-ecs.js" --repo "$repo" --fargate "$neg/fargate-$bad.json" >"$neg/fargate-$bad.log" 2>&1; then
+    echo "not ok - assert-ecs.js accepted a Fargate task definition broken on purpose ($bad)"; exit 1
+  fi
+done
+echo "ok - the ECS assertions reject ipcMode, sharedMemorySize, tmpfs, an unsupported cpu/memory pair, bridge networking, a channel in /dev/shm, a mismatched URL and an ungated start on Fargate"

@@ -272,6 +272,9 @@ class ExecutorProcess {
   // extra: more `serve` flags. http=false passes --no-http instead of --http 127.0.0.1:0.
   ExecutorProcess(std::string workspace, std::string channel, std::vector<std::string> extra = {}, bool http = true)
       : workspace_(std::move(workspace)), channel_(std::move(channel)), extra_(std::move(extra)), http_(http) {
+    // An executor told --shm-dir DIR has its segment (and its clients' URL) there.
+    for (std::size_t i = 0; i + 1 < extra_.size(); ++i)
+      if (extra_[i] == "--shm-dir") shm_dir_ = extra_[i + 1];
     char t[] = "/tmp/shmcp-it-log-XXXXXX";
     const int fd = ::mkstemp(t);
     if (fd >= 0) ::close(fd);
@@ -285,7 +288,7 @@ class ExecutorProcess {
       pid_ = -1;
     }
     // A killed executor leaves its segment behind; never leak it into /dev/shm.
-    ::unlink(segment_file(channel_).c_str());
+    ::unlink(segment().c_str());
     if (!log_path_.empty()) {
       keep_sanitizer_report(log_path_);
       ::unlink(log_path_.c_str());
@@ -333,7 +336,7 @@ class ExecutorProcess {
         exit_status_ = st;
         return fail(why, "executor exited during startup (status " + std::to_string(st) + ")");
       }
-      if (path_exists(segment_file(channel_))) {
+      if (path_exists(segment())) {
         const std::string log = stderr_text();
         if (http_) {
           if (port_ == 0) {
@@ -370,7 +373,9 @@ class ExecutorProcess {
   int port() const { return port_; }
   const std::string& channel() const { return channel_; }
   const std::string& workspace() const { return workspace_; }
-  std::string shm_url() const { return "shm://" + channel_; }
+  std::string shm_url() const { return shm_dir_.empty() ? "shm://" + channel_ : "shm://" + shm_dir_ + "/" + channel_; }
+  // The segment file: /dev/shm/shmcp.CHANNEL, or DIR/shmcp.CHANNEL with --shm-dir DIR.
+  std::string segment() const { return shm_dir_.empty() ? segment_file(channel_) : shm_dir_ + "/shmcp." + channel_; }
   std::string http_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string stderr_text() const { return read_file(log_path_); }
   int exit_status() const { return exit_status_; }
@@ -424,6 +429,7 @@ class ExecutorProcess {
   }
 
   std::string workspace_, channel_;
+  std::string shm_dir_;  // --shm-dir in extra_, or empty (/dev/shm)
   std::vector<std::string> extra_;
   bool http_;
   std::string log_path_;

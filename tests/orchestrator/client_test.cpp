@@ -175,6 +175,104 @@ TEST_F(ClientTest, ConnectingToAMissingChannelIsNotFound) {
   EXPECT_EQ(port.error().code, Errc::invalid_argument);
 }
 
+TEST(ShmUrl, NamesAChannelInDevShmOrInAnAbsoluteDirectory) {
+  auto plain = parse_shm_url("shm://agent1");
+  ASSERT_TRUE(plain) << plain.error().describe();
+  EXPECT_EQ(plain->dir, "/dev/shm");
+  EXPECT_EQ(plain->name, "agent1");
+
+  auto dir = parse_shm_url("shm:///run/shmcp/agent1");
+  ASSERT_TRUE(dir) << dir.error().describe();
+  EXPECT_EQ(dir->dir, "/run/shmcp");
+  EXPECT_EQ(dir->name, "agent1");
+
+  auto root = parse_shm_url("shm:///agent1");
+  ASSERT_TRUE(root) << root.error().describe();
+  EXPECT_EQ(root->dir, "/");
+  EXPECT_EQ(root->name, "agent1");
+
+  auto same = parse_shm_url("shm:///dev/shm/agent1");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->dir, "/dev/shm");
+
+  // Formatting is the inverse, and the default directory keeps the short form.
+  EXPECT_EQ(shm_url("agent1"), "shm://agent1");
+  EXPECT_EQ(shm_url("agent1", "/dev/shm"), "shm://agent1");
+  EXPECT_EQ(shm_url("agent1", "/run/shmcp"), "shm:///run/shmcp/agent1");
+  EXPECT_EQ(shm_url("agent1", "/run/shmcp/"), "shm:///run/shmcp/agent1");
+  for (const char* u : {"shm://agent1", "shm:///run/shmcp/agent1"}) {
+    auto a = parse_shm_url(u);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(shm_url(a->name, a->dir), u);
+  }
+
+  // Refused: no channel after the directory, an invalid channel name, a query (the directory is
+  // a path, not a parameter), another scheme.
+  for (const char* bad : {"shm:///run/shmcp/", "shm://", "shm:///", "shm://a/b", "shm:///run/shmcp/.hidden",
+                          "shm://agent1?dir=/run/shmcp", "shm:///run/shmcp/agent1#x", "http://agent1"}) {
+    auto r = parse_shm_url(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << bad;
+    if (std::string_view(bad).starts_with("shm://")) {
+      auto c = Client::connect(bad);
+      ASSERT_FALSE(c) << bad;
+      EXPECT_EQ(c.error().code, Errc::invalid_argument) << bad;
+    }
+  }
+  auto query = parse_shm_url("shm://agent1?dir=/run/shmcp");
+  ASSERT_FALSE(query);
+  EXPECT_NE(query.error().message.find("shm:///DIR/NAME"), std::string::npos) << query.error().message;
+}
+
+TEST_F(ClientTest, ConnectingToAMissingDirectoryChannelNamesThePath) {
+  TempDir shm;
+  auto c = Client::connect("shm://" + shm.path() + "/" + channel_);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, Errc::not_found);
+  EXPECT_NE(c.error().message.find(shm.path() + "/shmcp." + channel_), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("mount " + shm.path()), std::string::npos) << c.error().message;
+}
+
+// The executor's --shm-dir and the client's shm:///DIR/NAME: the segment lives in DIR only, and
+// calls, liveness (a killed executor is peer_dead) and reconnecting after a restart work there.
+TEST_F(ClientTest, ExecutorWithShmDirIsReachedThroughTheDirectoryUrl) {
+  TempDir shm;
+  ASSERT_NO_FATAL_FAILURE(start({"--shm-dir", shm.path()}));
+  const std::string url = "shm://" + shm.path() + "/" + channel_;
+  ASSERT_EQ(ex_->shm_url(), url);
+  EXPECT_TRUE(path_exists(shm.path() + "/shmcp." + channel_));
+  EXPECT_FALSE(path_exists(segment_file(channel_))) << "nothing in /dev/shm";
+  auto wrong = Client::connect("shm://" + channel_);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, Errc::not_found);
+
+  auto c = connect(url);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->url(), url);
+  auto r = c->read_text_file("hello.txt");
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(*r, "hello\n");
+  auto h = c->health();
+  ASSERT_TRUE(h) << h.error().describe();
+  EXPECT_EQ((*h)["channel"]["path"], shm.path() + "/shmcp." + channel_) << h->dump();
+  // The HTTP frontend reaches the workers through the same directory.
+  auto http = connect(ex_->http_url());
+  ASSERT_TRUE(http);
+  auto hr = http->call("read_text_file", {{"path", "hello.txt"}});
+  ASSERT_TRUE(hr) << hr.error().describe();
+  EXPECT_FALSE(hr->is_error) << hr->json.dump();
+
+  ex_->kill9();
+  auto dead = c->ping();
+  ASSERT_FALSE(dead);
+  EXPECT_EQ(dead.error().code, Errc::peer_dead) << dead.error().describe();
+  ex_.reset();
+  ASSERT_NO_FATAL_FAILURE(start({"--shm-dir", shm.path()}));
+  auto again = c->read_text_file("hello.txt");
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_EQ(*again, "hello\n");
+}
+
 TEST_F(ClientTest, ConnectWaitsForAnExecutorThatIsStarting) {
   // The executor is started from this (main) thread: its PR_SET_PDEATHSIG follows the forking thread.
   Result<std::unique_ptr<Client>> c = make_error(Errc::internal, "not run");
