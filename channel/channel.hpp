@@ -26,7 +26,7 @@
 #include "channel/control.hpp"
 #include "channel/layout.hpp"
 #include "channel/messages.hpp"
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 #include "channel/ring.hpp"
 
 namespace shmcp::channel {

@@ -13,7 +13,7 @@
 #include <memory>
 
 #include "channel/layout.hpp"
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 
 namespace shmcp::channel {
 

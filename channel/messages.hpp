@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "channel/messages_generated.h"
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 
 namespace shmcp::channel {
 

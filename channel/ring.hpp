@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "channel/layout.hpp"
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 
 namespace shmcp::channel {
 

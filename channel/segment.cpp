@@ -10,7 +10,7 @@
 #include <random>
 
 #include "channel/channel.hpp"
-#include "channel/log.hpp"
+#include "channel/base/log.hpp"
 
 namespace shmcp::channel {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 #include "executor/call_deadline.hpp"
 
 namespace shmcp::executor::edit {

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "channel/channel.hpp"
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 #include "executor/tools.hpp"
 
 namespace shmcp::executor {

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "channel/log.hpp"
+#include "channel/base/log.hpp"
 #include "executor/executor.hpp"
 #include "executor/http_guard.hpp"
 #include "executor/stats.hpp"

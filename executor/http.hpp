@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 #include "orchestrator/client.hpp"
 
 namespace httplib {

@@ -13,7 +13,7 @@
 #include <random>
 #include <sstream>
 
-#include "channel/log.hpp"
+#include "channel/base/log.hpp"
 #include "executor/executor.hpp"
 #include "executor/http.hpp"
 #include "executor/mcp.hpp"

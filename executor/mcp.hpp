@@ -25,7 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 #include "executor/http.hpp"  // McpHttpReply / McpHttpHandler, the HTTP frontend's plug-in shape
 
 namespace shmcp::executor {

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "channel/log.hpp"
+#include "channel/base/log.hpp"
 #include "executor/executor.hpp"
 #include "executor/stats.hpp"
 #include "executor/worker_log.hpp"

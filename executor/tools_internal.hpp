@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 #include "executor/edit_diff.hpp"
 #include "executor/tools.hpp"
 #include "sandbox/sandbox.hpp"

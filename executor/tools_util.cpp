@@ -16,7 +16,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "channel/text.hpp"
+#include "channel/base/text.hpp"
 #include "executor/tools_internal.hpp"
 
 namespace shmcp::executor::detail {

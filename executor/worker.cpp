@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "channel/log.hpp"
+#include "channel/base/log.hpp"
 #include "channel/messages.hpp"
 #include "executor/executor.hpp"
 #include "executor/stats.hpp"

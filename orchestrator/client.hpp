@@ -20,7 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 
 namespace shmcp {
 

@@ -1,6 +1,6 @@
 #include "orchestrator/convert.hpp"
 
-#include "channel/text.hpp"
+#include "channel/base/text.hpp"
 
 namespace shmcp {
 

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 
 namespace shmcp::sandbox {
 

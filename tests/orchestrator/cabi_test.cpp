@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 #include "orchestrator/shmcp.h"
 #include "tests/executor/executor_process.hpp"
 

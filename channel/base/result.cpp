@@ -1,4 +1,4 @@
-#include "channel/result.hpp"
+#include "channel/base/result.hpp"
 
 #include <cerrno>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "channel/log.hpp"
+#include "channel/base/log.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
