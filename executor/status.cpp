@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include "executor/executor.hpp"
-#include "sandbox/sandbox.hpp"
 
 namespace shmcp::executor {
 

@@ -18,7 +18,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "executor/call_deadline.hpp"
-#include "sandbox/sandbox.hpp"
+#include "sandbox/workspace.hpp"
 
 namespace shmcp::executor {
 

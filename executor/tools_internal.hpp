@@ -16,7 +16,7 @@
 #include "channel/base/result.hpp"
 #include "executor/edit_diff.hpp"
 #include "executor/tools.hpp"
-#include "sandbox/sandbox.hpp"
+#include "sandbox/workspace.hpp"
 
 namespace shmcp::executor::detail {
 

@@ -21,6 +21,7 @@
 #include "executor/stats.hpp"
 #include "executor/worker_log.hpp"
 #include "orchestrator/bounded_json.hpp"
+#include "sandbox/lockdown.hpp"
 
 namespace shmcp::executor {
 

@@ -85,7 +85,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "sandbox/sandbox.hpp"
+#include "sandbox/lockdown.hpp"
 
 namespace shmcp::sandbox {
 namespace {

@@ -33,16 +33,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "sandbox/sandbox.hpp"
+#include "sandbox/workspace.hpp"
 
 namespace shmcp::sandbox {
-
-void UniqueFd::reset(int fd) noexcept {
-  const int old = std::exchange(fd_, fd);
-  // close() is not retried on EINTR: on Linux the fd is released even then, and a retry could close
-  // an fd another thread just received.
-  if (old >= 0 && old != fd) ::close(old);
-}
 
 namespace {
 

@@ -18,7 +18,7 @@
 #include <string>
 
 #include "executor/tools.hpp"
-#include "sandbox/sandbox.hpp"
+#include "sandbox/workspace.hpp"
 
 namespace shmcp::executor::testing {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "sandbox/sandbox.hpp"
+#include "sandbox/workspace.hpp"
 
 using namespace shmcp;
 

@@ -48,7 +48,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
-#include "sandbox/sandbox.hpp"
+#include "sandbox/lockdown.hpp"
 #include "tests/kernel.hpp"
 
 namespace fs = std::filesystem;

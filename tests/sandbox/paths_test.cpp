@@ -23,7 +23,7 @@
 
 #include <gtest/gtest.h>
 
-#include "sandbox/sandbox.hpp"
+#include "sandbox/workspace.hpp"
 
 namespace fs = std::filesystem;
 using shmcp::Errc;
