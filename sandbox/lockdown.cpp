@@ -85,6 +85,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "channel/base/log.hpp"
 #include "sandbox/lockdown.hpp"
 
 namespace shmcp::sandbox {
@@ -136,9 +137,11 @@ std::uint64_t fs_rights_for_abi(int abi) {
   return r;
 }
 
-Error logged_sys_error(Errc code, const std::string& what, int err) {
-  spdlog::error("sandbox: {} failed: {}", what, errno_name(err));
-  return sys_error(code, what, err);
+// Created before the seccomp filter is installed (lock_down logs before it), so later calls only
+// look the logger up.
+spdlog::logger& log() {
+  static const auto l = component_logger("sandbox");
+  return *l;
 }
 
 // --- fds ---
@@ -157,13 +160,13 @@ Status close_other_fds(const Workspace& ws, const std::vector<int>& keep_in) {
   // otherwise land on fd 2 and a stray diagnostic (abort message, sanitizer report) would be
   // written into a workspace file. So 0..2 always stay open.
   const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null_fd < 0) return logged_sys_error(Errc::io, "open(/dev/null)", errno);
+  if (null_fd < 0) return sys_error(Errc::io, "open(/dev/null)", errno);
   for (int std_fd = 0; std_fd <= 2; ++std_fd) {
     if (std::binary_search(keep.begin(), keep.end(), std_fd) || std_fd == null_fd) continue;
     if (::dup2(null_fd, std_fd) < 0) {
       const int err = errno;
       ::close(null_fd);
-      return logged_sys_error(Errc::io, "dup2(/dev/null, " + std::to_string(std_fd) + ")", err);
+      return sys_error(Errc::io, "dup2(/dev/null, " + std::to_string(std_fd) + ")", err);
     }
   }
   // null_fd itself (if above 2) is not kept and goes with the rest below.
@@ -174,10 +177,10 @@ Status close_other_fds(const Workspace& ws, const std::vector<int>& keep_in) {
   for (int fd : keep) {
     const auto ufd = static_cast<unsigned>(fd);
     if (ufd > next && ::close_range(next, ufd - 1, 0) != 0)
-      return logged_sys_error(Errc::io, "close_range", errno);
+      return sys_error(Errc::io, "close_range", errno);
     next = ufd + 1;
   }
-  if (::close_range(next, ~0U, 0) != 0) return logged_sys_error(Errc::io, "close_range", errno);
+  if (::close_range(next, ~0U, 0) != 0) return sys_error(Errc::io, "close_range", errno);
   return {};
 }
 
@@ -185,11 +188,11 @@ Status close_other_fds(const Workspace& ws, const std::vector<int>& keep_in) {
 
 Status lower_limit(__rlimit_resource_t resource, const char* name, rlim_t value) {
   rlimit cur{};
-  if (::getrlimit(resource, &cur) != 0) return logged_sys_error(Errc::io, std::string("getrlimit ") + name, errno);
+  if (::getrlimit(resource, &cur) != 0) return sys_error(Errc::io, std::string("getrlimit ") + name, errno);
   // Only ever lower: raising the hard limit needs CAP_SYS_RESOURCE and is not what a cap means.
   const rlim_t v = (cur.rlim_max == RLIM_INFINITY) ? value : std::min(value, cur.rlim_max);
   const rlimit next{v, v};
-  if (::setrlimit(resource, &next) != 0) return logged_sys_error(Errc::io, std::string("setrlimit ") + name, errno);
+  if (::setrlimit(resource, &next) != 0) return sys_error(Errc::io, std::string("setrlimit ") + name, errno);
   return {};
 }
 
@@ -207,7 +210,7 @@ Status apply_rlimits(const LockdownOptions& o, LockdownReport& report) {
   }
   // Past RLIMIT_FSIZE the kernel sends SIGXFSZ, whose default action kills the worker. Ignored, the
   // write fails with EFBIG and the tool reports an error instead of the call dying.
-  if (::signal(SIGXFSZ, SIG_IGN) == SIG_ERR) return logged_sys_error(Errc::io, "signal(SIGXFSZ)", errno);
+  if (::signal(SIGXFSZ, SIG_IGN) == SIG_ERR) return sys_error(Errc::io, "signal(SIGXFSZ)", errno);
   return {};
 }
 
@@ -223,22 +226,22 @@ Status drop_capabilities(LockdownReport& report) {
       const int err = errno;
       // Without CAP_SETPCAP (an unprivileged worker) the bounding set can't shrink; it only limits
       // what execve could grant, and execve is denied, so this is reported, not fatal.
-      if (err != EPERM) return logged_sys_error(Errc::io, "PR_CAPBSET_DROP " + std::to_string(cap), err);
+      if (err != EPERM) return sys_error(Errc::io, "PR_CAPBSET_DROP " + std::to_string(cap), err);
       bounding_incomplete = true;
     }
   }
   if (bounding_incomplete) {
-    spdlog::warn("sandbox: capability bounding set not cleared: EPERM (no CAP_SETPCAP)");
+    log().warn("capability bounding set not cleared: EPERM (no CAP_SETPCAP)");
     report.warnings.emplace_back("capability bounding set not cleared (EPERM: no CAP_SETPCAP)");
   }
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
-    return logged_sys_error(Errc::io, "PR_CAP_AMBIENT_CLEAR_ALL", errno);
+    return sys_error(Errc::io, "PR_CAP_AMBIENT_CLEAR_ALL", errno);
   cap_t empty = ::cap_init();
-  if (empty == nullptr) return logged_sys_error(Errc::io, "cap_init", errno);
+  if (empty == nullptr) return sys_error(Errc::io, "cap_init", errno);
   const int rc = ::cap_set_proc(empty);
   const int err = errno;
   ::cap_free(empty);
-  if (rc != 0) return logged_sys_error(Errc::io, "cap_set_proc(empty)", err);
+  if (rc != 0) return sys_error(Errc::io, "cap_set_proc(empty)", err);
   report.caps_dropped = true;
   return {};
 }
@@ -249,7 +252,7 @@ Status drop_capabilities(LockdownReport& report) {
 Status require_single_thread() {
   const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    spdlog::warn("sandbox: cannot verify thread count: open(/proc/self/status): {}", errno_name(errno));
+    log().warn("cannot verify thread count: open(/proc/self/status): {}", errno_name(errno));
     return {};
   }
   char buf[4096];
@@ -320,7 +323,7 @@ Status install_seccomp(const LockdownOptions& o) {
   if (f.get() == nullptr) return make_error(Errc::internal, "seccomp_init failed");
   // Syscalls of a foreign ABI (int 0x80, x32) would bypass a filter written for the native one.
   if (int rc = ::seccomp_attr_set(f.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS); rc != 0)
-    return logged_sys_error(Errc::internal, "seccomp_attr_set(ACT_BADARCH)", -rc);
+    return sys_error(Errc::internal, "seccomp_attr_set(ACT_BADARCH)", -rc);
 
   constexpr std::uint64_t kSpecialModeBits = S_ISUID | S_ISGID | S_ISVTX;
 
@@ -415,8 +418,8 @@ Status install_seccomp(const LockdownOptions& o) {
     SHMCP_ALLOW(f, prlimit64, (std::vector<scmp_arg_cmp>{arg_eq(0, 0), arg_eq(2, 0)}));
   }
 
-  if (f.rc() != 0) return logged_sys_error(Errc::internal, "seccomp_rule_add(" + f.failed() + ")", -f.rc());
-  if (int rc = ::seccomp_load(f.get()); rc != 0) return logged_sys_error(Errc::internal, "seccomp_load", -rc);
+  if (f.rc() != 0) return sys_error(Errc::internal, "seccomp_rule_add(" + f.failed() + ")", -f.rc());
+  if (int rc = ::seccomp_load(f.get()); rc != 0) return sys_error(Errc::internal, "seccomp_load", -rc);
   return {};
 }
 
@@ -433,11 +436,10 @@ Result<int> restrict_to_workspace(const Workspace& workspace, bool read_only) {
   const int abi = landlock_abi_version();
   if (abi <= 0) {
     const int err = errno;
-    spdlog::error("sandbox: Landlock unavailable: {}", errno_name(err));
     return sys_error(Errc::internal, "Landlock unavailable (landlock_create_ruleset version probe)", err);
   }
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    return logged_sys_error(Errc::io, "PR_SET_NO_NEW_PRIVS", errno);
+    return sys_error(Errc::io, "PR_SET_NO_NEW_PRIVS", errno);
 
   LlRulesetAttr attr{};
   attr.handled_access_fs = fs_rights_for_abi(abi);
@@ -452,7 +454,7 @@ Result<int> restrict_to_workspace(const Workspace& workspace, bool read_only) {
     attr_size = sizeof attr;
   }
   const long ruleset = ::syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
-  if (ruleset < 0) return logged_sys_error(Errc::internal, "landlock_create_ruleset", errno);
+  if (ruleset < 0) return sys_error(Errc::internal, "landlock_create_ruleset", errno);
   const UniqueFd ruleset_fd(static_cast<int>(ruleset));
 
   // Read rights always; write rights unless read-only. Never execute, device or socket creation or
@@ -467,23 +469,20 @@ Result<int> restrict_to_workspace(const Workspace& workspace, bool read_only) {
   rule.allowed_access = grant & attr.handled_access_fs;
   rule.parent_fd = workspace.fd();
   if (::syscall(SYS_landlock_add_rule, ruleset_fd.get(), kLlRulePathBeneath, &rule, 0) != 0)
-    return logged_sys_error(Errc::internal, "landlock_add_rule(workspace)", errno);
+    return sys_error(Errc::internal, "landlock_add_rule(workspace)", errno);
   if (::syscall(SYS_landlock_restrict_self, ruleset_fd.get(), 0) != 0)
-    return logged_sys_error(Errc::internal, "landlock_restrict_self", errno);
+    return sys_error(Errc::internal, "landlock_restrict_self", errno);
   return abi;
 }
 
 Result<LockdownReport> lock_down(const Workspace& workspace, const LockdownOptions& options) {
   LockdownReport report;
   if (workspace.fd() < 0) return make_error(Errc::invalid_argument, "lock_down: workspace is not open");
-  if (auto s = require_single_thread(); !s) {
-    spdlog::error("sandbox: {}", s.error().message);
-    return std::move(s).error();
-  }
+  if (auto s = require_single_thread(); !s) return std::move(s).error();
   if (auto s = close_other_fds(workspace, options.keep_fds); !s) return std::move(s).error();
   if (auto s = apply_rlimits(options, report); !s) return std::move(s).error();
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    return logged_sys_error(Errc::io, "PR_SET_NO_NEW_PRIVS", errno);
+    return sys_error(Errc::io, "PR_SET_NO_NEW_PRIVS", errno);
   report.no_new_privs = true;
   if (auto s = drop_capabilities(report); !s) {
     if (!options.allow_unsandboxed) return std::move(s).error();
@@ -494,7 +493,7 @@ Result<LockdownReport> lock_down(const Workspace& workspace, const LockdownOptio
   if (ll) {
     report.landlock_abi = *ll;
   } else if (options.allow_unsandboxed) {
-    spdlog::warn("sandbox: continuing WITHOUT Landlock (allow_unsandboxed): {}", ll.error().message);
+    log().warn("continuing WITHOUT Landlock (allow_unsandboxed): {}", ll.error().message);
     report.warnings.push_back("Landlock not applied: " + ll.error().message);
   } else {
     return make_error(ll.error().code, "refusing to run without Landlock: " + ll.error().message,
@@ -502,11 +501,11 @@ Result<LockdownReport> lock_down(const Workspace& workspace, const LockdownOptio
   }
 
   // Last log line before the filter: after it, logging must not need anything outside the list.
-  spdlog::debug("sandbox: installing seccomp filter (landlock ABI {})", report.landlock_abi);
+  log().debug("installing seccomp filter (landlock ABI {})", report.landlock_abi);
   if (auto s = install_seccomp(options); s) {
     report.seccomp = true;
   } else if (options.allow_unsandboxed) {
-    spdlog::warn("sandbox: continuing WITHOUT seccomp (allow_unsandboxed): {}", s.error().message);
+    log().warn("continuing WITHOUT seccomp (allow_unsandboxed): {}", s.error().message);
     report.warnings.push_back("seccomp not applied: " + s.error().message);
   } else {
     return make_error(s.error().code, "refusing to run without seccomp: " + s.error().message,

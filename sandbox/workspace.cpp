@@ -33,11 +33,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include "channel/base/log.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::sandbox {
 
 namespace {
+
+spdlog::logger& log() {
+  static const auto l = component_logger("sandbox");
+  return *l;
+}
 
 constexpr std::uint64_t kResolveFlags = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
 // EAGAIN from RESOLVE_BENEATH means a concurrent rename/mount raced a ".." step. Retrying is what
@@ -299,16 +305,16 @@ int open_beneath_root(int root_fd, std::string_view root, const std::string& rel
   const Rewrite rw = rewrite_absolute_links(root_fd, root, rel, follow_last);
   if (rw.err != 0) return -rw.err;
   if (!rw.changed) return fd;
-  spdlog::debug("absolute in-workspace symlink: retrying {} as {}", rel, rw.path);
+  log().debug("absolute in-workspace symlink: retrying {} as {}", rel, rw.path);
   return openat2_beneath(root_fd, rw.path, flags | (follow_last ? 0 : O_NOFOLLOW), mode);
 }
 
 Error map_open_errno(int err, const std::string& display, std::string_view what) {
   if (err == EXDEV || err == ELOOP) {
-    spdlog::debug("openat2 beneath workspace refused {}: {}", display, errno_name(err));
+    log().debug("openat2 beneath workspace refused {}: {}", display, errno_name(err));
     return symlink_error(display, err);
   }
-  spdlog::debug("openat2 {} failed: {}", display, errno_name(err));
+  log().debug("openat2 {} failed: {}", display, errno_name(err));
   std::string msg(what);
   msg += " '";
   msg += display;
@@ -324,7 +330,6 @@ Result<Workspace> Workspace::open(const std::string& root) {
   char buf[PATH_MAX];
   if (::realpath(root.c_str(), buf) == nullptr) {
     const int err = errno;
-    spdlog::error("workspace root {}: realpath failed: {}", root, errno_name(err));
     return sys_error(err == ENOENT ? Errc::not_found : Errc::io, "workspace root '" + root + "'", err);
   }
   std::string canonical(buf);
@@ -333,7 +338,6 @@ Result<Workspace> Workspace::open(const std::string& root) {
   const int fd = ::open(canonical.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    spdlog::error("workspace root {}: open failed: {}", canonical, errno_name(err));
     const Errc code = err == ENOENT ? Errc::not_found
                       : err == ENOTDIR ? Errc::invalid_argument
                                        : Errc::io;
@@ -438,7 +442,7 @@ Result<Workspace::Parent> Workspace::open_parent(std::string_view user_path) con
     std::string parent_display = n->display.substr(0, n->display.rfind('/'));
     if (parent_display.empty()) parent_display = "/";
     if (err == ENOENT) {
-      spdlog::debug("open_parent {}: {}", parent_display, errno_name(err));
+      log().debug("open_parent {}: {}", parent_display, errno_name(err));
       return make_error(Errc::not_found, "Parent directory does not exist: " + parent_display, err);
     }
     return map_open_errno(err, parent_display, "open directory");
@@ -469,7 +473,6 @@ Result<UniqueFd> Workspace::open_regular(const ResolvedName& n, int flags, struc
     if (!probe) return std::move(probe).error();
     if (::fstat(probe->get(), &before) != 0) {
       const int err = errno;
-      spdlog::warn("fstat of {} failed: {}", n.display, errno_name(err));
       return sys_error(Errc::io, "fstat '" + n.display + "'", err);
     }
     if (!S_ISREG(before.st_mode))
@@ -481,7 +484,6 @@ Result<UniqueFd> Workspace::open_regular(const ResolvedName& n, int flags, struc
   struct stat after {};
   if (::fstat(fd.get(), &after) != 0) {
     const int err = errno;
-    spdlog::warn("fstat of {} failed: {}", n.display, errno_name(err));
     return sys_error(Errc::io, "fstat '" + n.display + "'", err);
   }
   if (!S_ISREG(after.st_mode) || after.st_dev != before.st_dev || after.st_ino != before.st_ino)
@@ -490,7 +492,6 @@ Result<UniqueFd> Workspace::open_regular(const ResolvedName& n, int flags, struc
     const int fl = ::fcntl(fd.get(), F_GETFL);
     if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
       const int err = errno;
-      spdlog::warn("fcntl(F_SETFL) on {} failed: {}", n.display, errno_name(err));
       return sys_error(Errc::io, "fcntl '" + n.display + "'", err);
     }
   }
