@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "bench/benches.hpp"
+#include "channel/base/cpu_relax.hpp"
 #include "channel/channel.hpp"
 
 namespace shmcp::bench {
@@ -152,14 +153,6 @@ void sleep_ns(std::uint64_t ns) {
   timespec ts{static_cast<time_t>(ns / kSecond), static_cast<long>(ns % kSecond)};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
-}
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
 }
 
 // ---- floor: one cache line bounced between two processes ------------------------------------------

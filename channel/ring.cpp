@@ -8,17 +8,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "channel/base/cpu_relax.hpp"
+
 namespace shmcp::channel {
 
 namespace {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 // The shared waiting protocol for both directions. The waiter announces itself in `waiting`
 // (seq_cst) after sampling the futex word and before re-checking `ready`; the other side publishes

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "channel/channel.hpp"
+#include "channel/base/cpu_relax.hpp"
 #include "channel/base/log.hpp"
 
 namespace shmcp::channel {
@@ -868,9 +869,7 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
         budget_over = now - start >= policy.spin_ns;
       }
       if (!budget_over) {
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
+        cpu_relax();
         continue;
       }
       // Going to sleep: announce it first, then hand the token back, then scan once more.
