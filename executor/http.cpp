@@ -149,27 +149,10 @@ struct HttpLatency {
     std::string out =
         "# HELP shmcp_http_execute_duration_seconds End-to-end latency of POST /execute at the HTTP frontend, by tool.\n"
         "# TYPE shmcp_http_execute_duration_seconds histogram\n";
-    char buf[256];
     const auto& names = tool_index().names();
-    for (std::size_t t = 0; t < names.size(); ++t) {
-      std::uint64_t cum = 0;
-      for (std::size_t b = 0; b < channel::kLatencyBuckets; ++b) {
-        cum += bucket[t][b].load(std::memory_order_relaxed);
-        if (b + 1 < channel::kLatencyBuckets)
-          std::snprintf(buf, sizeof buf, "shmcp_http_execute_duration_seconds_bucket{tool=\"%s\",transport=\"http\",le=\"%g\"} %llu\n",
-                        names[t].c_str(), static_cast<double>(1ull << b) / 1e6, static_cast<unsigned long long>(cum));
-        else
-          std::snprintf(buf, sizeof buf, "shmcp_http_execute_duration_seconds_bucket{tool=\"%s\",transport=\"http\",le=\"+Inf\"} %llu\n",
-                        names[t].c_str(), static_cast<unsigned long long>(cum));
-        out += buf;
-      }
-      std::snprintf(buf, sizeof buf,
-                    "shmcp_http_execute_duration_seconds_sum{tool=\"%s\",transport=\"http\"} %.9f\n"
-                    "shmcp_http_execute_duration_seconds_count{tool=\"%s\",transport=\"http\"} %llu\n",
-                    names[t].c_str(), static_cast<double>(sum_ns[t].load(std::memory_order_relaxed)) / 1e9,
-                    names[t].c_str(), static_cast<unsigned long long>(cum));
-      out += buf;
-    }
+    for (std::size_t t = 0; t < names.size(); ++t)
+      append_latency_histogram(out, "shmcp_http_execute_duration_seconds", names[t], "http", bucket[t],
+                               sum_ns[t].load(std::memory_order_relaxed));
     return out;
   }
 };

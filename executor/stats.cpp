@@ -39,6 +39,28 @@ void record_call(channel::StatsBlock& s, int tix, bool ok, bool tool_error, std:
   s.latency_sum_ns[t].fetch_add(elapsed_ns, std::memory_order_relaxed);
 }
 
+void append_latency_histogram(std::string& out, const char* metric, const std::string& tool, const char* transport,
+                              const channel::AtomicU64* buckets, std::uint64_t sum_ns) {
+  char buf[256];
+  std::uint64_t cum = 0;
+  for (std::size_t b = 0; b < channel::kLatencyBuckets; ++b) {
+    cum += buckets[b].load(std::memory_order_relaxed);
+    if (b + 1 < channel::kLatencyBuckets)
+      std::snprintf(buf, sizeof buf, "%s_bucket{tool=\"%s\",transport=\"%s\",le=\"%g\"} %llu\n", metric, tool.c_str(),
+                    transport, static_cast<double>(1ull << b) / 1e6, static_cast<unsigned long long>(cum));
+    else
+      std::snprintf(buf, sizeof buf, "%s_bucket{tool=\"%s\",transport=\"%s\",le=\"+Inf\"} %llu\n", metric, tool.c_str(),
+                    transport, static_cast<unsigned long long>(cum));
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf, "%s_sum{tool=\"%s\",transport=\"%s\"} %.9f\n", metric, tool.c_str(), transport,
+                static_cast<double>(sum_ns) / 1e9);
+  out += buf;
+  std::snprintf(buf, sizeof buf, "%s_count{tool=\"%s\",transport=\"%s\"} %llu\n", metric, tool.c_str(), transport,
+                static_cast<unsigned long long>(cum));
+  out += buf;
+}
+
 std::string prometheus_text(const channel::StatsBlock& s, std::uint64_t worker_restarts, std::uint32_t workers_alive,
                             std::uint32_t lanes_in_use) {
   std::string out;
@@ -57,25 +79,9 @@ std::string prometheus_text(const channel::StatsBlock& s, std::uint64_t worker_r
   }
   out += "# HELP shmcp_call_duration_seconds Executor-side service time of tool calls (all transports arrive over the channel).\n";
   out += "# TYPE shmcp_call_duration_seconds histogram\n";
-  for (std::size_t t = 0; t < names.size(); ++t) {
-    std::uint64_t cum = 0;
-    for (std::size_t b = 0; b + 1 < channel::kLatencyBuckets; ++b) {
-      cum += s.latency_us_bucket[t][b].load();
-      std::snprintf(buf, sizeof buf, "shmcp_call_duration_seconds_bucket{tool=\"%s\",transport=\"channel\",le=\"%g\"} %llu\n",
-                    names[t].c_str(), static_cast<double>(1ull << b) / 1e6, static_cast<unsigned long long>(cum));
-      out += buf;
-    }
-    cum += s.latency_us_bucket[t][channel::kLatencyBuckets - 1].load();
-    std::snprintf(buf, sizeof buf, "shmcp_call_duration_seconds_bucket{tool=\"%s\",transport=\"channel\",le=\"+Inf\"} %llu\n",
-                  names[t].c_str(), static_cast<unsigned long long>(cum));
-    out += buf;
-    std::snprintf(buf, sizeof buf, "shmcp_call_duration_seconds_sum{tool=\"%s\",transport=\"channel\"} %.9f\n",
-                  names[t].c_str(), static_cast<double>(s.latency_sum_ns[t].load()) / 1e9);
-    out += buf;
-    std::snprintf(buf, sizeof buf, "shmcp_call_duration_seconds_count{tool=\"%s\",transport=\"channel\"} %llu\n",
-                  names[t].c_str(), static_cast<unsigned long long>(cum));
-    out += buf;
-  }
+  for (std::size_t t = 0; t < names.size(); ++t)
+    append_latency_histogram(out, "shmcp_call_duration_seconds", names[t], "channel", s.latency_us_bucket[t],
+                             s.latency_sum_ns[t].load());
   auto counter = [&](const char* name, const char* help, std::uint64_t v) {
     std::snprintf(buf, sizeof buf, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
                   static_cast<unsigned long long>(v));
