@@ -22,7 +22,26 @@ void put_err(char* err, size_t len, const std::string& msg) {
   err[n] = '\0';
 }
 
-int code_of(const shmcp::Error& e) { return -static_cast<int>(e.code); }
+// shmcp.h's return codes are the negated Errc values: code_of relies on it, and C callers see
+// these numbers, so neither side may be renumbered alone.
+constexpr int c_code(shmcp::Errc e) { return -static_cast<int>(e); }
+static_assert(SHMCP_OK == c_code(shmcp::Errc::ok));
+static_assert(SHMCP_E_INVALID_ARGUMENT == c_code(shmcp::Errc::invalid_argument));
+static_assert(SHMCP_E_NOT_FOUND == c_code(shmcp::Errc::not_found));
+static_assert(SHMCP_E_ACCESS_DENIED == c_code(shmcp::Errc::access_denied));
+static_assert(SHMCP_E_TIMEOUT == c_code(shmcp::Errc::timeout));
+static_assert(SHMCP_E_PEER_DEAD == c_code(shmcp::Errc::peer_dead));
+static_assert(SHMCP_E_RING_FULL == c_code(shmcp::Errc::ring_full));
+static_assert(SHMCP_E_TOO_LARGE == c_code(shmcp::Errc::too_large));
+static_assert(SHMCP_E_CORRUPT == c_code(shmcp::Errc::corrupt));
+static_assert(SHMCP_E_VERSION_MISMATCH == c_code(shmcp::Errc::version_mismatch));
+static_assert(SHMCP_E_BUSY == c_code(shmcp::Errc::busy));
+static_assert(SHMCP_E_CLOSED == c_code(shmcp::Errc::closed));
+static_assert(SHMCP_E_IO == c_code(shmcp::Errc::io));
+static_assert(SHMCP_E_TOOL_ERROR == c_code(shmcp::Errc::tool_error));
+static_assert(SHMCP_E_INTERNAL == c_code(shmcp::Errc::internal));
+
+int code_of(const shmcp::Error& e) { return c_code(e.code); }
 
 char* dup_string(const std::string& s) {
   char* p = static_cast<char*>(std::malloc(s.size() + 1));
