@@ -17,7 +17,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "executor/call_deadline.hpp"
+#include "executor/tools/call_deadline.hpp"
 #include "sandbox/sandbox.hpp"
 
 namespace shmcp::executor {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "channel/result.hpp"
-#include "executor/call_deadline.hpp"
+#include "executor/tools/call_deadline.hpp"
 
 namespace shmcp::executor::edit {
 

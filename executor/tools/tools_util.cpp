@@ -17,7 +17,7 @@
 #include <ctime>
 
 #include "channel/text.hpp"
-#include "executor/tools_internal.hpp"
+#include "executor/tools/tools_internal.hpp"
 
 namespace shmcp::executor::detail {
 

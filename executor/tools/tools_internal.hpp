@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "channel/result.hpp"
-#include "executor/edit_diff.hpp"
-#include "executor/tools.hpp"
+#include "executor/tools/edit_diff.hpp"
+#include "executor/tools/tools.hpp"
 #include "sandbox/sandbox.hpp"
 
 namespace shmcp::executor::detail {

@@ -7,8 +7,8 @@
 #include <exception>
 #include <new>
 
-#include "executor/tools.hpp"
-#include "executor/tools_internal.hpp"
+#include "executor/tools/tools.hpp"
+#include "executor/tools/tools_internal.hpp"
 
 namespace shmcp::executor {
 
