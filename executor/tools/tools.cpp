@@ -4,13 +4,19 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <new>
+#include <utility>
 
 #include "executor/tools/tools.hpp"
 #include "executor/tools/tools_internal.hpp"
 
 namespace shmcp::executor {
+
+// executor/tools/schemas.json, embedded by CMake (schemas.cpp.in).
+extern const char kToolSchemasJson[];
 
 using nlohmann::json;
 
@@ -45,11 +51,6 @@ json block_json(const ContentBlock& b) {
   }
   return json::object();
 }
-
-// The reference's tools/list with its descriptions replaced by ours (schemas, annotations and
-// execution copied verbatim from ../shared/reference/tools-list.json).
-constexpr const char* kToolsList = R"json(
-[{"name":"read_file","description":"Deprecated alias of read_text_file: reads a UTF-8 text file inside the workspace (head/tail select the first or last N lines).","inputSchema":{"type":"object","properties":{"path":{"type":"string"},"tail":{"type":"number"},"head":{"type":"number"}},"required":["path"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"read_text_file","description":"Read a file inside the workspace as UTF-8 text (invalid bytes become U+FFFD). 'head' returns only the first N lines, 'tail' only the last N; not both. Regular files only, up to a size limit.","inputSchema":{"type":"object","properties":{"path":{"type":"string"},"tail":{"type":"number"},"head":{"type":"number"}},"required":["path"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"read_media_file","description":"Read an image or audio file inside the workspace and return it base64-encoded with its MIME type; other files come back as an embedded binary resource.","inputSchema":{"type":"object","properties":{"path":{"type":"string"}},"required":["path"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"array","items":{"anyOf":[{"type":"object","properties":{"type":{"type":"string","enum":["image","audio"]},"data":{"type":"string"},"mimeType":{"type":"string"}},"required":["type","data","mimeType"],"additionalProperties":false},{"type":"object","properties":{"type":{"type":"string","const":"resource"},"resource":{"type":"object","properties":{"uri":{"type":"string"},"mimeType":{"type":"string"},"blob":{"type":"string"}},"required":["uri","blob"],"additionalProperties":false}},"required":["type","resource"],"additionalProperties":false}]}}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"read_multiple_files","description":"Read several text files at once. Each result is prefixed with the path as given; a file that cannot be read yields an error line without failing the others.","inputSchema":{"type":"object","properties":{"paths":{"minItems":1,"type":"array","items":{"type":"string"}}},"required":["paths"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"write_file","description":"Create a file or replace an existing one completely with the given text (atomic: written to a temporary file, then renamed into place; a symlink at the path is replaced, not followed). The parent directory must exist.","inputSchema":{"type":"object","properties":{"path":{"type":"string"},"content":{"type":"string"}},"required":["path","content"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":false,"destructiveHint":true,"idempotentHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"edit_file","description":"Apply exact or whitespace-tolerant line replacements to a text file and return a unified diff of the change. With dryRun the diff is returned and nothing is written.","inputSchema":{"type":"object","properties":{"path":{"type":"string"},"edits":{"type":"array","items":{"type":"object","properties":{"oldText":{"type":"string"},"newText":{"type":"string"}},"required":["oldText","newText"]}},"dryRun":{"default":false,"type":"boolean"}},"required":["path","edits"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":false,"destructiveHint":true,"idempotentHint":false,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"create_directory","description":"Create a directory, including missing parents. Succeeds if it already exists.","inputSchema":{"type":"object","properties":{"path":{"type":"string"}},"required":["path"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":false,"destructiveHint":false,"idempotentHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"list_directory","description":"List the entries of a directory, one per line, prefixed with [DIR] for real directories and [FILE] for everything else.","inputSchema":{"type":"object","properties":{"path":{"type":"string"}},"required":["path"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"list_directory_with_sizes","description":"List the entries of a directory with file sizes, sorted by name or size (descending), followed by totals.","inputSchema":{"type":"object","properties":{"path":{"type":"string"},"sortBy":{"default":"name","type":"string","enum":["name","size"]}},"required":["path"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"directory_tree","description":"Return the recursive structure of a directory as indented JSON ({name, type, children}). Symlinks are not followed. excludePatterns are glob patterns relative to the path.","inputSchema":{"type":"object","properties":{"path":{"type":"string"},"excludePatterns":{"default":[],"type":"array","items":{"type":"string"}}},"required":["path"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"move_file","description":"Move or rename a file or directory. Fails if the destination already exists; a symlink is moved itself, not its target.","inputSchema":{"type":"object","properties":{"source":{"type":"string"},"destination":{"type":"string"}},"required":["source","destination"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":false,"destructiveHint":true,"idempotentHint":false,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"search_files","description":"Recursively find entries whose path relative to 'path' matches a glob pattern ('*.ext' at the top level, '**/*.ext' at any depth). Returns absolute paths. Symlinked directories are not descended.","inputSchema":{"type":"object","properties":{"path":{"type":"string"},"pattern":{"type":"string"},"excludePatterns":{"default":[],"type":"array","items":{"type":"string"}}},"required":["path","pattern"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"get_file_info","description":"Return metadata of a file or directory: size, creation, modification and access times, type and permissions.","inputSchema":{"type":"object","properties":{"path":{"type":"string"}},"required":["path"],"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}},{"name":"list_allowed_directories","description":"Return the directory this server may access (the workspace root). All paths must lie beneath it.","inputSchema":{"type":"object","properties":{},"$schema":"http://json-schema.org/draft-07/schema#"},"outputSchema":{"type":"object","properties":{"content":{"type":"string"}},"required":["content"],"$schema":"http://json-schema.org/draft-07/schema#","additionalProperties":false},"annotations":{"readOnlyHint":true,"openWorldHint":false},"execution":{"taskSupport":"forbidden"}}])json";
 
 const char* json_type(const json& v) {
   switch (v.type()) {
@@ -116,14 +117,6 @@ std::string check(const json& schema, const json* v, const std::string& where) {
   return "";
 }
 
-const json& schema_of(std::string_view tool) {
-  static const json kNull;
-  for (const auto& t : Tools::list()) {
-    if (t["name"].get_ref<const std::string&>() == tool) return t["inputSchema"];
-  }
-  return kNull;
-}
-
 std::vector<std::string> strings(const json& args, const char* key) {
   std::vector<std::string> out;
   if (auto it = args.find(key); it != args.end()) {
@@ -132,8 +125,91 @@ std::vector<std::string> strings(const json& args, const char* key) {
   return out;
 }
 
-bool is_write_tool(std::string_view tool) {
-  return tool == "write_file" || tool == "edit_file" || tool == "create_directory" || tool == "move_file";
+const std::string& str(const json& args, const char* key) { return args[key].get_ref<const std::string&>(); }
+
+std::optional<double> num(const json& args, const char* key) {
+  if (auto it = args.find(key); it != args.end()) return it->get<double>();
+  return std::nullopt;
+}
+
+// One row per tool, in the order of schemas.json (Tools::list(), and with it the per-tool counters,
+// follow that order; Registry checks it). `run` gets arguments already validated against the
+// tool's inputSchema; `run_typed` serves the tool's TypedArgs shape, if it has one.
+struct ToolSpec {
+  std::string_view name;
+  bool writes;  // refused with kReadOnlyMessage on a read-only workspace
+  CallResult (*run)(Tools& t, const detail::Ctx& c, const json& args);
+  std::optional<TypedArgs::Shape> typed = std::nullopt;
+  CallResult (*run_typed)(Tools& t, const TypedArgs& a) = nullptr;
+};
+
+CallResult read_text_typed(Tools& t, const TypedArgs& a) { return t.read_text_file(a.path, a.head, a.tail); }
+CallResult write_typed(Tools& t, const TypedArgs& a) { return t.write_file(a.path, a.content); }
+
+const ToolSpec kTools[] = {
+    {"read_file", false,
+     [](Tools& t, const detail::Ctx&, const json& a) { return t.read_text_file(str(a, "path"), num(a, "head"), num(a, "tail")); }},
+    {"read_text_file", false,
+     [](Tools& t, const detail::Ctx&, const json& a) { return t.read_text_file(str(a, "path"), num(a, "head"), num(a, "tail")); },
+     TypedArgs::Shape::read_text, read_text_typed},
+    {"read_media_file", false, [](Tools&, const detail::Ctx& c, const json& a) { return detail::read_media_file(c, str(a, "path")); }},
+    {"read_multiple_files", false,
+     [](Tools&, const detail::Ctx& c, const json& a) { return detail::read_multiple_files(c, strings(a, "paths")); }},
+    {"write_file", true, [](Tools& t, const detail::Ctx&, const json& a) { return t.write_file(str(a, "path"), str(a, "content")); },
+     TypedArgs::Shape::write, write_typed},
+    {"edit_file", true,
+     [](Tools&, const detail::Ctx& c, const json& a) {
+       std::vector<edit::Edit> edits;
+       for (const auto& e : a["edits"]) edits.push_back({e["oldText"].get<std::string>(), e["newText"].get<std::string>()});
+       bool dry = a.contains("dryRun") && a["dryRun"].get<bool>();
+       return detail::edit_file(c, str(a, "path"), edits, dry);
+     }},
+    {"create_directory", true, [](Tools&, const detail::Ctx& c, const json& a) { return detail::create_directory(c, str(a, "path")); }},
+    {"list_directory", false, [](Tools&, const detail::Ctx& c, const json& a) { return detail::list_directory(c, str(a, "path")); }},
+    {"list_directory_with_sizes", false,
+     [](Tools&, const detail::Ctx& c, const json& a) {
+       bool by_size = a.contains("sortBy") && a["sortBy"] == "size";
+       return detail::list_directory_with_sizes(c, str(a, "path"), by_size);
+     }},
+    {"directory_tree", false,
+     [](Tools&, const detail::Ctx& c, const json& a) { return detail::directory_tree(c, str(a, "path"), strings(a, "excludePatterns")); }},
+    {"move_file", true,
+     [](Tools&, const detail::Ctx& c, const json& a) { return detail::move_file(c, str(a, "source"), str(a, "destination")); }},
+    {"search_files", false,
+     [](Tools&, const detail::Ctx& c, const json& a) {
+       return detail::search_files(c, str(a, "path"), str(a, "pattern"), strings(a, "excludePatterns"));
+     }},
+    {"get_file_info", false, [](Tools&, const detail::Ctx& c, const json& a) { return detail::get_file_info(c, str(a, "path")); }},
+    {"list_allowed_directories", false,
+     [](Tools&, const detail::Ctx& c, const json&) { return CallResult::text("Allowed directories:\n" + c.ws.root()); }},
+};
+
+// The parsed schemas.json next to kTools. A row whose name differs from the schema entry at the same
+// position is a defect of the source tree, found by the first test that lists or calls a tool.
+struct Registry {
+  json list;
+  Registry() : list(json::parse(kToolSchemasJson)) {
+    bool same = list.is_array() && list.size() == std::size(kTools);
+    for (std::size_t i = 0; same && i < std::size(kTools); ++i) same = list[i].value("name", "") == kTools[i].name;
+    if (!same) {
+      std::fputs("shmcp: executor/tools/schemas.json and the tool table in tools.cpp disagree\n", stderr);
+      std::abort();
+    }
+  }
+};
+
+const Registry& registry() {
+  static const Registry r;
+  return r;
+}
+
+// The row and its schema entry for `tool`; null when unknown.
+std::pair<const ToolSpec*, const json*> find(std::string_view tool) {
+  const Registry& r = registry();
+  for (std::size_t i = 0; i < std::size(kTools); ++i) {
+    if (kTools[i].name == tool) return {&kTools[i], &r.list[i]};
+  }
+  return {nullptr, nullptr};
 }
 
 }  // namespace
@@ -154,17 +230,21 @@ json to_json(const CallResult& r) {
 
 Tools::Tools(const sandbox::Workspace& ws, ToolOptions opts) : ws_(ws), opts_(opts) {}
 
-const json& Tools::list() {
-  static const json kList = json::parse(kToolsList);
-  return kList;
-}
+const json& Tools::list() { return registry().list; }
 
-bool Tools::known(std::string_view tool) { return !schema_of(tool).is_null(); }
+bool Tools::known(std::string_view tool) { return find(tool).first != nullptr; }
+
+std::optional<CallResult> Tools::call_typed(std::string_view tool, const TypedArgs& args) {
+  const ToolSpec* spec = find(tool).first;
+  if (spec == nullptr || spec->typed != args.shape) return std::nullopt;
+  return spec->run_typed(*this, args);
+}
 
 std::optional<CallResult> Tools::call(std::string_view tool, const json& args_in, CallDeadline deadline) {
   try {
-    const json& schema = schema_of(tool);
-    if (schema.is_null()) return std::nullopt;
+    const auto [spec, entry] = find(tool);
+    if (spec == nullptr) return std::nullopt;
+    const json& schema = (*entry)["inputSchema"];
     static const json kEmpty = json::object();
     const json& args = args_in.is_null() ? kEmpty : args_in;
     if (!args.is_object()) {
@@ -174,43 +254,13 @@ std::optional<CallResult> Tools::call(std::string_view tool, const json& args_in
     if (auto problem = check(schema, &args, ""); !problem.empty()) {
       return CallResult::error("Invalid arguments for " + std::string(tool) + ": " + problem);
     }
-    if (opts_.read_only && is_write_tool(tool)) return CallResult::error(detail::kReadOnlyMessage);
+    if (opts_.read_only && spec->writes) return CallResult::error(detail::kReadOnlyMessage);
 
     const detail::Ctx c{ws_, opts_, nullptr, &deadline};
-    auto str = [&](const char* key) -> const std::string& { return args[key].get_ref<const std::string&>(); };
-    auto num = [&](const char* key) -> std::optional<double> {
-      if (auto it = args.find(key); it != args.end()) return it->get<double>();
-      return std::nullopt;
-    };
     // A tool that stops early on the deadline may return anything (a partial listing, an error):
     // whatever it is, the answer is the timeout.
-    auto result = [&]() -> std::optional<CallResult> {
-      if (tool == "read_file" || tool == "read_text_file") return read_text_file(str("path"), num("head"), num("tail"));
-      if (tool == "read_media_file") return detail::read_media_file(c, str("path"));
-      if (tool == "read_multiple_files") return detail::read_multiple_files(c, strings(args, "paths"));
-      if (tool == "write_file") return write_file(str("path"), str("content"));
-      if (tool == "edit_file") {
-        std::vector<edit::Edit> edits;
-        for (const auto& e : args["edits"]) edits.push_back({e["oldText"].get<std::string>(), e["newText"].get<std::string>()});
-        bool dry = args.contains("dryRun") && args["dryRun"].get<bool>();
-        return detail::edit_file(c, str("path"), edits, dry);
-      }
-      if (tool == "create_directory") return detail::create_directory(c, str("path"));
-      if (tool == "list_directory") return detail::list_directory(c, str("path"));
-      if (tool == "list_directory_with_sizes") {
-        bool by_size = args.contains("sortBy") && args["sortBy"] == "size";
-        return detail::list_directory_with_sizes(c, str("path"), by_size);
-      }
-      if (tool == "directory_tree") return detail::directory_tree(c, str("path"), strings(args, "excludePatterns"));
-      if (tool == "move_file") return detail::move_file(c, str("source"), str("destination"));
-      if (tool == "search_files") {
-        return detail::search_files(c, str("path"), str("pattern"), strings(args, "excludePatterns"));
-      }
-      if (tool == "get_file_info") return detail::get_file_info(c, str("path"));
-      if (tool == "list_allowed_directories") return CallResult::text("Allowed directories:\n" + ws_.root());
-      return std::nullopt;
-    }();
-    if (result && deadline.hit()) return CallResult::timeout(tool);
+    CallResult result = spec->run(*this, c, args);
+    if (deadline.hit()) return CallResult::timeout(tool);
     return result;
   } catch (const std::bad_alloc&) {
     return CallResult::error("Internal error: out of memory");
