@@ -23,7 +23,7 @@
 
 #include "channel/channel.hpp"
 #include "channel/base/result.hpp"
-#include "executor/tools.hpp"
+#include "executor/tools/tools.hpp"
 
 namespace shmcp::executor {
 

@@ -13,7 +13,7 @@
 #include "channel/ring.hpp"
 #include "executor/executor.hpp"
 #include "executor/http_guard.hpp"
-#include "executor/tools.hpp"
+#include "executor/tools/tools.hpp"
 #include "orchestrator/bounded_json.hpp"
 #include "orchestrator/client.hpp"
 #include "orchestrator/convert.hpp"

@@ -5,7 +5,7 @@
 #include <bit>
 #include <cstdio>
 
-#include "executor/tools.hpp"
+#include "executor/tools/tools.hpp"
 
 namespace shmcp::executor {
 

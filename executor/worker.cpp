@@ -297,14 +297,21 @@ int worker_main(int argc, char** argv) {
             result = abort_tools->write_file(a["path"].get<std::string>(), a["content"].get<std::string>());
           else
             result = CallResult::error("test hook: needs path and content strings");
-        } else if (r.args_type() == wire::Args::ReadTextFileArgs && tool == "read_text_file") {
-          const auto* a = r.args_as_ReadTextFileArgs();
-          const double h = a->head(), t = a->tail();
-          result = tools.read_text_file(a->path()->string_view(), h != 0 ? std::optional<double>(h) : std::nullopt,
-                                        t != 0 ? std::optional<double>(t) : std::nullopt);
-        } else if (r.args_type() == wire::Args::WriteFileArgs && tool == "write_file") {
-          const auto* a = r.args_as_WriteFileArgs();
-          result = tools.write_file(a->path()->string_view(), a->content()->string_view());
+        } else if (r.args_type() == wire::Args::ReadTextFileArgs || r.args_type() == wire::Args::WriteFileArgs) {
+          TypedArgs ta;
+          if (const auto* a = r.args_as_ReadTextFileArgs()) {
+            const double h = a->head(), t = a->tail();
+            ta = {TypedArgs::Shape::read_text, a->path()->string_view(), {},
+                  h != 0 ? std::optional<double>(h) : std::nullopt, t != 0 ? std::optional<double>(t) : std::nullopt};
+          } else if (const auto* w = r.args_as_WriteFileArgs()) {
+            ta = {TypedArgs::Shape::write, w->path()->string_view(), w->content()->string_view(), {}, {}};
+          }
+          result = tools.call_typed(tool, ta);
+          if (!result) {
+            channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest, "arguments do not match the tool");
+            ok = false;
+            break;
+          }
         } else if (r.args_type() == wire::Args::JsonArgs || r.args_type() == wire::Args::NONE) {
           const std::string_view text = r.args_type() == wire::Args::JsonArgs ? r.args_as_JsonArgs()->json()->string_view()
                                                                               : std::string_view("{}");

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "executor/mcp.hpp"
-#include "executor/tools.hpp"
+#include "executor/tools/tools.hpp"
 
 using nlohmann::json;
 using shmcp::executor::McpSession;

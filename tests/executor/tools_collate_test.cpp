@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "executor/collate.hpp"
+#include "executor/tools/collate.hpp"
 
 namespace shmcp::executor {
 namespace {

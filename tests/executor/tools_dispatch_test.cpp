@@ -11,11 +11,17 @@ using nlohmann::json;
 
 class Dispatch : public ToolsTest {};
 
+TEST_F(Dispatch, ListIsTheRepositorysSchemasFile) {
+  std::ifstream f(std::string(SHMCP_SOURCE_DIR) + "/executor/tools/schemas.json");
+  ASSERT_TRUE(f) << "executor/tools/schemas.json not found";
+  EXPECT_EQ(Tools::list(), json::parse(f));
+}
+
 TEST_F(Dispatch, ListHasTheReferenceSchemasAndAnnotations) {
-  std::ifstream f("/work/shared/reference/tools-list.json");
+  std::ifstream f(std::string(SHMCP_SOURCE_DIR) + "/tests/interop/reference/tools-list.json");
   const json& ours = Tools::list();
   ASSERT_EQ(ours.size(), 14u);
-  if (!f) GTEST_SKIP() << "reference tools-list.json not available";
+  ASSERT_TRUE(f) << "tests/interop/reference/tools-list.json not found";
   const json ref = json::parse(f)["tools"];
   ASSERT_EQ(ref.size(), ours.size());
   for (std::size_t i = 0; i < ref.size(); ++i) {
@@ -32,6 +38,23 @@ TEST_F(Dispatch, ListHasTheReferenceSchemasAndAnnotations) {
 TEST_F(Dispatch, UnknownToolIsNullopt) {
   EXPECT_FALSE(tools_->call("rm_rf", json::object()).has_value());
   EXPECT_FALSE(Tools::known("rm_rf"));
+}
+
+TEST_F(Dispatch, TypedArgumentsServeOnlyTheToolOfTheirShape) {
+  file("t.txt", "a\nb\nc\n");
+  const TypedArgs read{TypedArgs::Shape::read_text, "t.txt", {}, 1.0, std::nullopt};
+  auto r = tools_->call_typed("read_text_file", read);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->content.at(0).text, "a");
+  const TypedArgs write{TypedArgs::Shape::write, "w.txt", "x", std::nullopt, std::nullopt};
+  r = tools_->call_typed("write_file", write);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->is_error) << r->content.at(0).text;
+  EXPECT_EQ(slurp(p("w.txt")), "x");
+  EXPECT_FALSE(tools_->call_typed("read_file", read).has_value());
+  EXPECT_FALSE(tools_->call_typed("write_file", read).has_value());
+  EXPECT_FALSE(tools_->call_typed("read_text_file", write).has_value());
+  EXPECT_FALSE(tools_->call_typed("rm_rf", read).has_value());
 }
 
 TEST_F(Dispatch, ValidationErrorsNameTheToolAndField) {

@@ -2,7 +2,7 @@
 // texts produced by diff@8 createTwoFilesPatch).
 #include <gtest/gtest.h>
 
-#include "executor/edit_diff.hpp"
+#include "executor/tools/edit_diff.hpp"
 
 namespace shmcp::executor::edit {
 namespace {

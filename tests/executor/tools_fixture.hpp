@@ -17,7 +17,7 @@
 #include <sstream>
 #include <string>
 
-#include "executor/tools.hpp"
+#include "executor/tools/tools.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::executor::testing {

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "executor/glob.hpp"
+#include "executor/tools/glob.hpp"
 
 namespace shmcp::executor::glob {
 namespace {

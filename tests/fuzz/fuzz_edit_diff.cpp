@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "executor/edit_diff.hpp"
+#include "executor/tools/edit_diff.hpp"
 
 using namespace shmcp::executor;
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "executor/glob.hpp"
+#include "executor/tools/glob.hpp"
 
 using namespace shmcp::executor;
 

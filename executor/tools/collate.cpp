@@ -1,4 +1,4 @@
-#include "executor/collate.hpp"
+#include "executor/tools/collate.hpp"
 
 #include <cstdint>
 #include <vector>

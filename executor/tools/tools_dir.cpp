@@ -13,9 +13,9 @@
 #include <cerrno>
 #include <exception>
 
-#include "executor/collate.hpp"
-#include "executor/glob.hpp"
-#include "executor/tools_internal.hpp"
+#include "executor/tools/collate.hpp"
+#include "executor/tools/glob.hpp"
+#include "executor/tools/tools_internal.hpp"
 
 namespace shmcp::executor::detail {
 namespace {

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "executor/call_deadline.hpp"
+#include "executor/tools/call_deadline.hpp"
 
 namespace shmcp::executor::glob {
 

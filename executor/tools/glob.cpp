@@ -1,4 +1,4 @@
-#include "executor/glob.hpp"
+#include "executor/tools/glob.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "channel/base/result.hpp"
-#include "executor/edit_diff.hpp"
-#include "executor/tools.hpp"
+#include "executor/tools/edit_diff.hpp"
+#include "executor/tools/tools.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::executor::detail {
@@ -34,7 +34,7 @@ struct Ctx {
   bool hit() const { return deadline != nullptr && deadline->hit(); }
 };
 
-// ---- text ------------------------------------------------------------------------------------
+// ---- text (format.cpp) ------------------------------------------------------------------------
 
 // WHATWG UTF-8 decode then encode: every maximal invalid subsequence becomes U+FFFD, as Node's
 // Buffer#toString("utf-8") does. The result is always valid UTF-8 (required by the JSON encoder).
@@ -55,7 +55,7 @@ std::string extension_lower(std::string_view path);
 std::string file_url(std::string_view abs);
 std::string dirname(std::string_view abs);
 
-// ---- errors ----------------------------------------------------------------------------------
+// ---- errors (format.cpp) ----------------------------------------------------------------------
 
 // Node's form: "ENOENT: no such file or directory, open '<path>'".
 std::string node_errno_message(int err, std::string_view syscall, std::string_view path);
@@ -64,7 +64,7 @@ std::string node_errno_message(int err, std::string_view syscall, std::string_vi
 std::string ws_error_message(const Error& e, std::string_view syscall, std::string_view display);
 Error fail(std::string message, Errc code = Errc::tool_error);
 
-// ---- files -----------------------------------------------------------------------------------
+// ---- files (files.cpp) -----------------------------------------------------------------------
 
 struct FileBytes {
   std::string data;
@@ -93,7 +93,7 @@ Result<FileBytes> read_regular(const Ctx& c, const sandbox::ResolvedName& name,
 // is gone and the original untouched. Returns the display path.
 Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::string_view data);
 
-// ---- directories -----------------------------------------------------------------------------
+// ---- directories (dirs.cpp) ------------------------------------------------------------------
 
 struct DirEntry {
   std::string name;  // raw bytes as the kernel returned them

@@ -17,7 +17,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "executor/call_deadline.hpp"
+#include "executor/tools/call_deadline.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::executor {
@@ -62,6 +62,16 @@ struct ToolOptions {
   bool test_abort_after_fill = false;
 };
 
+// Arguments of a tool call that arrived already typed (the shm fast path skips JSON for these).
+// Views into the caller's buffer, valid for the call only.
+struct TypedArgs {
+  enum class Shape : std::uint8_t { read_text, write };  // read_text: path, head, tail; write: path, content
+  Shape shape = Shape::read_text;
+  std::string_view path;
+  std::string_view content;
+  std::optional<double> head, tail;
+};
+
 class Tools {
  public:
   Tools(const sandbox::Workspace& ws, ToolOptions opts);
@@ -71,7 +81,12 @@ class Tools {
   // work grows with the input polls `deadline`; once it passes, the result is CallResult::timeout.
   std::optional<CallResult> call(std::string_view tool, const nlohmann::json& args, CallDeadline deadline = {});
 
-  // Typed entry points (the shm fast path skips JSON for these).
+  // Dispatch by name with typed arguments. std::nullopt when the tool is unknown or does not take
+  // arguments of that shape. Like the typed entry points below, no deadline: neither loops over
+  // its input.
+  std::optional<CallResult> call_typed(std::string_view tool, const TypedArgs& args);
+
+  // Typed entry points.
   CallResult read_text_file(std::string_view path, std::optional<double> head,
                             std::optional<double> tail);
   CallResult write_file(std::string_view path, std::string_view content);

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "channel/base/result.hpp"
-#include "executor/call_deadline.hpp"
+#include "executor/tools/call_deadline.hpp"
 
 namespace shmcp::executor::edit {
 

@@ -1,4 +1,4 @@
-#include "executor/edit_diff.hpp"
+#include "executor/tools/edit_diff.hpp"
 
 #include <string.h>  // memmem
 

@@ -10,8 +10,8 @@
 #include <exception>
 #include <new>
 
-#include "executor/edit_diff.hpp"
-#include "executor/tools_internal.hpp"
+#include "executor/tools/edit_diff.hpp"
+#include "executor/tools/tools_internal.hpp"
 
 namespace shmcp::executor {
 namespace detail {
