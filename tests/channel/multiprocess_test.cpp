@@ -267,8 +267,12 @@ TEST_P(ServerKilled, ClientInACallGetsPeerDeadWithinTheBoundThenReattachesToTheR
     in_flight = call_tool(*lane, "sleep", "60000", policy, 60'000 * kMs);  // the server will not answer
     failed_at = monotonic_ns();
   });
-  // The server has taken the call (its worker slot names our lane) and sleeps inside it.
-  ASSERT_TRUE(eventually([&] { return seg->worker(0).lane_plus1.load() == lane->index() + 1; }));
+  // The server has taken the call and sleeps inside it: its worker owns our lane and has read the
+  // request (worker slots live in the server's private control region, out of a client's reach).
+  ASSERT_TRUE(eventually([&] {
+    return (seg->lane(lane->index()).server_owner.load() & kOwnerWorkerMask) == 1 &&
+           !seg->request_ring(lane->index()).readable();
+  }));
   const std::uint64_t killed_at = monotonic_ns();
   server->kill_now(SIGKILL);
   caller.join();

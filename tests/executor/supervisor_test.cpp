@@ -236,7 +236,7 @@ TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     const std::string payload = R"({"tool":"read_text_file","arguments":{"path":"big.txt"}})";
-    const std::string req = "POST /execute HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    const std::string req = "POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
                             "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
     ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
     char buf[65536];
