@@ -367,6 +367,7 @@ int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_
   bool discarding = false;
   std::size_t searched = 0;  // leading bytes of buf known to hold no newline: each byte is scanned once
   std::array<char, 64 * 1024> chunk{};
+  std::uint64_t budget = spin_ns;  // how long to poll stdin when idle (see below)
   for (;;) {
     std::size_t start = 0;
     for (std::size_t nl; (nl = buf.find('\n', std::max(start, searched))) != std::string::npos; start = nl + 1) {
@@ -387,13 +388,24 @@ int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_
       buf.clear();
       searched = 0;
     }
+    // Between requests (nothing buffered) the poll budget follows the arrival gap, as an adaptive
+    // worker's does (ServerEndpoint::spin_budget): a client sending requests steadily, each
+    // within the cap of the previous answer, finds this process still polling.
+    std::uint64_t idle_since = 0;
     if (spin_ns != 0) {
-      const std::uint64_t until = channel::monotonic_ns() + spin_ns;
+      const std::uint64_t now = channel::monotonic_ns();
+      if (buf.empty()) idle_since = now;
+      const std::uint64_t until = now + (buf.empty() ? budget : spin_ns);
       pollfd p{in_fd, POLLIN, 0};
       while (::poll(&p, 1, 0) == 0 && channel::monotonic_ns() < until) {
       }
     }
     const ssize_t n = ::read(in_fd, chunk.data(), chunk.size());
+    if (idle_since != 0 && n > 0) {
+      const std::uint64_t gap = channel::monotonic_ns() - idle_since;
+      const std::uint64_t cap = channel::ServerEndpoint::kSteadySpinFactor * spin_ns;
+      budget = gap <= cap ? std::clamp(2 * gap, spin_ns, cap) : spin_ns;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {  // a parent left stdin non-blocking
       pollfd p{in_fd, POLLIN, 0};
