@@ -504,7 +504,9 @@ TEST(SessionWithTextCaller, RepliesAreByteIdenticalToTheDomCallers) {
     const auto a = dom.handle(line);
     const auto b = text.handle(line);
     ASSERT_EQ(a.has_value(), b.has_value());
-    if (a) EXPECT_EQ(*a, *b);
+    if (a) {
+      EXPECT_EQ(*a, *b);
+    }
     // The DOM interface of a text-caller session parses what the text path spliced in (tool calls
     // only: a second initialize would be refused).
     if (a) {
