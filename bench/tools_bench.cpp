@@ -58,7 +58,8 @@
 
 #include "bench/benches.hpp"
 #include "orchestrator/client.hpp"
-#include "sandbox/sandbox.hpp"
+#include "sandbox/lockdown.hpp"
+#include "sandbox/workspace.hpp"
 
 namespace shmcp::bench {
 namespace {
