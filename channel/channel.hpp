@@ -181,6 +181,8 @@ class Segment {
 // claim generation so responses left over from a dead predecessor are recognised and dropped.
 class ClientLane {
  public:
+  // Added to an adaptive wait's spin budget when the call had to wake a sleeping worker.
+  static constexpr std::uint64_t kWakeAllowanceNs = 500'000;
   static Result<ClientLane> claim(std::shared_ptr<Segment> segment);
   ClientLane(ClientLane&&) noexcept;
   ClientLane& operator=(ClientLane&&) noexcept;
@@ -223,6 +225,7 @@ class ClientLane {
   std::uint32_t gen_ = 0;
   std::uint64_t counter_ = 0;
   std::vector<std::byte> buf_;
+  bool rang_ = false;  // send() woke a sleeping worker (see call())
 };
 
 // Executor side, one per worker process: finds a lane with a pending request, owns it while
@@ -230,6 +233,8 @@ class ClientLane {
 // LaneControl::server_owner), so each ring keeps a single consumer and a single producer.
 class ServerEndpoint {
  public:
+  // The adaptive spin budget's ceiling as a multiple of WaitPolicy::spin_ns (1 ms by default).
+  static constexpr std::uint64_t kSteadySpinFactor = 20;
   ServerEndpoint(std::shared_ptr<Segment> segment, std::uint32_t worker_index);
   ~ServerEndpoint();
 
@@ -264,6 +269,13 @@ class ServerEndpoint {
  private:
   bool try_take(std::uint32_t lane) noexcept;
   std::uint32_t takes_ = 0;  // lanes taken so far: the upper 24 bits of this worker's owner tokens
+  // Adaptive mode: how long the spinner polls before it sleeps. --spin-us while calls are sparse;
+  // when the last call came within kSteadySpinFactor x spin_ns of the worker going idle (calls
+  // arriving steadily, e.g. from an HTTP or MCP frontend whose own work between two calls
+  // outlasts --spin-us), twice that gap, up to that cap: the next call then finds the worker
+  // still polling instead of paying a futex wake-up (50-150 us on small VMs). Once calls stop it
+  // sleeps after at most the cap.
+  std::uint64_t spin_budget(const WaitPolicy& policy) const noexcept;
   // Gives the spinner token back if this worker holds it (seq_cst store, then a seq_cst fence).
   void release_spinner() noexcept;
   std::shared_ptr<Segment> seg_;
@@ -276,6 +288,7 @@ class ServerEndpoint {
   std::uint32_t hw_seen_ = 0;  // highest lanes_high_water seen (clamped to lane_count)
   bool spinner_ = false;       // holds SegmentHeader::spinner (see next())
   bool defer_handoff_ = false;  // see defer_spinner_handoff()
+  std::uint64_t last_gap_ns_ = 0;  // how long next() last waited for a call (0: not measured)
   std::vector<Ring> response_rings_;  // one per lane, kept so each producer keeps its head cache
   std::vector<std::byte> buf_;
   std::uint64_t corrupt_count_ = 0;

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -736,6 +737,7 @@ Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, De
   if (h.spinner.load(std::memory_order_relaxed) == 0 && h.sleepers.load(std::memory_order_relaxed) != 0) {
     h.doorbell.fetch_add(1, std::memory_order_seq_cst);
     futex_wake(&h.doorbell, 1);
+    rang_ = true;
   }
   return {};
 }
@@ -750,10 +752,16 @@ Result<std::span<const std::byte>> ClientLane::receive(Deadline& deadline, const
 
 Result<std::span<const std::byte>> ClientLane::call(std::uint64_t id, std::span<const std::byte> request,
                                                     Deadline deadline, const WaitPolicy& policy) {
+  rang_ = false;
   if (auto s = send(id, request, deadline, policy); !s) return s.error();
+  // A worker woken from its sleep for this call needs a wake-up's time before it even starts
+  // (50-150 us on small VMs, more than the default spin budget): waiting adaptively, keep polling
+  // through that instead of going to sleep just before the answer and paying a second wake-up.
+  WaitPolicy wait = policy;
+  if (rang_ && wait.mode == WaitMode::adaptive) wait.spin_ns += kWakeAllowanceNs;
   for (;;) {
     std::uint64_t got = 0;
-    auto r = receive(deadline, policy, &got);
+    auto r = receive(deadline, wait, &got);
     if (!r) return r;
     if (got == id) return r;
     // A response to an earlier call of ours that timed out, or to a dead predecessor: drop it.
@@ -822,6 +830,9 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   // Read the clock only once we actually have to wait (adaptive mode's spin budget): the common
   // pipelined case, where the current lane already has the next request, never needs it.
   std::uint64_t start = 0;
+  std::uint64_t last_now = 0;    // the spin loop's latest clock read
+  std::uint64_t idle_since = 0;  // when this wait began, once known (before the first sleep)
+  bool slept = false;
   std::uint32_t spins = 0;
   bool sleeping_registered = false;
   auto unregister = [&] {
@@ -866,7 +877,8 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
       if (policy.mode == WaitMode::adaptive && (spins & 63u) == 0) {
         const std::uint64_t now = monotonic_ns();
         if (start == 0) start = now;
-        budget_over = now - start >= policy.spin_ns;
+        last_now = now;
+        budget_over = now - start >= spin_budget(policy);
       }
       if (!budget_over) {
         cpu_relax();
@@ -884,8 +896,17 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
       sleeping_registered = true;
       continue;
     }
+    if (idle_since == 0) idle_since = start != 0 ? start : monotonic_ns();
+    slept = true;
     futex_wait(&h.doorbell, seen, kPeerCheckIntervalNs);
     start = 0;  // woken: may compete for the spinner token again
+  }
+  if (policy.mode == WaitMode::adaptive) {
+    // How long this worker waited for the call, when it waited at all (the clock was read while
+    // spinning, or it slept): the next spin budget covers a gap this long (see spin_budget()).
+    if (slept) last_gap_ns_ = monotonic_ns() - idle_since;
+    else if (start != 0) last_gap_ns_ = last_now - start;
+    else last_gap_ns_ = 0;
   }
   unregister();
   if (!defer_handoff_) hand_off_spinner();
@@ -921,6 +942,12 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   slot_->call_id.store(*id, std::memory_order_relaxed);
   slot_->lane_plus1.store(lane + 1, std::memory_order_release);
   return Incoming{lane, *id, std::span<const std::byte>(buf_.data(), buf_.size())};
+}
+
+std::uint64_t ServerEndpoint::spin_budget(const WaitPolicy& policy) const noexcept {
+  const std::uint64_t cap = kSteadySpinFactor * policy.spin_ns;
+  if (last_gap_ns_ == 0 || last_gap_ns_ > cap) return policy.spin_ns;
+  return std::clamp(2 * last_gap_ns_, policy.spin_ns, cap);
 }
 
 void ServerEndpoint::release_spinner() noexcept {

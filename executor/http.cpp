@@ -35,6 +35,15 @@ int http_status_for(Errc c) {
   }
 }
 
+// Response::set_content copies its argument; a result body (megabytes) is moved in instead.
+void set_body(httplib::Response& res, std::string body, const char* content_type) {
+  res.body = std::move(body);
+  res.set_header("Content-Type", content_type);
+}
+void set_body(httplib::Response& res, std::string body, const std::string& content_type) {
+  set_body(res, std::move(body), content_type.c_str());
+}
+
 void json_reply(httplib::Response& res, int status, const nlohmann::json& j) {
   res.status = status;
   res.set_content(to_json_text(j), "application/json");
@@ -161,6 +170,17 @@ struct HttpLatency {
 
 ExecuteReply handle_execute(std::string_view text, std::size_t max_body_bytes, const ExecuteCall& call,
                             const ExecutePing& ping) {
+  return handle_execute(text, max_body_bytes, ExecuteTextCall([&call](const std::string& tool, const nlohmann::json& args) -> Result<std::string> {
+    auto r = call(tool, args);
+    if (!r) return r.error();
+    // /execute always states isError (the MCP result omits it on success, like the reference).
+    if (!r->json.contains("isError")) r->json["isError"] = false;
+    return to_json_text(r->json);  // strict: invalid UTF-8 throws, answered below with 500
+  }), ping);
+}
+
+ExecuteReply handle_execute(std::string_view text, std::size_t max_body_bytes, const ExecuteTextCall& call,
+                            const ExecutePing& ping) {
   auto reply = [](int status, const nlohmann::json& j) { return ExecuteReply{status, to_json_text(j), {}}; };
   try {
     nlohmann::json body;
@@ -186,9 +206,7 @@ ExecuteReply handle_execute(std::string_view text, std::size_t max_body_bytes, c
       e.tool = tool;
       return e;
     }
-    // /execute always states isError (the MCP result omits it on success, like the reference).
-    if (!r->json.contains("isError")) r->json["isError"] = false;
-    return ExecuteReply{200, to_json_text(r->json), tool};
+    return ExecuteReply{200, std::move(r).value(), tool};
   } catch (const std::exception& e) {
     // Only a result that cannot be written as JSON (invalid UTF-8 from a tool) or memory
     // exhaustion gets here; the request must still be answered.
@@ -237,11 +255,14 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
     const std::uint64_t t0 = channel::monotonic_ns();
     ExecuteReply r = handle_execute(
         req.body, max_body,
-        [&](const std::string& tool, const nlohmann::json& args) { return client->call(tool, args); },
+        ExecuteTextCall([&](const std::string& tool, const nlohmann::json& args) {
+          // The result's text goes into the body as the worker produced it, escaped once.
+          return client->call_json_text(tool, args, /*state_is_error=*/true);
+        }),
         [&] { return client->ping(); });
     if (!r.tool.empty()) latency->record(tool_index().find(r.tool), channel::monotonic_ns() - t0);
     res.status = r.status;
-    res.set_content(std::move(r.body), "application/json");
+    set_body(res, std::move(r.body), "application/json");
   });
 
   srv.Get("/health", [&sup, gate](const httplib::Request& req, httplib::Response& res) {
@@ -275,7 +296,8 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
       McpHttpReply r = mcp(req.method, headers, req.body);
       res.status = r.status;
       for (const auto& [k, v] : r.headers) res.set_header(k, v);
-      if (!r.body.empty() || !r.content_type.empty()) res.set_content(r.body, r.content_type.empty() ? "application/json" : r.content_type);
+      if (!r.body.empty() || !r.content_type.empty())
+        set_body(res, std::move(r.body), r.content_type.empty() ? "application/json" : r.content_type);
     };
     srv.Post("/mcp", handle);
     srv.Get("/mcp", handle);

@@ -48,6 +48,12 @@ using ExecuteCall = std::function<Result<ToolResult>(const std::string& tool, co
 using ExecutePing = std::function<Status()>;
 ExecuteReply handle_execute(std::string_view body, std::size_t max_body_bytes, const ExecuteCall& call,
                             const ExecutePing& ping);
+// The route's form: `call` returns the result as the body's JSON text, "isError" stated
+// (Client::call_json_text(tool, args, true)), so a result is never held as a DOM; the reply is
+// byte for byte the other form's for the same result.
+using ExecuteTextCall = std::function<Result<std::string>(const std::string& tool, const nlohmann::json& args)>;
+ExecuteReply handle_execute(std::string_view body, std::size_t max_body_bytes, const ExecuteTextCall& call,
+                            const ExecutePing& ping);
 
 // What the frontend accepts and how long it lets a peer take (serve flags of the same names).
 struct HttpOptions {

@@ -265,7 +265,7 @@ int serve(int argc, char** argv) {
       return 1;
     }
     client = std::move(*c);
-    mcp_http = std::make_unique<McpHttp>(make_tool_caller(client));
+    mcp_http = std::make_unique<McpHttp>(make_tool_text_caller(client));
     McpHttpHandler handler = [m = mcp_http.get()](const std::string& method,
                                                   const std::map<std::string, std::string>& headers,
                                                   const std::string& body) { return m->handle(method, headers, body); };
@@ -319,7 +319,7 @@ int mcp_command(int argc, char** argv) {  // not "mcp": that would clash with na
     return 1;
   }
   std::shared_ptr<Client> client = std::move(*c);
-  McpSession session(make_tool_caller(client));
+  McpSession session(make_tool_text_caller(client));
   const int rc = run_stdio_fd(session, STDIN_FILENO, STDOUT_FILENO, o.wait == channel::WaitMode::block ? 0 : o.spin_ns);
   (*sup)->stop();
   return rc;

@@ -95,6 +95,13 @@ ToolCaller make_tool_caller(std::shared_ptr<shmcp::Client> client) {
   };
 }
 
+ToolTextCaller make_tool_text_caller(std::shared_ptr<shmcp::Client> client) {
+  return [client = std::move(client)](std::string_view tool, const json& args) -> Result<std::string> {
+    if (!client) return make_error(Errc::closed, "no executor channel");
+    return client->call_json_text(tool, args, /*state_is_error=*/false, json::error_handler_t::replace);
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // McpSession
 
@@ -102,6 +109,12 @@ McpSession::McpSession(ToolCaller caller, std::string server_name, std::string v
     : caller_(std::move(caller)), server_name_(std::move(server_name)), version_(std::move(version)) {}
 
 McpSession::McpSession(ToolCaller caller)
+    : McpSession(std::move(caller), std::string(kMcpServerName), kVersion) {}
+
+McpSession::McpSession(ToolTextCaller caller, std::string server_name, std::string version)
+    : text_caller_(std::move(caller)), server_name_(std::move(server_name)), version_(std::move(version)) {}
+
+McpSession::McpSession(ToolTextCaller caller)
     : McpSession(std::move(caller), std::string(kMcpServerName), kVersion) {}
 
 bool McpSession::initialized() const {
@@ -131,12 +144,47 @@ std::optional<std::string> McpSession::handle(std::string_view line) {
     case ParseOutcome::ok:
       break;
   }
-  auto out = handle_message(msg);
+  auto out = handle_message_text(msg);
   if (!out) return std::nullopt;
-  return mcp::dump(*out);
+  return std::move(out->text);
 }
 
 std::optional<json> McpSession::handle_message(const json& msg) {
+  std::string raw;
+  auto out = dispatch(msg, text_caller_ ? &raw : nullptr);
+  if (out && text_caller_ && !out->contains("result") && !out->contains("error")) {
+    // A text caller's result: this DOM interface parses it (the transports use the text).
+    json result = json::parse(raw, nullptr, false);
+    if (result.is_discarded()) return error_response((*out)["id"], mcp::kInternalError, "Internal error: malformed tool result");
+    (*out)["result"] = std::move(result);
+  }
+  return out;
+}
+
+std::optional<McpSession::TextReply> McpSession::handle_message_text(const json& msg) {
+  std::string raw;
+  auto out = dispatch(msg, text_caller_ ? &raw : nullptr);
+  if (!out) return std::nullopt;
+  TextReply r;
+  if (text_caller_ && !out->contains("result") && !out->contains("error")) {
+    // The members in the order mcp::dump() writes them (sorted: id, jsonrpc, result), so the
+    // text is byte for byte what the DOM path makes.
+    r.text.reserve(raw.size() + 48);
+    r.text += "{\"id\":";
+    r.text += mcp::dump((*out)["id"]);
+    r.text += ",\"jsonrpc\":\"2.0\",\"result\":";
+    r.text += raw;
+    r.text += '}';
+    r.has_result = true;
+    return r;
+  }
+  r.text = mcp::dump(*out);
+  r.has_result = out->contains("result");
+  r.error_without_id = out->contains("error") && (*out)["id"].is_null();
+  return r;
+}
+
+std::optional<json> McpSession::dispatch(const json& msg, std::string* raw) {
   try {
     if (msg.is_array()) {
       // JSON-RPC batching was removed from MCP in revision 2025-06-18.
@@ -181,7 +229,7 @@ std::optional<json> McpSession::handle_message(const json& msg) {
                             "Invalid request: id must be a string or an integer");
     }
     static const json kEmpty = json::object();
-    return on_request(id, method, params_it != msg.end() ? *params_it : kEmpty);
+    return on_request(id, method, params_it != msg.end() ? *params_it : kEmpty, raw);
   } catch (const std::exception& e) {
     // Defensive: nlohmann accessors are guarded above, but no exception may leave the session.
     return error_response(nullptr, mcp::kInternalError, std::string("Internal error: ") + e.what());
@@ -198,7 +246,7 @@ void McpSession::on_notification(const std::string& method) {
   // notifications are ignored, as JSON-RPC requires that notifications are never answered.
 }
 
-json McpSession::on_request(const json& id, const std::string& method, const json& params) {
+json McpSession::on_request(const json& id, const std::string& method, const json& params, std::string* raw) {
   if (method == "initialize") return on_initialize(id, params);
   if (method == "ping") {
     // Allowed before initialization: the specification lets either side ping at any time.
@@ -219,7 +267,7 @@ json McpSession::on_request(const json& id, const std::string& method, const jso
     if (list.is_object() && list.contains("tools")) return response(id, list);
     return response(id, json{{"tools", list}});
   }
-  if (method == "tools/call") return on_tools_call(id, params);
+  if (method == "tools/call") return on_tools_call(id, params, raw);
   return error_response(id, mcp::kMethodNotFound, "Method not found: " + method);
 }
 
@@ -245,7 +293,7 @@ json McpSession::on_initialize(const json& id, const json& params) {
                            {"serverInfo", json{{"name", server_name_}, {"version", version_}}}});
 }
 
-json McpSession::on_tools_call(const json& id, const json& params) {
+json McpSession::on_tools_call(const json& id, const json& params, std::string* raw) {
   const auto name = params.find("name");
   if (name == params.end() || !name->is_string()) {
     return error_response(id, mcp::kInvalidParams,
@@ -262,6 +310,17 @@ json McpSession::on_tools_call(const json& id, const json& params) {
                           "Invalid params: arguments of " + tool + " must be an object");
   }
   const json& arguments = args != params.end() && args->is_object() ? *args : kNoArgs;
+  if (text_caller_) {
+    auto r = text_caller_(tool, arguments);
+    if (!r) return response(id, tool_error_result(tool + ": " + r.error().describe()));
+    if (raw) {
+      *raw = std::move(r).value();
+      return json{{"jsonrpc", "2.0"}, {"id", id}};  // "result" is *raw (see handle_message_text)
+    }
+    json result = json::parse(*r, nullptr, false);
+    if (result.is_discarded()) return error_response(id, mcp::kInternalError, "Internal error: malformed tool result");
+    return response(id, std::move(result));
+  }
   if (!caller_) return response(id, tool_error_result(tool + ": no tool executor configured"));
   auto r = caller_(tool, arguments);
   if (!r) return response(id, tool_error_result(tool + ": " + r.error().describe()));
@@ -308,6 +367,7 @@ int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_
   bool discarding = false;
   std::size_t searched = 0;  // leading bytes of buf known to hold no newline: each byte is scanned once
   std::array<char, 64 * 1024> chunk{};
+  std::uint64_t budget = spin_ns;  // how long to poll stdin when idle (see below)
   for (;;) {
     std::size_t start = 0;
     for (std::size_t nl; (nl = buf.find('\n', std::max(start, searched))) != std::string::npos; start = nl + 1) {
@@ -328,13 +388,24 @@ int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_
       buf.clear();
       searched = 0;
     }
+    // Between requests (nothing buffered) the poll budget follows the arrival gap, as an adaptive
+    // worker's does (ServerEndpoint::spin_budget): a client sending requests steadily, each
+    // within the cap of the previous answer, finds this process still polling.
+    std::uint64_t idle_since = 0;
     if (spin_ns != 0) {
-      const std::uint64_t until = channel::monotonic_ns() + spin_ns;
+      const std::uint64_t now = channel::monotonic_ns();
+      if (buf.empty()) idle_since = now;
+      const std::uint64_t until = now + (buf.empty() ? budget : spin_ns);
       pollfd p{in_fd, POLLIN, 0};
       while (::poll(&p, 1, 0) == 0 && channel::monotonic_ns() < until) {
       }
     }
     const ssize_t n = ::read(in_fd, chunk.data(), chunk.size());
+    if (idle_since != 0 && n > 0) {
+      const std::uint64_t gap = channel::monotonic_ns() - idle_since;
+      const std::uint64_t cap = channel::ServerEndpoint::kSteadySpinFactor * spin_ns;
+      budget = gap <= cap ? std::clamp(2 * gap, spin_ns, cap) : spin_ns;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {  // a parent left stdin non-blocking
       pollfd p{in_fd, POLLIN, 0};
@@ -454,6 +525,8 @@ bool HeaderNameLess::operator()(const std::string& a, const std::string& b) cons
 struct McpHttp::Entry {
   Entry(ToolCaller caller, std::string name, std::string version)
       : session(std::move(caller), std::move(name), std::move(version)) {}
+  Entry(ToolTextCaller caller, std::string name, std::string version)
+      : session(std::move(caller), std::move(name), std::move(version)) {}
   McpSession session;
   std::chrono::steady_clock::time_point last_used;  // guarded by McpHttp::mu_
 };
@@ -466,6 +539,15 @@ McpHttp::McpHttp(ToolCaller caller, std::string server_name, std::string version
       opts_(std::move(opts)) {}
 
 McpHttp::McpHttp(ToolCaller caller)
+    : McpHttp(std::move(caller), std::string(kMcpServerName), kVersion) {}
+
+McpHttp::McpHttp(ToolTextCaller caller, std::string server_name, std::string version, McpHttpOptions opts)
+    : text_caller_(std::move(caller)),
+      server_name_(std::move(server_name)),
+      version_(std::move(version)),
+      opts_(std::move(opts)) {}
+
+McpHttp::McpHttp(ToolTextCaller caller)
     : McpHttp(std::move(caller), std::string(kMcpServerName), kVersion) {}
 
 McpHttp::~McpHttp() = default;
@@ -570,14 +652,15 @@ HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
       return error_reply(400, mcp::kInvalidRequest,
                          "Bad Request: initialize must not carry an Mcp-Session-Id");
     }
-    auto entry = std::make_shared<Entry>(caller_, server_name_, version_);
-    auto out = entry->session.handle_message(msg);
+    auto entry = text_caller_ ? std::make_shared<Entry>(text_caller_, server_name_, version_)
+                              : std::make_shared<Entry>(caller_, server_name_, version_);
+    auto out = entry->session.handle_message_text(msg);
     if (!out) return error_reply(500, mcp::kInternalError, "Internal error");
-    if (!out->contains("result")) return json_reply(200, *out);  // failed initialize: no session
+    if (!out->has_result) return HttpReply{200, "application/json", std::move(out->text), {}};  // failed initialize: no session
     auto id = new_session_id();
     if (!id) return error_reply(500, mcp::kInternalError, "Internal error: no randomness for session id");
     add_session(*id, std::move(entry));
-    return json_reply(200, *out, {{std::string(kSessionHeader), *id}});
+    return HttpReply{200, "application/json", std::move(out->text), {{std::string(kSessionHeader), *id}}};
   }
 
   if (!sid) {
@@ -595,12 +678,11 @@ HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
     }
   }
 
-  auto out = entry->session.handle_message(msg);
+  auto out = entry->session.handle_message_text(msg);
   if (!out) return HttpReply{202, "", "", {}};  // notification or response: accepted, no body
   // Malformed messages without a usable id get 400 with the JSON-RPC error as body; answers to
   // requests (including JSON-RPC errors such as -32601) travel with 200.
-  const bool bad_message = out->contains("error") && (*out)["id"].is_null();
-  return json_reply(bad_message ? 400 : 200, *out);
+  return HttpReply{out->error_without_id ? 400 : 200, "application/json", std::move(out->text), {}};
 }
 
 HttpReply McpHttp::get(const HttpHeaders& headers) {

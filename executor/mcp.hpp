@@ -36,9 +36,16 @@ namespace shmcp::executor {
 using ToolCaller =
     std::function<shmcp::Result<nlohmann::json>(std::string_view tool, const nlohmann::json& args)>;
 
-// The executor's caller: runs the tool through `client` (the executor's own channel, so the call
+// The same as JSON text: the CallToolResult exactly as mcp::dump() would write the ToolCaller's
+// value. Frontends use this one: a result (a file's text, megabytes) is handed on as the worker
+// produced it, escaped once, never held as a DOM.
+using ToolTextCaller =
+    std::function<shmcp::Result<std::string>(std::string_view tool, const nlohmann::json& args)>;
+
+// The executor's callers: run the tool through `client` (the executor's own channel, so the call
 // lands in the same sandboxed workers as every other client's).
 ToolCaller make_tool_caller(std::shared_ptr<shmcp::Client> client);
+ToolTextCaller make_tool_text_caller(std::shared_ptr<shmcp::Client> client);
 
 inline constexpr std::string_view kMcpServerName = "shmcp-executor";
 
@@ -73,6 +80,10 @@ class McpSession {
   McpSession(ToolCaller caller, std::string server_name, std::string version);
   // serverInfo {name: kMcpServerName, version: kVersion}.
   explicit McpSession(ToolCaller caller);
+  // With a text caller, handle() and handle_message_text() splice each tool result's JSON text
+  // into the response as it comes (no DOM of it); handle_message() parses it.
+  McpSession(ToolTextCaller caller, std::string server_name, std::string version);
+  explicit McpSession(ToolTextCaller caller);
 
   McpSession(const McpSession&) = delete;
   McpSession& operator=(const McpSession&) = delete;
@@ -85,19 +96,34 @@ class McpSession {
   // (batches) are rejected with -32600.
   std::optional<nlohmann::json> handle_message(const nlohmann::json& msg);
 
+  // The same with the response as the text mcp::dump() makes of handle_message()'s value, byte
+  // for byte, plus what a transport routes on. A tools/call result from a text caller goes into
+  // it without being parsed or re-serialised.
+  struct TextReply {
+    std::string text;
+    bool has_result = false;        // a "result" member (a successful request)
+    bool error_without_id = false;  // an "error" with a null id (a malformed message)
+  };
+  std::optional<TextReply> handle_message_text(const nlohmann::json& msg);
+
   // True once an initialize request succeeded.
   bool initialized() const;
   // The negotiated revision ("" before initialize).
   std::string protocol_version() const;
 
  private:
+  // `raw`: see on_tools_call.
+  std::optional<nlohmann::json> dispatch(const nlohmann::json& msg, std::string* raw);
   nlohmann::json on_request(const nlohmann::json& id, const std::string& method,
-                            const nlohmann::json& params);
+                            const nlohmann::json& params, std::string* raw);
   nlohmann::json on_initialize(const nlohmann::json& id, const nlohmann::json& params);
-  nlohmann::json on_tools_call(const nlohmann::json& id, const nlohmann::json& params);
+  // With `raw` and a text caller, a successful result is stored in *raw as JSON text and the
+  // returned response has no "result" member yet (handle_message_text splices it in).
+  nlohmann::json on_tools_call(const nlohmann::json& id, const nlohmann::json& params, std::string* raw);
   void on_notification(const std::string& method);
 
-  ToolCaller caller_;
+  ToolCaller caller_;            // one of the two is set
+  ToolTextCaller text_caller_;
   std::string server_name_;
   std::string version_;
 
@@ -114,7 +140,9 @@ int run_stdio(McpSession& session, std::istream& in, std::ostream& out);
 // The same over file descriptors (the `mcp` command: 0 and 1), with the same lines and replies.
 // Between requests it polls `in_fd` for up to `spin_ns` before blocking in read(): an MCP client
 // that sends its next request as soon as it has read a reply then finds this process still on a
-// CPU, instead of paying a wake-up (~50 us on small VMs) per call. 0 = block at once.
+// CPU, instead of paying a wake-up (~50 us on small VMs) per call. While requests arrive steadily
+// (each within 20 x spin_ns of the previous answer) it polls for twice the last gap instead, as
+// an adaptive worker does. 0 = block at once.
 int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns);
 
 // ---------------------------------------------------------------------------------------------
@@ -153,6 +181,10 @@ class McpHttp {
           McpHttpOptions opts = {});
   // serverInfo {name: kMcpServerName, version: kVersion}.
   explicit McpHttp(ToolCaller caller);
+  // Sessions with a text caller (see McpSession): what the executor's /mcp uses.
+  McpHttp(ToolTextCaller caller, std::string server_name, std::string version,
+          McpHttpOptions opts = {});
+  explicit McpHttp(ToolTextCaller caller);
   ~McpHttp();
 
   McpHttp(const McpHttp&) = delete;
@@ -178,7 +210,8 @@ class McpHttp {
   void add_session(const std::string& id, std::shared_ptr<Entry> e);
   bool origin_allowed(const HttpHeaders& headers) const;
 
-  ToolCaller caller_;
+  ToolCaller caller_;  // one of the two is set
+  ToolTextCaller text_caller_;
   std::string server_name_;
   std::string version_;
   McpHttpOptions opts_;

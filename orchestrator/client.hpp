@@ -75,6 +75,15 @@ class Client {
   // invalid_argument (unknown tool or malformed request) or too_large.
   virtual Result<ToolResult> call(std::string_view tool, const nlohmann::json& arguments, CallOptions o = {}) = 0;
 
+  // The same call with its CallToolResult as JSON text: byte for byte to_json_text() of call()'s
+  // `json` (orchestrator/convert.hpp), with "isError": false on success too when state_is_error.
+  // Over shm the text is written straight from the wire response, without a DOM: what the HTTP
+  // and MCP frontends hand on. The one exception to "nothing throws": with the strict handler a
+  // result whose text is not UTF-8 throws nlohmann::json::type_error, as to_json_text() does.
+  virtual Result<std::string> call_json_text(
+      std::string_view tool, const nlohmann::json& arguments, bool state_is_error = false,
+      nlohmann::json::error_handler_t handler = nlohmann::json::error_handler_t::strict, CallOptions o = {});
+
   // Typed calls; on shm they skip JSON entirely. A tool failure is Errc::tool_error with the
   // tool's message.
   virtual Result<std::string> read_text_file(std::string_view path, CallOptions o = {});

@@ -118,7 +118,97 @@ void append_json(std::string& out, const nlohmann::json& j, nlohmann::json::erro
   }
 }
 
+// Appends s as a JSON string literal; invalid UTF-8 goes to nlohmann's escaping (the handler decides).
+void append_string(std::string& out, std::string_view s, nlohmann::json::error_handler_t handler) {
+  if (!append_escaped(out, s)) out += nlohmann::json(std::string(s)).dump(-1, ' ', false, handler);
+}
+
+std::string_view sv(const flatbuffers::String* s) { return s ? s->string_view() : std::string_view(); }
+
+// One content block as block_json() builds it, keys in nlohmann's (sorted) order. Returns the
+// range of the escaped text within `out` when the block is a text block (its "text" member).
+std::pair<std::size_t, std::size_t> append_block(std::string& out, const wire::Content& c,
+                                                 nlohmann::json::error_handler_t handler) {
+  switch (c.kind()) {
+    case wire::ContentKind::Image:
+    case wire::ContentKind::Audio:
+      out += "{\"data\":";
+      append_string(out, sv(c.text()), handler);
+      out += ",\"mimeType\":";
+      append_string(out, sv(c.mime_type()), handler);
+      out += c.kind() == wire::ContentKind::Image ? ",\"type\":\"image\"}" : ",\"type\":\"audio\"}";
+      return {0, 0};
+    case wire::ContentKind::Resource:
+      out += "{\"resource\":{\"blob\":";
+      append_string(out, sv(c.text()), handler);
+      out += ",\"mimeType\":";
+      append_string(out, sv(c.mime_type()), handler);
+      out += ",\"uri\":";
+      append_string(out, sv(c.uri()), handler);
+      out += "},\"type\":\"resource\"}";
+      return {0, 0};
+    default: {  // Text, and (as block_json) any kind this build does not know
+      out += "{\"text\":";
+      const std::size_t at = out.size();
+      append_string(out, sv(c.text()), handler);
+      const std::size_t end = out.size();
+      out += ",\"type\":\"text\"}";
+      return {at, end};
+    }
+  }
+}
+
 }  // namespace
+
+Status append_result_json(std::string& out, const wire::Response& r, bool state_is_error,
+                          nlohmann::json::error_handler_t handler) {
+  if (auto s = status_error(r); !s) return s.error();
+  const std::size_t start = out.size();
+  std::size_t hint = 96;
+  if (r.content())
+    for (const auto* c : *r.content())
+      if (c) hint += 2 * (sv(c->text()).size() + 16) + sv(c->mime_type()).size() + sv(c->uri()).size();
+  out.reserve(start + hint + hint / 8);
+  try {
+    out += "{\"content\":[";
+    const std::size_t array_at = out.size() - 1;
+    bool first = true;
+    std::pair<std::size_t, std::size_t> first_text{0, 0};
+    bool first_is_text = false;
+    if (r.content())
+      for (const auto* c : *r.content()) {
+        if (!c) continue;
+        if (!first) out.push_back(',');
+        const auto range = append_block(out, *c, handler);
+        if (first) {
+          first_text = range;
+          first_is_text = range.second != 0;
+        }
+        first = false;
+      }
+    out.push_back(']');
+    const std::size_t array_end = out.size();
+    if (r.is_error()) {
+      out += ",\"isError\":true}";
+      return {};
+    }
+    if (state_is_error) out += ",\"isError\":false";
+    out += ",\"structuredContent\":{\"content\":";
+    // Both copies come from `out` itself: append through an offset, as the buffer may move.
+    if (r.media()) {
+      out.append(out, array_at, array_end - array_at);
+    } else if (first_is_text) {
+      out.append(out, first_text.first, first_text.second - first_text.first);
+    } else {
+      out += "\"\"";
+    }
+    out += "}}";
+  } catch (...) {
+    out.resize(start);
+    throw;
+  }
+  return {};
+}
 
 std::string to_json_text(const nlohmann::json& j, nlohmann::json::error_handler_t handler) {
   std::string out;

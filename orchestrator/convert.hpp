@@ -17,6 +17,16 @@ Result<ToolResult> response_to_result(const wire::Response& r);
 // Text of a successful text result; a tool failure becomes Errc::tool_error.
 Result<std::string> response_text(const wire::Response& r);
 
+// The CallToolResult JSON text of `r`, byte for byte to_json_text(response_to_result(r)->json,
+// handler), appended to `out`; with `state_is_error`, "isError": false is written on success too
+// (POST /execute always states it). Written straight from the FlatBuffer, without a DOM: each
+// text is checked and escaped once, and where the result repeats it (structuredContent) the
+// escaped bytes are copied. A transport status (not Ok) is returned as its error with `out`
+// unchanged; so is a strict handler's json::type_error (invalid UTF-8), which propagates as from
+// to_json_text.
+Status append_result_json(std::string& out, const wire::Response& r, bool state_is_error = false,
+                          nlohmann::json::error_handler_t handler = nlohmann::json::error_handler_t::strict);
+
 // Exactly j.dump(-1, ' ', false, handler), several times faster on long strings: nlohmann escapes
 // byte by byte (for a 4 KiB read_text_file result, whose text appears twice, that was ~40 us of
 // an HTTP /execute call); here runs of bytes that need no escaping are appended whole. A string

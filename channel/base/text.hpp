@@ -71,8 +71,24 @@ inline bool is_valid_utf8(std::string_view s) noexcept {
 // for the other control characters, every other byte as is (DEL and UTF-8 included; callers that
 // need well-formed output check is_valid_utf8 first). Runs that need no escaping go in whole.
 inline void append_json_escaped(std::string& out, std::string_view s) {
+  // Clean 8-byte words are skipped whole: a word needs a look iff one of its bytes is < 0x20, '"'
+  // or '\\' (the "has a byte less than n" and "has a zero byte" tests, exact as yes/no answers);
+  // a flagged word is then walked byte by byte.
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  auto needs_escape = [](std::uint64_t w) {
+    const std::uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
+    return (((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash)) & kHigh;
+  };
   std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  const std::size_t n = s.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    while (i + 8 <= n) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (needs_escape(w)) break;
+      i += 8;
+    }
+    if (i >= n) break;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + run, i - run);

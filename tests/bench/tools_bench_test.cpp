@@ -34,7 +34,7 @@ class ToolsBench : public ::testing::Test {
 };
 
 TEST_F(ToolsBench, QuickRunWritesConsistentResultsAChartAndASummaryWithTheTargets) {
-  const ProcessResult r = run_bench({"tools", "--quick", "--transports", "floor,shm-spin,shm-adaptive,http,mcp-stdio", "--ops",
+  const ProcessResult r = run_bench({"tools", "--quick", "--transports", "floor,shm-spin,shm-adaptive,http,mcp-stdio,mcp-http", "--ops",
                            "empty,read_text_file_4k", "--no-open", "--no-scaling", "--out", dir_ / "out"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = results();
@@ -54,11 +54,13 @@ TEST_F(ToolsBench, QuickRunWritesConsistentResultsAChartAndASummaryWithTheTarget
     EXPECT_GT(row["calls_per_s"].get<double>(), 0) << row.dump();
     cases.insert({row["transport"].get<std::string>(), row["op"].get<std::string>()});
   }
-  // Every transport and operation asked for, and the floor for both (the read's is its syscalls).
-  for (const char* t : {"floor", "shm-spin", "shm-adaptive", "http", "mcp-stdio"})
+  // Every transport and operation asked for, and the floor for both (the read's is its syscalls),
+  // plus the read's syscalls once more in a process locked down like a worker.
+  for (const char* t : {"floor", "shm-spin", "shm-adaptive", "http", "mcp-stdio", "mcp-http"})
     for (const char* op : {"empty", "read_text_file_4k"})
       EXPECT_TRUE(cases.count({t, op})) << t << " " << op << " missing from results.json";
-  EXPECT_EQ(cases.size(), 10u);
+  EXPECT_TRUE(cases.count({"floor-sandboxed", "read_text_file_4k"})) << "no sandboxed floor row in results.json";
+  EXPECT_EQ(cases.size(), 13u);
 
   const std::string svg = read_file(dir_ / "out/latency.svg");
   EXPECT_NE(svg.find("<svg"), std::string::npos);
@@ -68,6 +70,10 @@ TEST_F(ToolsBench, QuickRunWritesConsistentResultsAChartAndASummaryWithTheTarget
   EXPECT_NE(r.out.find("targets (issue 6):"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("read_text_file_4k p50 <= 5 us"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("bound: floor round trip + the read's syscalls"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("targets (issue 12):"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("read_4k p50 <= mcp-http empty + 3x shm-spin read_4k"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("read_4k p50 <= 1.3x (sandboxed floor + floor)"), std::string::npos) << r.out;
+  EXPECT_NE(svg.find("mcp-http"), std::string::npos) << "the chart has no legend entry for mcp-http";
   EXPECT_NE(r.err.find("starting shm-spin"), std::string::npos) << "no progress on stderr: " << r.err;
 }
 

@@ -464,3 +464,58 @@ TEST(Stdio, ReturnsOneWhenOutputFails) {
   out.setstate(std::ios::badbit);
   EXPECT_EQ(shmcp::executor::run_stdio(s, in, out), 1);
 }
+
+// The frontends' text callers hand a result's JSON text on without a DOM; every reply must be the
+// same bytes a DOM caller with the same result gets, successes, tool errors, transport failures,
+// string and integer ids, and every non-tools/call message alike.
+TEST(SessionWithTextCaller, RepliesAreByteIdenticalToTheDomCallers) {
+  auto result_of = [](std::string_view tool, const json& args) -> shmcp::Result<json> {
+    if (tool == "move_file") return shmcp::make_error(shmcp::Errc::timeout, "call exceeded its deadline");
+    const std::string text = std::string(tool) + " \"q\" \\ \n\t é " + args.dump();
+    json r{{"content", json::array({json{{"type", "text"}, {"text", text}}})}};
+    if (tool == "get_file_info") r["isError"] = true;
+    else r["structuredContent"] = json{{"content", text}};
+    return r;
+  };
+  McpSession dom(ToolCaller(result_of), "x", "1");
+  McpSession text(shmcp::executor::ToolTextCaller([&](std::string_view tool, const json& args) -> shmcp::Result<std::string> {
+    auto r = result_of(tool, args);
+    if (!r) return r.error();
+    return shmcp::executor::mcp::dump(*r);
+  }), "x", "1");
+  const std::vector<std::string> lines = {
+      init_line("2025-11-25"),
+      R"({"jsonrpc":"2.0","method":"notifications/initialized"})",
+      request(2, "tools/call", {{"name", "read_text_file"}, {"arguments", {{"path", "a.txt"}}}}),
+      R"({"jsonrpc":"2.0","id":"s-1","method":"tools/call","params":{"name":"list_directory","arguments":{"path":"."}}})",
+      request(4, "tools/call", {{"name", "get_file_info"}, {"arguments", {{"path", "x"}}}}),
+      request(5, "tools/call", {{"name", "move_file"}, {"arguments", {{"source", "a"}, {"destination", "b"}}}}),
+      request(6, "tools/call", {{"name", "no_such_tool"}}),
+      request(7, "tools/call", {{"name", "read_text_file"}, {"arguments", "not an object"}}),
+      request(8, "tools/list"),
+      request(9, "ping"),
+      R"({"jsonrpc":"2.0","id":null,"method":"ping"})",
+      R"({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"read_text_file"}})",
+      "[1,2]",
+      "not json",
+  };
+  for (const auto& line : lines) {
+    SCOPED_TRACE(line);
+    const auto a = dom.handle(line);
+    const auto b = text.handle(line);
+    ASSERT_EQ(a.has_value(), b.has_value());
+    if (a) {
+      EXPECT_EQ(*a, *b);
+    }
+    // The DOM interface of a text-caller session parses what the text path spliced in (tool calls
+    // only: a second initialize would be refused).
+    if (a) {
+      const json parsed = json::parse(line, nullptr, false);
+      if (parsed.is_object() && parsed.contains("method") && parsed["method"] == "tools/call") {
+        auto via_dom = text.handle_message(parsed);
+        ASSERT_TRUE(via_dom.has_value());
+        EXPECT_EQ(shmcp::executor::mcp::dump(*via_dom), *a);
+      }
+    }
+  }
+}

@@ -1,13 +1,15 @@
 // to_json_text must be byte-identical to nlohmann's dump(-1, ' ', false, handler): it replaces
 // dump() wherever results are written as JSON (HTTP /execute, MCP, the C ABI), and clients and
 // the interop tests compare those bytes. Checked against dump() on edge cases and on random
-// documents, for each error handler.
+// documents, for each error handler. append_result_json, which writes a result straight from the
+// wire response, must give the same bytes as that DOM path (response_to_result + to_json_text).
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <random>
 #include <string>
 
+#include "channel/messages.hpp"
 #include "orchestrator/convert.hpp"
 
 namespace shmcp {
@@ -90,6 +92,118 @@ TEST(ToJsonText, RandomDocumentsMatchDump) {
     else EXPECT_EQ(to_json_text(j), strict);
     if (HasFailure()) break;
   }
+}
+
+TEST(ToJsonText, LongStringsWithSparseEscapesMatchDump) {
+  // Long clean runs (skipped 8 bytes at a time) with escapes at every offset within a word.
+  std::mt19937_64 rng(7);
+  const std::string specials = std::string("\"\\\n\t\x01\x1f\x7f") + "\xc3\xa9";
+  for (int i = 0; i < 2000; ++i) {
+    std::string s(rng() % 300, 'x');
+    for (auto& c : s) c = static_cast<char>(' ' + rng() % 95);
+    for (std::size_t k = rng() % 6; k > 0 && !s.empty(); --k) s[rng() % s.size()] = specials[rng() % specials.size()];
+    expect_same(json(s), Handler::replace);
+    if (HasFailure()) break;
+  }
+}
+
+struct Block {
+  wire::ContentKind kind;
+  std::string text, mime, uri;
+  bool null_text = false;
+};
+
+// A verified Response as a worker would send it.
+std::vector<std::uint8_t> response_bytes(const std::vector<Block>& blocks, bool is_error, bool media,
+                                         bool no_content = false, wire::Status status = wire::Status::Ok) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::Content>> offs;
+  for (const auto& b : blocks) {
+    auto text = b.null_text ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(b.text);
+    auto mime = b.mime.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(b.mime);
+    auto uri = b.uri.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(b.uri);
+    offs.push_back(wire::CreateContent(fbb, b.kind, text, mime, uri));
+  }
+  auto vec = no_content ? flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::Content>>>() : fbb.CreateVector(offs);
+  auto err = status == wire::Status::Ok ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString("why");
+  wire::ResponseBuilder rb(fbb);
+  rb.add_id(9);
+  rb.add_status(status);
+  rb.add_is_error(is_error);
+  rb.add_media(media);
+  rb.add_content(vec);
+  rb.add_error(err);
+  fbb.Finish(rb.Finish(), channel::kResponseIdentifier);
+  return {fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()};
+}
+
+const wire::Response& verified(const std::vector<std::uint8_t>& bytes) {
+  auto r = channel::verify_response({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()});
+  EXPECT_TRUE(r) << r.error().describe();
+  return **r;
+}
+
+// The DOM path the frontends used: response_to_result, isError stated on request, to_json_text.
+std::string via_dom(const wire::Response& r, bool state_is_error, Handler h) {
+  auto tr = response_to_result(r);
+  EXPECT_TRUE(tr);
+  if (state_is_error && !tr->json.contains("isError")) tr->json["isError"] = false;
+  return to_json_text(tr->json, h);
+}
+
+void expect_result_same(const std::vector<std::uint8_t>& bytes, Handler h = Handler::strict) {
+  const wire::Response& r = verified(bytes);
+  for (bool state : {false, true}) {
+    std::string direct = "prefix";
+    ASSERT_TRUE(append_result_json(direct, r, state, h));
+    EXPECT_EQ(direct, "prefix" + via_dom(r, state, h)) << "state_is_error " << state;
+  }
+}
+
+TEST(AppendResultJson, TextResultsMatchTheDomPathByteForByte) {
+  std::string big;
+  for (int i = 0; i < 20000; ++i) big += "line " + std::to_string(i) + " \"quoted\" \\ tab\t é 中\n";
+  expect_result_same(response_bytes({{wire::ContentKind::Text, "hello\nworld", "", ""}}, false, false));
+  expect_result_same(response_bytes({{wire::ContentKind::Text, big, "", ""}}, false, false));
+  expect_result_same(response_bytes({{wire::ContentKind::Text, "", "", ""}}, false, false));
+  expect_result_same(response_bytes({{wire::ContentKind::Text, "", "", "", true}}, false, false));
+  expect_result_same(response_bytes({}, false, false));
+  expect_result_same(response_bytes({}, false, false, /*no_content=*/true));
+  expect_result_same(response_bytes({{wire::ContentKind::Text, "a", "", ""}, {wire::ContentKind::Text, "b\"", "", ""}},
+                                    false, false));
+  expect_result_same(response_bytes({{wire::ContentKind::Text, "Error: no such file \"x\"", "", ""}}, true, false));
+  // A kind this build does not know is written as a text block, as response_to_result does.
+  expect_result_same(response_bytes({{static_cast<wire::ContentKind>(9), "future", "", ""}}, false, false));
+}
+
+TEST(AppendResultJson, MediaResultsMatchTheDomPathByteForByte) {
+  expect_result_same(response_bytes({{wire::ContentKind::Image, "iVBORw0KGgo=", "image/png", ""}}, false, true));
+  expect_result_same(response_bytes({{wire::ContentKind::Audio, "UklGRg==", "audio/wav", ""}}, false, true));
+  expect_result_same(
+      response_bytes({{wire::ContentKind::Resource, "AAEC", "application/octet-stream", "file:///w/x.bin"}}, false, true));
+  // An image first: structuredContent's text is empty without media, as in response_to_result.
+  expect_result_same(response_bytes({{wire::ContentKind::Image, "AA==", "image/gif", ""}, {wire::ContentKind::Text, "t", "", ""}},
+                                    false, false));
+}
+
+TEST(AppendResultJson, InvalidUtf8FollowsTheHandler) {
+  const std::string bad = "name \xff\xfe end";
+  expect_result_same(response_bytes({{wire::ContentKind::Text, bad, "", ""}}, false, false), Handler::replace);
+  expect_result_same(response_bytes({{wire::ContentKind::Text, bad, "", ""}}, true, false), Handler::replace);
+  const auto bytes = response_bytes({{wire::ContentKind::Text, bad, "", ""}}, false, false);
+  std::string out = "kept";
+  EXPECT_THROW((void)append_result_json(out, verified(bytes)), json::type_error);
+  EXPECT_EQ(out, "kept") << "a failed append must leave the output as it was";
+}
+
+TEST(AppendResultJson, ATransportStatusIsAnErrorAndWritesNothing) {
+  const auto bytes = response_bytes({{wire::ContentKind::Text, "x", "", ""}}, false, false, false, wire::Status::Timeout);
+  std::string out = "kept";
+  auto s = append_result_json(out, verified(bytes));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, Errc::timeout);
+  EXPECT_EQ(s.error().message, "why");
+  EXPECT_EQ(out, "kept");
 }
 
 }  // namespace
