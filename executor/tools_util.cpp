@@ -2,7 +2,6 @@
 // file primitives (regular-file read, atomic replace, directory reads) every tool builds on.
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -18,6 +17,7 @@
 
 #include "channel/text.hpp"
 #include "executor/tools_internal.hpp"
+#include "sandbox/open_how.hpp"
 
 namespace shmcp::executor::detail {
 
@@ -576,16 +576,14 @@ Result<std::vector<DirEntry>> read_dir(int dirfd, std::uint64_t max_entries, boo
 }
 
 Result<sandbox::UniqueFd> open_subdir(int dirfd, std::string_view name, std::string_view display) {
-  struct open_how how {};
-  how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS;
-  std::string n(name);
-  long fd;
+  const std::string n(name);
+  int fd;
   do {
-    fd = ::syscall(SYS_openat2, dirfd, n.c_str(), &how, sizeof how);
-  } while (fd < 0 && (errno == EAGAIN || errno == EINTR));
-  if (fd < 0) return fail(node_errno_message(errno, "scandir", display));
-  return sandbox::UniqueFd(static_cast<int>(fd));
+    fd = sandbox::openat2_sealed(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
+                                 sandbox::kResolveBeneathNoSymlinks);
+  } while (fd == -EAGAIN || fd == -EINTR);
+  if (fd < 0) return fail(node_errno_message(-fd, "scandir", display));
+  return sandbox::UniqueFd(fd);
 }
 
 std::uint64_t monotonic_ms() {
