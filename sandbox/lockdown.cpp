@@ -13,7 +13,10 @@
 //                   F_SETLKW F_OFD_GETLK F_OFD_SETLK F_OFD_SETLKW (no F_SETOWN/F_SETSIG: that would
 //                   let a worker direct signals at other processes)
 //                   ioctl: only TCGETS (glibc stdio's isatty probe; answers ENOTTY on files)
-//   paths (*at)     openat (mode without setuid/setgid/sticky) openat2 newfstatat fstat statx
+//   paths (*at)     openat (mode without setuid/setgid/sticky) newfstatat fstat statx
+//                   openat2 only with an open_how from the sealed table (exact address, size 24;
+//                   sandbox/open_how.hpp): none creates, so no mode reaches the kernel that
+//                   seccomp has not seen
 //                   readlinkat mkdirat (mode without setuid/setgid/sticky) unlinkat renameat
 //                   renameat2 (flags 0 or RENAME_NOREPLACE only: RENAME_WHITEOUT would create a
 //                   character device, RENAME_EXCHANGE no tool uses)
@@ -27,18 +30,21 @@
 //                   already in the workspace (which the hard-link rule then refuses to read).
 //                   fchmod (mode without setuid/setgid/sticky: write_file keeps mode bits on its
 //                   temp file; fchmodat/chmod stay denied because they take a path)
-//                   Creation modes: every call that creates and carries its mode in a register
-//                   (openat with O_CREAT/O_TMPFILE, mkdirat) is checked; mknodat/mknod are denied
+//                   Creation modes: every call that creates carries its mode in a register
+//                   (openat with O_CREAT/O_TMPFILE, mkdirat) and is checked; mknodat/mknod are denied
 //                   outright (no tool creates special files; Landlock grants make-FIFO and
 //                   make-symlink only so that move_file can rename existing ones). openat2 keeps its
-//                   mode in struct open_how, which seccomp can't read, so a worker can pass
-//                   S_ISUID/S_ISGID/S_ISVTX there; no tool creates through openat2. What bounds it:
-//                   openat2 can create only regular files (O_CREAT|O_DIRECTORY is EINVAL), the sticky
-//                   bit means nothing on a regular file, and the kernel clears S_ISUID and S_ISGID on
-//                   the first write, truncate or fallocate by a process without CAP_FSETID (workers
-//                   have no capabilities), so such a file stays empty while it carries them.
-//   memory          brk mmap/mprotect (never PROT_EXEC: no new code in a worker) munmap mremap
-//                   madvise
+//                   mode in struct open_how, which seccomp can't read: hence the sealed table, and
+//                   the memory rules below that keep its page in place.
+//   memory          brk mmap/mprotect (never PROT_EXEC: no new code in a worker)
+//                   The sealed open_how page lies below every other mapping and must stay what it
+//                   is: munmap, madvise and mremap only from an address at or above its end, mremap
+//                   without MREMAP_FIXED/MREMAP_DONTUNMAP, mmap with MAP_FIXED/MAP_FIXED_NOREPLACE
+//                   only at or above its end (without them the address is a hint the kernel never
+//                   honours over an existing mapping). Its content can't change: the memfd behind
+//                   it is sealed against writes and its fd closed, so mprotect(PROT_WRITE) fails
+//                   (EACCES); shmat, pkey_mprotect, remap_file_pages, process_vm_writev,
+//                   userfaultfd and /proc/self/mem (Landlock) are out of reach.
 //   sync/time       futex: FUTEX_WAIT FUTEX_WAKE FUTEX_WAIT_BITSET FUTEX_WAKE_BITSET, each private
 //                   or shared (the channel's cross-process wake-ups use the shared FUTEX_WAIT/WAKE;
 //                   glibc's uncontended-in-practice locks the private ones, timed waits the BITSET
@@ -49,12 +55,13 @@
 //                   getpid gettid getppid exit exit_group restart_syscall
 //   identity        getuid geteuid getgid getegid; prlimit64 as getrlimit only (pid 0, no new limit)
 // Under LockdownOptions::sanitizer_runtime also: sigaltstack prctl sched_getaffinity readlink pipe2,
-// prlimit64 unrestricted, and PROT_EXEC mappings.
+// prlimit64 unrestricted, and PROT_EXEC mappings (the open_how page rules hold there too).
 // Everything else is killed, notably: execve execveat fork vfork clone clone3 socket connect bind
 // ptrace mount umount2 chmod fchmodat fchmodat2 fchown* link linkat(other flags) symlink symlinkat
 // mknod mknodat utimensat futex_waitv and the futex2 calls
 // io_uring_setup/enter/register kexec_* bpf perf_event_open unshare setns keyctl add_key
-// process_vm_readv/writev personality kill, and the legacy path calls (open stat mkdir rename unlink)
+// process_vm_readv/writev personality kill shmat shmget pkey_* remap_file_pages mseal userfaultfd
+// memfd_create, and the legacy path calls (open stat mkdir rename unlink)
 // that std::filesystem would use.
 //
 // Known limit: Landlock does not mediate stat/readlink/access, so a compromised worker can learn
@@ -87,6 +94,7 @@
 
 #include "channel/base/log.hpp"
 #include "sandbox/lockdown.hpp"
+#include "sandbox/open_how.hpp"
 
 namespace shmcp::sandbox {
 namespace {
@@ -317,8 +325,13 @@ scmp_arg_cmp arg_eq(unsigned arg, std::uint64_t v) {
 scmp_arg_cmp arg_mask_eq(unsigned arg, std::uint64_t mask, std::uint64_t v) {
   return scmp_arg_cmp{arg, SCMP_CMP_MASKED_EQ, mask, v};
 }
+scmp_arg_cmp arg_ge(unsigned arg, std::uint64_t v) {
+  return scmp_arg_cmp{arg, SCMP_CMP_GE, v, 0};
+}
 
 Status install_seccomp(const LockdownOptions& o) {
+  auto table = sealed_open_how_table();
+  if (!table) return std::move(table).error();
   SeccompFilter f(::seccomp_init(SCMP_ACT_KILL_PROCESS));
   if (f.get() == nullptr) return make_error(Errc::internal, "seccomp_init failed");
   // Syscalls of a foreign ABI (int 0x80, x32) would bypass a filter written for the native one.
@@ -351,7 +364,9 @@ Status install_seccomp(const LockdownOptions& o) {
 
   // Paths, always relative to an fd (Landlock checks what they reach).
   SHMCP_ALLOW(f, openat, {arg_mask_eq(3, kSpecialModeBits, 0)});
-  SHMCP_ALLOW(f, openat2);
+  // The kernel copies exactly sizeof(open_how) bytes from a page nobody can change (see memory).
+  for (std::size_t i = 0; i < table->count; ++i)
+    SHMCP_ALLOW(f, openat2, {arg_eq(2, reinterpret_cast<std::uintptr_t>(&table->entries[i])), arg_eq(3, sizeof(open_how))});
   SHMCP_ALLOW(f, newfstatat);
   SHMCP_ALLOW(f, fstat);
   SHMCP_ALLOW(f, statx);
@@ -365,15 +380,21 @@ Status install_seccomp(const LockdownOptions& o) {
   SHMCP_ALLOW(f, fchmod, {arg_mask_eq(1, kSpecialModeBits, 0)});
 
   // Memory.
+  // Nothing may unmap, move or overlay the sealed open_how page: every address a call acts on
+  // starts at or above its end (ranges only go up), except an mmap address that is a mere hint.
+  const std::uint64_t table_end = table->end;
+  constexpr std::uint64_t kFixed = MAP_FIXED | MAP_FIXED_NOREPLACE;
   SHMCP_ALLOW(f, brk);
-  SHMCP_ALLOW(f, munmap);
-  SHMCP_ALLOW(f, mremap);
-  SHMCP_ALLOW(f, madvise);
+  SHMCP_ALLOW(f, munmap, {arg_ge(0, table_end)});
+  SHMCP_ALLOW(f, madvise, {arg_ge(0, table_end)});
+  SHMCP_ALLOW(f, mremap, (std::vector<scmp_arg_cmp>{arg_ge(0, table_end), arg_mask_eq(3, MREMAP_FIXED | MREMAP_DONTUNMAP, 0)}));
   if (o.sanitizer_runtime) {
-    SHMCP_ALLOW(f, mmap);
+    SHMCP_ALLOW(f, mmap, {arg_mask_eq(3, kFixed, 0)});
+    SHMCP_ALLOW(f, mmap, {arg_ge(0, table_end)});
     SHMCP_ALLOW(f, mprotect);
   } else {
-    SHMCP_ALLOW(f, mmap, {arg_mask_eq(2, PROT_EXEC, 0)});
+    SHMCP_ALLOW(f, mmap, (std::vector<scmp_arg_cmp>{arg_mask_eq(2, PROT_EXEC, 0), arg_mask_eq(3, kFixed, 0)}));
+    SHMCP_ALLOW(f, mmap, (std::vector<scmp_arg_cmp>{arg_mask_eq(2, PROT_EXEC, 0), arg_ge(0, table_end)}));
     SHMCP_ALLOW(f, mprotect, {arg_mask_eq(2, PROT_EXEC, 0)});
   }
 
@@ -479,6 +500,9 @@ Result<LockdownReport> lock_down(const Workspace& workspace, const LockdownOptio
   LockdownReport report;
   if (workspace.fd() < 0) return make_error(Errc::invalid_argument, "lock_down: workspace is not open");
   if (auto s = require_single_thread(); !s) return std::move(s).error();
+  // Built before anything is closed or restricted (memfd_create is not in the filter); a failure
+  // surfaces where the filter needs the table.
+  (void)sealed_open_how_table();
   if (auto s = close_other_fds(workspace, options.keep_fds); !s) return std::move(s).error();
   if (auto s = apply_rlimits(options, report); !s) return std::move(s).error();
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -504,6 +528,7 @@ Result<LockdownReport> lock_down(const Workspace& workspace, const LockdownOptio
   log().debug("installing seccomp filter (landlock ABI {})", report.landlock_abi);
   if (auto s = install_seccomp(options); s) {
     report.seccomp = true;
+    detail::require_sealed_open_how();
   } else if (options.allow_unsandboxed) {
     log().warn("continuing WITHOUT seccomp (allow_unsandboxed): {}", s.error().message);
     report.warnings.push_back("seccomp not applied: " + s.error().message);

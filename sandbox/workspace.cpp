@@ -34,6 +34,7 @@
 #include <spdlog/spdlog.h>
 
 #include "channel/base/log.hpp"
+#include "sandbox/open_how.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::sandbox {
@@ -45,7 +46,6 @@ spdlog::logger& log() {
   return *l;
 }
 
-constexpr std::uint64_t kResolveFlags = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
 // EAGAIN from RESOLVE_BENEATH means a concurrent rename/mount raced a ".." step. Retrying is what
 // the kernel asks for; the bound only stops an adversary who renames in a loop from pinning a worker.
 constexpr int kMaxEagainRetries = 1024;
@@ -165,18 +165,16 @@ Error symlink_error(std::string_view display, int err) {
 }
 
 // openat2 beneath dir_fd, retried on EAGAIN/EINTR. Returns the fd or -errno.
+// Locked down, only flag sets in the sealed open_how table pass (open_how.hpp): no creation.
 int openat2_beneath(int dir_fd, const std::string& rel, int flags, mode_t mode) {
-  open_how how{};
-  how.flags = static_cast<std::uint64_t>(static_cast<unsigned>(flags | O_CLOEXEC));
+  const auto how_flags = static_cast<std::uint64_t>(static_cast<unsigned>(flags | O_CLOEXEC));
   // openat2 rejects a non-zero mode unless a file may be created.
-  if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) how.mode = mode & 07777;
-  how.resolve = kResolveFlags;
+  const std::uint64_t how_mode = ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) ? (mode & 07777) : 0;
   for (int attempt = 0;; ++attempt) {
-    const long fd = ::syscall(SYS_openat2, dir_fd, rel.c_str(), &how, sizeof how);
-    if (fd >= 0) return static_cast<int>(fd);
-    const int err = errno;
-    if (err == EINTR || (err == EAGAIN && attempt < kMaxEagainRetries)) continue;
-    return -err;
+    const int fd = openat2_sealed(dir_fd, rel.c_str(), how_flags, how_mode, kResolveBeneath);
+    if (fd >= 0) return fd;
+    if (fd == -EINTR || (fd == -EAGAIN && attempt < kMaxEagainRetries)) continue;
+    return fd;
   }
 }
 

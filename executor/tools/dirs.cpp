@@ -2,7 +2,6 @@
 // subdirectory without following symlinks or leaving the tree, and the walk-limit clock.
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include <ctime>
 
 #include "executor/tools/tools_internal.hpp"
+#include "sandbox/open_how.hpp"
 
 namespace shmcp::executor::detail {
 
@@ -58,16 +58,14 @@ Result<std::vector<DirEntry>> read_dir(int dirfd, std::uint64_t max_entries, boo
 }
 
 Result<sandbox::UniqueFd> open_subdir(int dirfd, std::string_view name, std::string_view display) {
-  struct open_how how {};
-  how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS;
-  std::string n(name);
-  long fd;
+  const std::string n(name);
+  int fd;
   do {
-    fd = ::syscall(SYS_openat2, dirfd, n.c_str(), &how, sizeof how);
-  } while (fd < 0 && (errno == EAGAIN || errno == EINTR));
-  if (fd < 0) return fail(node_errno_message(errno, "scandir", display));
-  return sandbox::UniqueFd(static_cast<int>(fd));
+    fd = sandbox::openat2_sealed(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
+                                 sandbox::kResolveBeneathNoSymlinks);
+  } while (fd == -EAGAIN || fd == -EINTR);
+  if (fd < 0) return fail(node_errno_message(-fd, "scandir", display));
+  return sandbox::UniqueFd(fd);
 }
 
 std::uint64_t monotonic_ms() {

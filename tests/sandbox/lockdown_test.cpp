@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/ipc.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -49,10 +50,14 @@
 #include <spdlog/spdlog.h>
 
 #include "sandbox/lockdown.hpp"
+#include "sandbox/open_how.hpp"
+#include "sandbox/workspace.hpp"
 #include "tests/kernel.hpp"
 
 namespace fs = std::filesystem;
+using shmcp::sandbox::kResolveBeneath;
 using shmcp::sandbox::LockdownOptions;
+using shmcp::sandbox::SealedOpenHowTable;
 using shmcp::sandbox::UniqueFd;
 using shmcp::sandbox::Workspace;
 
@@ -205,6 +210,37 @@ class LockdownTest : public ::testing::Test {
 
 // errno of a failed call as the exit code; kUnexpectedSuccess if it worked.
 int errno_or_success(long rc) { return rc < 0 ? errno : kUnexpectedSuccess; }
+
+// Creates a file the way the tools do: O_CREAT|O_EXCL on the parent's handle with openat, whose
+// mode seccomp sees (openat2 never creates in a locked-down process). Returns the fd or -1 (errno).
+int create_beneath(const Workspace& ws, const std::string& path, mode_t mode, int flags = O_WRONLY) {
+  auto parent = ws.open_parent(path);
+  if (!parent) {
+    errno = parent.error().sys_errno != 0 ? parent.error().sys_errno : EINVAL;
+    return -1;
+  }
+  return ::openat(parent->dir.get(), parent->leaf.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+}
+
+// The sealed open_how table of this process (created on first use, inherited by fork).
+SealedOpenHowTable the_table() {
+  auto t = shmcp::sandbox::sealed_open_how_table();
+  if (!t) {
+    std::fprintf(stderr, "open_how table: %s\n", t.error().describe().c_str());
+    std::abort();
+  }
+  return *t;
+}
+std::size_t page_size() { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
+void* table_page() { return reinterpret_cast<void*>(the_table().begin); }
+const open_how* read_only_entry() {
+  return shmcp::sandbox::sealed_open_how(O_RDONLY | O_CLOEXEC, kResolveBeneath);
+}
+// An anonymous mapping wherever the kernel puts it (far above the table).
+void* anon_pages(std::size_t n) {
+  void* p = ::mmap(nullptr, n * page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
 
 void expect_sigsys(const Outcome& o) {
   EXPECT_TRUE(o.signaled && o.sig == SIGSYS) << o;
@@ -399,6 +435,91 @@ std::vector<Forbidden> forbidden_calls() {
          const rlimit r{0, 0};
          return errno_or_success(::setrlimit(RLIMIT_NOFILE, &r));
        }},
+      // openat2 only with an open_how of the sealed table, by its exact address and size: the
+      // worker's own struct is fatal whatever it holds, so no mode seccomp has not seen reaches
+      // the kernel.
+      {"openat2_own_how_create_setuid", false, [](const Workspace& ws, R, R) {
+         open_how how{};
+         how.flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC;
+         how.mode = 06755;
+         how.resolve = RESOLVE_BENEATH;
+         return errno_or_success(::syscall(SYS_openat2, ws.fd(), "suid", &how, sizeof how));
+       }},
+      {"openat2_own_copy_of_a_table_entry", false, [](const Workspace& ws, R, R) {
+         const open_how* e = read_only_entry();
+         if (e == nullptr) return kSetupFailed;
+         const open_how how = *e;
+         return errno_or_success(::syscall(SYS_openat2, ws.fd(), "data.txt", &how, sizeof how));
+       }},
+      {"openat2_table_entry_with_a_larger_size", false, [](const Workspace& ws, R, R) {
+         const open_how* e = read_only_entry();
+         if (e == nullptr) return kSetupFailed;
+         return errno_or_success(::syscall(SYS_openat2, ws.fd(), "data.txt", e, sizeof(open_how) + 8));
+       }},
+      {"openat2_pointer_into_the_middle_of_the_table", false, [](const Workspace& ws, R, R) {
+         const open_how* e = read_only_entry();
+         if (e == nullptr) return kSetupFailed;
+         return errno_or_success(
+             ::syscall(SYS_openat2, ws.fd(), "data.txt", reinterpret_cast<const char*>(e) + 8, sizeof(open_how)));
+       }},
+      // The table's page stays where it is and what it is.
+      {"mmap_fixed_over_the_table", false, [](const Workspace&, R, R) {
+         void* p = ::mmap(table_page(), page_size(), PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+         return p == MAP_FAILED ? errno : kUnexpectedSuccess;
+       }},
+      {"mmap_fixed_from_below_across_the_table", false, [](const Workspace&, R, R) {
+         char* below = static_cast<char*>(table_page()) - 16 * page_size();
+         void* p = ::mmap(below, 17 * page_size(), PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+         return p == MAP_FAILED ? errno : kUnexpectedSuccess;
+       }},
+      {"mmap_fixed_noreplace_below_the_table", false, [](const Workspace&, R, R) {
+         char* below = static_cast<char*>(table_page()) - page_size();
+         void* p = ::mmap(below, page_size(), PROT_READ, MAP_FIXED_NOREPLACE | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+         return p == MAP_FAILED ? errno : kUnexpectedSuccess;
+       }},
+      {"munmap_the_table", false, [](const Workspace&, R, R) { return errno_or_success(::munmap(table_page(), page_size())); }},
+      {"munmap_from_below_across_the_table", false, [](const Workspace&, R, R) {
+         return errno_or_success(::munmap(static_cast<char*>(table_page()) - page_size(), 2 * page_size()));
+       }},
+      {"madvise_the_table", false, [](const Workspace&, R, R) {
+         return errno_or_success(::madvise(table_page(), page_size(), MADV_DONTNEED));
+       }},
+      {"mremap_the_table_away", false, [](const Workspace&, R, R) {
+         void* p = ::mremap(table_page(), page_size(), 2 * page_size(), MREMAP_MAYMOVE);
+         return p == MAP_FAILED ? errno : kUnexpectedSuccess;
+       }},
+      {"mremap_fixed_onto_the_table", false, [](const Workspace&, R, R) {
+         void* a = anon_pages(1);
+         if (a == nullptr) return kSetupFailed;
+         void* p = ::mremap(a, page_size(), page_size(), MREMAP_MAYMOVE | MREMAP_FIXED, table_page());
+         return p == MAP_FAILED ? errno : kUnexpectedSuccess;
+       }},
+      {"mremap_dontunmap", false, [](const Workspace&, R, R) {
+         void* a = anon_pages(1);
+         if (a == nullptr) return kSetupFailed;
+         void* p = ::mremap(a, page_size(), page_size(), MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+         return p == MAP_FAILED ? errno : kUnexpectedSuccess;
+       }},
+      {"shmget", false, [](const Workspace&, R, R) { return errno_or_success(::syscall(SYS_shmget, IPC_PRIVATE, 4096, IPC_CREAT | 0600)); }},
+      {"shmat_over_the_table", false, [](const Workspace&, R, R) {
+         return errno_or_success(::syscall(SYS_shmat, 0, table_page(), 040000 /* SHM_REMAP */));
+       }},
+      {"process_vm_writev_self", false, [](const Workspace&, R, R) {
+         char byte = 'x';
+         iovec local{&byte, 1};
+         iovec remote{table_page(), 1};
+         return errno_or_success(::syscall(SYS_process_vm_writev, ::getpid(), &local, 1, &remote, 1, 0));
+       }},
+      {"pkey_alloc", false, [](const Workspace&, R, R) { return errno_or_success(::syscall(SYS_pkey_alloc, 0, 0)); }},
+      {"pkey_mprotect", false, [](const Workspace&, R, R) {
+         return errno_or_success(::syscall(SYS_pkey_mprotect, table_page(), page_size(), PROT_READ | PROT_WRITE, -1));
+       }},
+      {"remap_file_pages", false, [](const Workspace&, R, R) {
+         return errno_or_success(::syscall(SYS_remap_file_pages, table_page(), page_size(), 0, 0, 0));
+       }},
+      {"mseal", false, [](const Workspace&, R, R) { return errno_or_success(::syscall(462 /* mseal, Linux >= 6.10 */, table_page(), page_size(), 0)); }},
+      {"userfaultfd", false, [](const Workspace&, R, R) { return errno_or_success(::syscall(SYS_userfaultfd, 0)); }},
+      {"memfd_create", false, [](const Workspace&, R, R) { return errno_or_success(::syscall(SYS_memfd_create, "x", 0)); }},
   };
 }
 
@@ -521,65 +642,96 @@ TEST_F(LockdownTest, CreatedFilesAndDirectoriesGetTheirPlainModes) {
   EXPECT_EQ(st.st_mode, S_IFDIR | 0755);
 }
 
-// openat2 carries its mode inside struct open_how, out of seccomp's sight, so a compromised worker
-// can create a regular file marked setuid+setgid. The kernel bounds it: a process without
-// CAP_FSETID loses both bits on its first write, truncate or fallocate, so the marked file is
-// empty for as long as it is marked, and fchmod can't put the bits back.
-TEST_F(LockdownTest, OpenAt2CanMarkOnlyAnEmptyFileAndAnyWriteClearsTheMarks) {
+// The positive side of the openat2 rules (the fatal attempts are in forbidden_calls): an open_how
+// of the sealed table works, Workspace opens go through it, creating through Workspace::open is
+// refused without a syscall (EACCES), creating with openat on a parent handle works, the table's
+// page can't be made writable (EACCES), and memory calls above it still work.
+TEST_F(LockdownTest, OpenAt2WorksThroughTheSealedTableOnly) {
   SKIP_FORKED_LOCKDOWN_UNDER_TSAN();
-  int ready[2], release[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(release), 0);
-  auto o = options();
-  o.keep_fds.push_back(ready[1]);
-  o.keep_fds.push_back(release[0]);
-  const char* const names[] = {"by-write", "by-truncate", "by-fallocate"};
-  const pid_t pid = spawn([&] {
-    ::umask(0);
-    return locked(o, [&](const Workspace& ws) {
-      int fds[3];
-      for (int i = 0; i < 3; ++i) {
-        open_how how{};
-        how.flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC;
-        how.mode = 06755;
-        how.resolve = RESOLVE_BENEATH;
-        fds[i] = static_cast<int>(::syscall(SYS_openat2, ws.fd(), names[i], &how, sizeof how));
-        if (fds[i] < 0) return errno;
-      }
-      if (::write(ready[1], "r", 1) != 1) return kSetupFailed;
-      char c;
-      if (::read(release[0], &c, 1) != 1) return kSetupFailed;
-      if (::write(fds[0], "x", 1) != 1) return 100;
-      if (::ftruncate(fds[1], 10) != 0) return 101;
-      if (::fallocate(fds[2], 0, 0, 10) != 0) return 102;
-      // Putting the bits back is fatal (fchmod_setuid above), so only the plain bits are tried.
-      if (::fchmod(fds[0], 0755) != 0) return 103;
-      return 0;
-    });
-  });
-  ::close(ready[1]);
-  ::close(release[0]);
-  pollfd pfd{ready[0], POLLIN, 0};
-  ASSERT_EQ(::poll(&pfd, 1, 60000), 1);
-  char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "child did not create its files: " << wait_child(pid);
+  const SealedOpenHowTable table = the_table();
+  const std::vector<open_how> sealed(table.entries, table.entries + table.count);
+  expect_exit(run_child([&] {
+                ::umask(0);
+                return locked([&](const Workspace& ws) {
+                  const open_how* e = read_only_entry();
+                  if (e == nullptr) return 1;
+                  const long fd = ::syscall(SYS_openat2, ws.fd(), "data.txt", e, sizeof(open_how));
+                  char buf[8] = {};
+                  if (fd < 0 || ::read(static_cast<int>(fd), buf, sizeof buf) != 4 || std::memcmp(buf, "data", 4) != 0)
+                    return 1;
+                  ::close(static_cast<int>(fd));
+                  auto reg = ws.open_regular("link", O_RDONLY);
+                  auto dir = ws.open("sub", O_RDONLY | O_DIRECTORY);
+                  auto rw = ws.open("data.txt", O_RDWR);
+                  if (!reg || !dir || !rw) return 2;
+                  auto created = ws.open("new.txt", O_WRONLY | O_CREAT | O_EXCL, 0644);
+                  if (created || created.error().sys_errno != EACCES) return 3;
+                  const int made = create_beneath(ws, "sub/made.txt", 0640);
+                  if (made < 0) return 4;
+                  ::close(made);
+                  if (::mprotect(table_page(), page_size(), PROT_READ | PROT_WRITE) != -1 || errno != EACCES) return 5;
+                  if (std::memcmp(table.entries, sealed.data(), sealed.size() * sizeof(open_how)) != 0) return 6;
+                  char* a = static_cast<char*>(anon_pages(4));
+                  if (a == nullptr) return 7;
+                  if (::mmap(a, page_size(), PROT_READ, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != a) return 7;
+                  if (::madvise(a, 4 * page_size(), MADV_DONTNEED) != 0) return 8;
+                  // The MAP_FIXED page above is a mapping of its own now; mremap takes one mapping.
+                  void* moved = ::mremap(a + page_size(), 3 * page_size(), 64 * page_size(), MREMAP_MAYMOVE);
+                  if (moved == MAP_FAILED || ::munmap(moved, 64 * page_size()) != 0 || ::munmap(a, page_size()) != 0)
+                    return 9;
+                  return 0;
+                });
+              }),
+              0);
+  EXPECT_FALSE(fs::exists(root_ + "/new.txt"));
   struct stat st {};
-  for (const char* n : names) {
-    SCOPED_TRACE(n);
-    ASSERT_EQ(::lstat((root_ + "/" + n).c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode, S_IFREG | 06755);  // seccomp can't see open_how's mode
-    EXPECT_EQ(st.st_size, 0);
+  ASSERT_EQ(::lstat((root_ + "/sub/made.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFREG | 0640);
+}
+
+// The table itself, without any lockdown: at its fixed address, below every other mapping (so no
+// legitimate munmap, madvise, mremap or MAP_FIXED address is under it), shared and read-only, not
+// writable by any means the process has, and without an entry that creates.
+TEST(SealedOpenHowTable, IsTheLowestMappingSealedAndNeverCreates) {
+  const SealedOpenHowTable t = the_table();
+  ASSERT_GT(t.count, 0u);
+  EXPECT_EQ(t.end - t.begin, page_size());
+  std::ifstream maps("/proc/self/maps");
+  std::string first;
+  ASSERT_TRUE(std::getline(maps, first));
+  char expect[64];
+  std::snprintf(expect, sizeof expect, "%08lx-%08lx r--s ", static_cast<unsigned long>(t.begin),
+                static_cast<unsigned long>(t.end));
+  EXPECT_EQ(first.rfind(expect, 0), 0u) << first;
+  EXPECT_NE(first.find("/memfd:shmcp-open-how"), std::string::npos) << first;
+  for (std::size_t i = 0; i < t.count; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(t.entries[i].flags & (O_CREAT | O_TRUNC), 0u);
+    EXPECT_NE(t.entries[i].flags & O_TMPFILE, static_cast<std::uint64_t>(O_TMPFILE));
+    EXPECT_EQ(t.entries[i].mode, 0u);
+    EXPECT_NE(t.entries[i].resolve & RESOLVE_BENEATH, 0u);
   }
-  ASSERT_EQ(::write(release[1], "g", 1), 1);
-  expect_exit(wait_child(pid), 0);
-  ::close(ready[0]);
-  ::close(release[1]);
-  for (const char* n : names) {
-    SCOPED_TRACE(n);
-    ASSERT_EQ(::lstat((root_ + "/" + n).c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode, S_IFREG | 0755);
-    EXPECT_GT(st.st_size, 0);
-  }
+  errno = 0;
+  EXPECT_EQ(::mprotect(table_page(), page_size(), PROT_READ | PROT_WRITE), -1);
+  EXPECT_EQ(errno, EACCES);
+  const int mem = ::open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+  ASSERT_GE(mem, 0);
+  errno = 0;
+  EXPECT_EQ(::pwrite(mem, "x", 1, static_cast<off_t>(t.begin)), -1);
+  EXPECT_EQ(errno, EIO);
+  ::close(mem);
+  // Positive control: the same /proc/self/mem write lands on an ordinary read-only private page.
+  void* priv = ::mmap(nullptr, page_size(), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(priv, MAP_FAILED);
+  const int mem2 = ::open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+  ASSERT_GE(mem2, 0);
+  EXPECT_EQ(::pwrite(mem2, "x", 1, static_cast<off_t>(reinterpret_cast<std::uintptr_t>(priv))), 1);
+  ::close(mem2);
+  EXPECT_EQ(*static_cast<const char*>(priv), 'x');
+  ::munmap(priv, page_size());
+  // Without a lockdown, flag sets outside the table still work (tests and the unsandboxed side).
+  EXPECT_EQ(shmcp::sandbox::sealed_open_how(O_WRONLY | O_CREAT | O_CLOEXEC, kResolveBeneath), nullptr);
+  EXPECT_NE(read_only_entry(), nullptr);
 }
 
 TEST_F(LockdownTest, ReadOnlyRefusesEveryWriteWithEacces) {
@@ -593,6 +745,7 @@ TEST_F(LockdownTest, ReadOnlyRefusesEveryWriteWithEacces) {
       {"unlinkat", [](const Workspace& ws) { return errno_or_success(::unlinkat(ws.fd(), "data.txt", 0)); }},
       {"rmdir", [](const Workspace& ws) { return errno_or_success(::unlinkat(ws.fd(), "sub", AT_REMOVEDIR)); }},
       {"renameat", [](const Workspace& ws) { return errno_or_success(::renameat(ws.fd(), "data.txt", ws.fd(), "moved.txt")); }},
+      // Refused before any syscall (openat2 never creates in a locked-down process), with EACCES.
       {"via Workspace::open", [](const Workspace& ws) {
          auto fd = ws.open("new.txt", O_WRONLY | O_CREAT, 0644);
          return fd ? kUnexpectedSuccess : fd.error().sys_errno;
@@ -724,13 +877,13 @@ TEST_F(LockdownTest, AllowedOperationsWorkUnderTheFilter) {
       auto parent = ws.open_parent("newdir");
       if (!parent || ::mkdirat(parent->dir.get(), parent->leaf.c_str(), 0755) != 0) return fail(step);
       ++step;  // 2: create, write, fsync, fchmod a temp file, then rename it into place
-      auto tmp = ws.open("newdir/.tmp", O_WRONLY | O_CREAT | O_EXCL, 0600);
+      UniqueFd tmp(create_beneath(ws, "newdir/.tmp", 0600));
       if (!tmp) return fail(step);
       const char hello[] = "hello";
-      if (::write(tmp->get(), hello, 5) != 5 || ::fsync(tmp->get()) != 0 || ::fdatasync(tmp->get()) != 0 ||
-          ::fchmod(tmp->get(), 0644) != 0 || ::ftruncate(tmp->get(), 5) != 0)
+      if (::write(tmp.get(), hello, 5) != 5 || ::fsync(tmp.get()) != 0 || ::fdatasync(tmp.get()) != 0 ||
+          ::fchmod(tmp.get(), 0644) != 0 || ::ftruncate(tmp.get(), 5) != 0)
         return fail(step);
-      tmp->reset();
+      tmp.reset();
       ++step;  // 3
       auto dir = ws.open_parent("newdir/b.txt");
       if (!dir || ::renameat2(dir->dir.get(), ".tmp", dir->dir.get(), "b.txt", RENAME_NOREPLACE) != 0) return fail(step);
@@ -768,12 +921,12 @@ TEST_F(LockdownTest, AllowedOperationsWorkUnderTheFilter) {
       if (abs_out || abs_out.error().code != shmcp::Errc::access_denied) return fail(step);
       ++step;  // 7: 64 MiB written, then read into a growing std::string (mremap of large buffers)
       {
-        auto big = ws.open("big.bin", O_WRONLY | O_CREAT | O_EXCL, 0644);
+        UniqueFd big(create_beneath(ws, "big.bin", 0644));
         if (!big) return fail(step);
         std::vector<char> chunk(1 << 20);
         for (int i = 0; i < 64; ++i) {
           std::memset(chunk.data(), 'a' + i % 26, chunk.size());
-          if (::write(big->get(), chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) return fail(step);
+          if (::write(big.get(), chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) return fail(step);
         }
       }
       {
@@ -896,11 +1049,11 @@ TEST_F(LockdownTest, FileSizeLimitIsEfbigNotSigxfsz) {
   o.limits.max_file_size = 1 << 20;
   expect_exit(run_child([&] {
                 return locked(o, [](const Workspace& ws) {
-                  auto fd = ws.open("big.bin", O_WRONLY | O_CREAT | O_EXCL, 0644);
+                  const UniqueFd fd(create_beneath(ws, "big.bin", 0644));
                   if (!fd) return kSetupFailed;
                   std::vector<char> chunk(1 << 18, 'x');
                   for (int i = 0; i < 8; ++i)
-                    if (::write(fd->get(), chunk.data(), chunk.size()) < 0) return errno;
+                    if (::write(fd.get(), chunk.data(), chunk.size()) < 0) return errno;
                   return kUnexpectedSuccess;
                 });
               }),
