@@ -59,6 +59,7 @@
 #include "bench/benches.hpp"
 #include "orchestrator/client.hpp"
 #include "sandbox/lockdown.hpp"
+#include "sandbox/open_how.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::bench {
@@ -376,9 +377,12 @@ std::optional<Summary> measure_read_syscalls_at(int dir, const std::string& rel,
   std::vector<char> buf(64 * 1024);
   std::vector<std::uint64_t> ns;
   ns.reserve(iterations);
-  open_how how{};
-  how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  // The worker's own open_how: the sealed table's entry (a locked-down process may pass no other).
+  open_how local{};
+  local.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  local.resolve = sandbox::kResolveBeneath;
+  const open_how* entry = sandbox::sealed_open_how(local.flags, local.resolve);
+  const open_how& how = entry ? *entry : local;
   bool ok = true;
   for (std::uint64_t i = 0; i < warmup + iterations && ok; ++i) {
     const std::uint64_t t0 = now_ns();
