@@ -185,18 +185,35 @@ std::string pad_start(const std::string& s, std::size_t width) {
   return len < width ? std::string(width - len, ' ') + s : s;
 }
 
+// The open directory and its entries (up to the walk limit), shared by both listing tools.
+struct Listing {
+  sandbox::ResolvedName name;
+  sandbox::UniqueFd fd;
+  std::vector<DirEntry> entries;
+  bool cut = false;
+};
+
+Result<Listing> open_listing(const Ctx& c, std::string_view path) {
+  auto name = c.ws.name(path);
+  if (!name) return fail(name.error().message);
+  auto fd = c.ws.open(*name, O_RDONLY | O_DIRECTORY);
+  if (!fd) return fail(ws_error_message(fd.error(), "scandir", name->display));
+  Listing l{std::move(*name), std::move(*fd), {}, false};
+  auto entries = read_dir(l.fd.get(), c.opts.max_walk_entries, &l.cut, l.name.display);
+  if (!entries) return fail(entries.error().message);
+  l.entries = std::move(*entries);
+  return l;
+}
+
 }  // namespace
 
 CallResult list_directory(const Ctx& c, std::string_view path) {
-  auto name = c.ws.name(path);
-  if (!name) return CallResult::error(name.error().message);
-  auto fd = c.ws.open(*name, O_RDONLY | O_DIRECTORY);
-  if (!fd) return CallResult::error(ws_error_message(fd.error(), "scandir", name->display));
-  bool cut = false;
-  auto entries = read_dir(fd->get(), c.opts.max_walk_entries, &cut, name->display);
-  if (!entries) return CallResult::error(entries.error().message);
+  auto l = open_listing(c, path);
+  if (!l) return CallResult::error(l.error().message);
+  const auto& entries = l->entries;
+  const bool cut = l->cut;
   std::string out;
-  for (const auto& e : *entries) {
+  for (const auto& e : entries) {
     if (!out.empty()) out.push_back('\n');
     out.append(e.type == DT_DIR ? "[DIR] " : "[FILE] ").append(utf8_sanitize(e.name));
   }
@@ -205,13 +222,12 @@ CallResult list_directory(const Ctx& c, std::string_view path) {
 }
 
 CallResult list_directory_with_sizes(const Ctx& c, std::string_view path, bool by_size) {
-  auto name = c.ws.name(path);
-  if (!name) return CallResult::error(name.error().message);
-  auto fd = c.ws.open(*name, O_RDONLY | O_DIRECTORY);
-  if (!fd) return CallResult::error(ws_error_message(fd.error(), "scandir", name->display));
-  bool cut = false;
-  auto entries = read_dir(fd->get(), c.opts.max_walk_entries, &cut, name->display);
-  if (!entries) return CallResult::error(entries.error().message);
+  auto l = open_listing(c, path);
+  if (!l) return CallResult::error(l.error().message);
+  auto& name = l->name;
+  auto& fd = l->fd;
+  auto& entries = l->entries;
+  const bool cut = l->cut;
 
   struct Row {
     std::string name;
@@ -219,7 +235,7 @@ CallResult list_directory_with_sizes(const Ctx& c, std::string_view path, bool b
     std::int64_t size;
   };
   std::vector<Row> rows;
-  for (const auto& e : *entries) {
+  for (const auto& e : entries) {
     if (c.expired()) return CallResult::error("deadline passed");
     // 0 when the size can't or must not be shown: what the reference prints for an entry it
     // cannot stat. A file with several hard links counts as such (another name may be outside).
@@ -229,14 +245,14 @@ CallResult list_directory_with_sizes(const Ctx& c, std::string_view path, bool b
     if (e.type == DT_LNK) {
       // The reference stats through the link. We do too, but only via the Workspace, so a link
       // leaving the workspace reports the link itself and a dangling one 0 (as the reference).
-      auto target = c.ws.open(join_path(name->display, e.name), O_PATH);
+      auto target = c.ws.open(join_path(name.display, e.name), O_PATH);
       if (target) {
         have = ::fstat(target->get(), &st) == 0;
       } else if (target.error().code == Errc::access_denied) {
-        have = ::fstatat(fd->get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+        have = ::fstatat(fd.get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
       }
     } else {
-      have = ::fstatat(fd->get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+      have = ::fstatat(fd.get(), e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     }
     if (have && hardlink_refusal(c, st.st_mode, st.st_nlink, "").empty()) size = st.st_size;
     rows.push_back(Row{utf8_sanitize(e.name), e.type == DT_DIR, size});
