@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "channel/channel.hpp"
+#include "tests/eventually.hpp"
 
 namespace shmcp::channel {
 namespace {
@@ -58,15 +59,7 @@ class ShmDirTest : public ::testing::Test {
   std::string dir_, name_;
 };
 
-template <class Pred>
-bool eventually(Pred done) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
+using shmcp::testing::eventually;
 
 // Forks a child that runs `fn` (true = report 'y'), reports through a pipe, then waits to be
 // killed. Returns the child's pid once it reported; *ok is what it reported.

@@ -539,13 +539,7 @@ TEST(FaultsTest, ClientOverwritingTheChannelHeaderIsUndoneAndNewClientsAttach) {
   EXPECT_NE(ex.stderr_text().find("channel header overwritten"), std::string::npos) << ex.stderr_text();
 }
 
-// Polls `done` every 5 ms until it holds or `limit` passes; its last answer.
-template <class Pred>
-bool eventually(Pred done, std::chrono::milliseconds limit) {
-  const auto give_up = Clock::now() + limit;
-  while (!done() && Clock::now() < give_up) sleep_ms(5);
-  return done();
-}
+using shmcp::testing::eventually;
 
 bool process_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
