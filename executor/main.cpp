@@ -9,10 +9,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <sstream>
+#include <string_view>
+#include <vector>
 
+#include "channel/base/cli.hpp"
 #include "channel/base/log.hpp"
 #include "executor/executor.hpp"
 #include "executor/http.hpp"
@@ -109,19 +113,7 @@ Commands:
 Run `shmcp-executor COMMAND --help` for a command's options.
 )";
 
-[[noreturn]] void usage_error(const std::string& msg, const char* help) {
-  std::fprintf(stderr, "shmcp-executor: %s\n\n%s", msg.c_str(), help);
-  std::exit(2);
-}
-
-std::uint64_t parse_u64(const std::string& flag, const std::string& v, std::uint64_t lo, std::uint64_t hi, const char* help) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
-    usage_error(flag + " expects a number in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + v + "'", help);
-  return x;
-}
+constexpr const char* kProg = "shmcp-executor";
 
 std::string self_exe() {
   char buf[PATH_MAX];
@@ -130,33 +122,76 @@ std::string self_exe() {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-// Parses the options shared by serve and mcp; returns false for an unknown flag.
-bool common_option(ExecutorOptions& o, const std::string& k, int& i, int argc, char** argv, const char* help) {
-  auto val = [&]() -> std::string {
-    if (i + 1 >= argc) usage_error(k + " needs a value", help);
-    return argv[++i];
-  };
-  if (k == "--workspace") o.workspace = val();
-  else if (k == "--workers") o.workers = static_cast<std::uint32_t>(parse_u64(k, val(), 1, channel::kMaxWorkers, help));
-  else if (k == "--read-only") o.read_only = o.tools.read_only = true;
-  else if (k == "--call-timeout-ms") o.call_timeout_ms = parse_u64(k, val(), 1, 86'400'000, help);
-  else if (k == "--max-read-bytes") o.tools.max_read_bytes = parse_u64(k, val(), 1, 1ull << 32, help);
-  else if (k == "--allow-hardlinks") o.tools.allow_hardlinks = true;
-  else if (k == "--fsync") o.tools.fsync_writes = true;
-  else if (k == "--allow-unsandboxed") o.allow_unsandboxed = true;
-  else if (k == "--shm-dir") {
-    o.channel_config.dir = val();
-    if (auto s = channel::validate_shm_dir(o.channel_config.dir); !s) usage_error("--shm-dir: " + s.error().message, help);
-  } else if (k == "--wait") {
-    auto m = channel::parse_wait_mode(val());
-    if (!m) usage_error(m.error().message, help);
+// A flag's value checked by check (which throws cli::UsageError) and stored by it.
+CLI::Option* value(CLI::App& app, const std::string& name, std::function<void(const std::string&)> check) {
+  return app.add_option_function<std::string>(name, std::move(check));
+}
+
+// The options shared by serve and mcp.
+void add_common_options(CLI::App& app, ExecutorOptions& o) {
+  app.add_option("--workspace", o.workspace);
+  cli::number(app, "--workers", o.workers, 1, channel::kMaxWorkers);
+  app.add_flag_callback("--read-only", [&o] { o.read_only = o.tools.read_only = true; });
+  cli::number(app, "--call-timeout-ms", o.call_timeout_ms, 1, 86'400'000);
+  cli::number(app, "--max-read-bytes", o.tools.max_read_bytes, 1, 1ull << 32);
+  app.add_flag("--allow-hardlinks", o.tools.allow_hardlinks);
+  app.add_flag("--fsync", o.tools.fsync_writes);
+  app.add_flag("--allow-unsandboxed", o.allow_unsandboxed);
+  value(app, "--shm-dir", [&o](const std::string& v) {
+    o.channel_config.dir = v;
+    if (auto s = channel::validate_shm_dir(v); !s) throw cli::UsageError("--shm-dir: " + s.error().message);
+  });
+  value(app, "--wait", [&o](const std::string& v) {
+    auto m = channel::parse_wait_mode(v);
+    if (!m) throw cli::UsageError(m.error().message);
     o.wait = *m;
-  } else if (k == "--spin-us") o.spin_ns = parse_u64(k, val(), 0, 10'000'000, help) * 1000;
-  else if (k == "--log-level") {
-    o.log_level = val();
-    if (!set_log_level(o.log_level)) usage_error("unknown log level '" + o.log_level + "'", help);
-  } else return false;
-  return true;
+  });
+  value(app, "--spin-us", [&o](const std::string& v) { o.spin_ns = cli::parse_u64("--spin-us", v, 0, 10'000'000) * 1000; });
+  value(app, "--log-level", [&o](const std::string& v) {
+    o.log_level = v;
+    if (!set_log_level(v)) throw cli::UsageError("unknown log level '" + v + "'");
+  });
+}
+
+// serve's own options (HTTP, channel geometry, authentication).
+void add_serve_options(CLI::App& app, ExecutorOptions& o, HttpOptions& ho, std::vector<std::string>& allowed_hosts) {
+  app.add_option("--channel", o.channel);
+  value(app, "--http", [&o](const std::string& v) {
+    const auto colon = v.rfind(':');
+    if (colon == std::string::npos || colon == 0) throw cli::UsageError("--http expects HOST:PORT, got '" + v + "'");
+    o.http_host = v.substr(0, colon);
+    o.http_port = static_cast<int>(cli::parse_u64("--http port", v.substr(colon + 1), 0, 65535));
+  });
+  app.add_flag_callback("--no-http", [&o] { o.http = false; });
+  cli::repeatable(app, "--allowed-host", allowed_hosts);
+  cli::number(app, "--max-body-bytes", ho.max_body_bytes, 1, 1ull << 32);
+  cli::number(app, "--http-max-connections", ho.max_connections, 1, 4096);
+  cli::number(app, "--http-io-timeout-ms", ho.io_timeout_ms, 1, 3'600'000);
+  cli::number(app, "--http-idle-timeout-s", ho.idle_timeout_s, 1, 3600);
+  app.add_flag("--enable-test-hooks", o.test_hooks);  // test-only (see --help)
+  value(app, "--token-file", [&o](const std::string& f) {
+    std::ifstream in(f);
+    if (!in) throw cli::UsageError("cannot read --token-file " + f);
+    std::getline(in, o.token);
+    if (!o.token.empty() && o.token.back() == '\r') o.token.pop_back();
+    if (o.token.empty()) throw cli::UsageError("--token-file " + f + " is empty");
+  });
+  cli::number(app, "--lanes", o.channel_config.lanes, 1, channel::kMaxLanes);
+  cli::number(app, "--slots", o.channel_config.slots_per_ring, 2, 65536);
+  cli::number(app, "--slot-size", o.channel_config.slot_size, 128, 1u << 24);
+  cli::number(app, "--max-message", o.channel_config.max_message, 1, 1u << 30);
+  value(app, "--shm-group", [&o](const std::string& g) {
+    char* end = nullptr;
+    const unsigned long gid = std::strtoul(g.c_str(), &end, 10);
+    if (!g.empty() && *end == '\0') {
+      o.channel_config.group = static_cast<gid_t>(gid);
+    } else {
+      const group* gr = getgrnam(g.c_str());
+      if (!gr) throw cli::UsageError("unknown group '" + g + "'");
+      o.channel_config.group = gr->gr_gid;
+    }
+    o.channel_config.mode = 0660;
+  });
 }
 
 // Blocks the shutdown signals in every thread so the main thread can sigwait() for them.
@@ -184,67 +219,7 @@ ClientOptions frontend_client_options(const ExecutorOptions& o) {
   return co;
 }
 
-int serve(int argc, char** argv) {
-  ExecutorOptions o;
-  o.channel = "default";
-  bool http_set = false;
-  HttpOptions ho;
-  for (int i = 2; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(k + " needs a value", kServeHelp);
-      return argv[++i];
-    };
-    if (k == "-h" || k == "--help") {
-      std::fputs(kServeHelp, stdout);
-      return 0;
-    }
-    if (common_option(o, k, i, argc, argv, kServeHelp)) continue;
-    if (k == "--channel") o.channel = val();
-    else if (k == "--http") {
-      const std::string v = val();
-      const auto colon = v.rfind(':');
-      if (colon == std::string::npos || colon == 0) usage_error("--http expects HOST:PORT, got '" + v + "'", kServeHelp);
-      o.http_host = v.substr(0, colon);
-      o.http_port = static_cast<int>(parse_u64("--http port", v.substr(colon + 1), 0, 65535, kServeHelp));
-      http_set = true;
-    } else if (k == "--no-http") o.http = false;
-    else if (k == "--allowed-host") {
-      const std::string h = val();
-      if (h.empty() || h.find_first_of(":/ ") != std::string::npos) usage_error("--allowed-host expects a host name, got '" + h + "'", kServeHelp);
-      ho.allowed_hosts.push_back(h);
-    } else if (k == "--max-body-bytes") ho.max_body_bytes = parse_u64(k, val(), 1, 1ull << 32, kServeHelp);
-    else if (k == "--http-max-connections") ho.max_connections = parse_u64(k, val(), 1, 4096, kServeHelp);
-    else if (k == "--http-io-timeout-ms") ho.io_timeout_ms = static_cast<int>(parse_u64(k, val(), 1, 3'600'000, kServeHelp));
-    else if (k == "--http-idle-timeout-s") ho.idle_timeout_s = static_cast<int>(parse_u64(k, val(), 1, 3600, kServeHelp));
-    else if (k == "--enable-test-hooks") o.test_hooks = true;  // test-only (see --help)
-    else if (k == "--token-file") {
-      const std::string f = val();
-      std::ifstream in(f);
-      if (!in) usage_error("cannot read --token-file " + f, kServeHelp);
-      std::getline(in, o.token);
-      if (!o.token.empty() && o.token.back() == '\r') o.token.pop_back();
-      if (o.token.empty()) usage_error("--token-file " + f + " is empty", kServeHelp);
-    } else if (k == "--lanes") o.channel_config.lanes = static_cast<std::uint32_t>(parse_u64(k, val(), 1, channel::kMaxLanes, kServeHelp));
-    else if (k == "--slots") o.channel_config.slots_per_ring = static_cast<std::uint32_t>(parse_u64(k, val(), 2, 65536, kServeHelp));
-    else if (k == "--slot-size") o.channel_config.slot_size = static_cast<std::uint32_t>(parse_u64(k, val(), 128, 1u << 24, kServeHelp));
-    else if (k == "--max-message") o.channel_config.max_message = static_cast<std::uint32_t>(parse_u64(k, val(), 1, 1u << 30, kServeHelp));
-    else if (k == "--shm-group") {
-      const std::string g = val();
-      char* end = nullptr;
-      const unsigned long gid = std::strtoul(g.c_str(), &end, 10);
-      if (!g.empty() && *end == '\0') {
-        o.channel_config.group = static_cast<gid_t>(gid);
-      } else {
-        const group* gr = getgrnam(g.c_str());
-        if (!gr) usage_error("unknown group '" + g + "'", kServeHelp);
-        o.channel_config.group = gr->gr_gid;
-      }
-      o.channel_config.mode = 0660;
-    } else usage_error("unknown option '" + k + "'", kServeHelp);
-  }
-  (void)http_set;
-  if (o.workspace.empty()) usage_error("--workspace is required", kServeHelp);
+int serve(ExecutorOptions o, HttpOptions ho) {
   o.worker_exe = self_exe();
   sigset_t sigs = block_shutdown_signals();
   auto log = component_logger("executor");
@@ -287,22 +262,7 @@ int serve(int argc, char** argv) {
   return 0;
 }
 
-int mcp_command(int argc, char** argv) {  // not "mcp": that would clash with namespace executor::mcp
-  ExecutorOptions o;
-  o.http = false;
-  o.log_level = "warn";
-  set_log_level(o.log_level);
-  for (int i = 2; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (k == "-h" || k == "--help") {
-      std::fputs(kMcpHelp, stdout);
-      return 0;
-    }
-    if (common_option(o, k, i, argc, argv, kMcpHelp)) continue;
-    if (!k.empty() && k[0] != '-' && o.workspace.empty()) o.workspace = k;  // positional DIR, like the reference
-    else usage_error("unknown option '" + k + "'", kMcpHelp);
-  }
-  if (o.workspace.empty()) usage_error("a workspace directory is required", kMcpHelp);
+int mcp_command(ExecutorOptions o) {  // not "mcp": that would clash with namespace executor::mcp
   std::random_device rd;
   o.channel = "mcp-" + std::to_string(getpid()) + "-" + std::to_string(rd());
   o.worker_exe = self_exe();
@@ -332,18 +292,60 @@ int main(int argc, char** argv) {
     std::fputs(kTopHelp, stderr);
     return 2;
   }
-  const std::string cmd = argv[1];
-  if (cmd == "worker") return worker_main(argc, argv);
-  if (cmd == "serve") return serve(argc, argv);
-  if (cmd == "mcp") return mcp_command(argc, argv);
-  if (cmd == "version" || cmd == "--version") {
-    std::printf("shmcp-executor %s\n", kVersion);
-    return 0;
-  }
-  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+  // The hidden worker command parses its own options (executor/worker_options.cpp): the
+  // supervisor wrote them.
+  if (std::string_view(argv[1]) == "worker") return worker_main(argc, argv);
+  if (std::string_view(argv[1]) == "help") {
     std::fputs(kTopHelp, stdout);
     return 0;
   }
-  std::fprintf(stderr, "shmcp-executor: unknown command '%s'\n\n%s", cmd.c_str(), kTopHelp);
+  CLI::App app("The shmcp executor", kProg);
+  cli::configure(app, kTopHelp);
+  bool version = false;
+  app.add_flag("--version", version);
+
+  ExecutorOptions serve_o;
+  serve_o.channel = "default";
+  HttpOptions ho;
+  std::vector<std::string> allowed_hosts;
+  CLI::App* serve_cmd = app.add_subcommand("serve");
+  cli::configure(*serve_cmd, kServeHelp);
+  add_common_options(*serve_cmd, serve_o);
+  add_serve_options(*serve_cmd, serve_o, ho, allowed_hosts);
+
+  ExecutorOptions mcp_o;
+  mcp_o.http = false;
+  mcp_o.log_level = "warn";
+  std::vector<std::string> mcp_dirs;  // `mcp DIR`, like the reference server
+  CLI::App* mcp_cmd = app.add_subcommand("mcp");
+  cli::configure(*mcp_cmd, kMcpHelp);
+  add_common_options(*mcp_cmd, mcp_o);
+
+  CLI::App* version_cmd = app.add_subcommand("version");
+  cli::configure(*version_cmd, kTopHelp);
+
+  if (std::string_view(argv[1]) == "mcp") set_log_level(mcp_o.log_level);  // before any --log-level
+  const CLI::App& cmd = cli::parse_or_exit(kProg, app, argc, argv, mcp_cmd, &mcp_dirs);
+  if (&cmd == serve_cmd) {
+    for (const auto& h : allowed_hosts) {
+      if (h.empty() || h.find_first_of(":/ ") != std::string::npos)
+        cli::usage_error(kProg, cmd, "--allowed-host expects a host name, got '" + h + "'");
+      ho.allowed_hosts.push_back(h);
+    }
+    if (serve_o.workspace.empty()) cli::usage_error(kProg, cmd, "--workspace is required");
+    return serve(std::move(serve_o), std::move(ho));
+  }
+  if (&cmd == mcp_cmd) {
+    std::size_t next = 0;
+    if (mcp_o.workspace.empty() && next < mcp_dirs.size()) mcp_o.workspace = mcp_dirs[next++];
+    if (next < mcp_dirs.size()) cli::usage_error(kProg, cmd, "unknown option '" + mcp_dirs[next] + "'");
+    if (mcp_o.workspace.empty()) cli::usage_error(kProg, cmd, "a workspace directory is required");
+    return mcp_command(std::move(mcp_o));
+  }
+  if (&cmd == version_cmd || version) {
+    std::printf("shmcp-executor %s\n", kVersion);
+    return 0;
+  }
+  std::fputs(kTopHelp, stderr);
   return 2;
 }

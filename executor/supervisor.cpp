@@ -10,6 +10,7 @@
 #include "channel/base/log.hpp"
 #include "executor/executor.hpp"
 #include "executor/stats.hpp"
+#include "executor/worker_options.hpp"
 #include "executor/worker_log.hpp"
 
 namespace shmcp::executor {
@@ -108,19 +109,21 @@ Status Supervisor::spawn(std::uint32_t index) {
 
   // Everything the child needs is prepared before fork: between fork and exec in a threaded
   // process only async-signal-safe calls are allowed.
-  std::vector<std::string> args = {opt_.worker_exe, "worker", "--channel", opt_.channel, "--shm-dir", opt_.channel_config.dir,
-                                   "--index", std::to_string(index), "--control-fd", std::to_string(kWorkerControlFd),
-                                   "--root", root_, "--wait", std::string(channel::wait_mode_name(opt_.wait)),
-                                   "--spin-ns", std::to_string(opt_.spin_ns), "--max-read", std::to_string(opt_.tools.max_read_bytes),
-                                   "--max-write", std::to_string(opt_.tools.max_write_bytes),
-                                   "--call-timeout-ms", std::to_string(opt_.call_timeout_ms),
-                                   "--max-call-timeout-ms", std::to_string(opt_.max_call_timeout_ms),
-                                   "--log-level", opt_.log_level};
-  if (opt_.read_only) args.emplace_back("--read-only");
-  if (opt_.allow_unsandboxed) args.emplace_back("--allow-unsandboxed");
-  if (opt_.tools.allow_hardlinks) args.emplace_back("--allow-hardlinks");
-  if (opt_.tools.fsync_writes) args.emplace_back("--fsync");
-  if (opt_.test_hooks) args.emplace_back("--enable-test-hooks");  // test-only (see kTestHookForbiddenSyscall)
+  WorkerOptions wo;
+  wo.channel = opt_.channel;
+  wo.shm_dir = opt_.channel_config.dir;
+  wo.root = root_;
+  wo.index = index;
+  wo.control_fd = kWorkerControlFd;
+  wo.read_only = opt_.read_only;
+  wo.allow_unsandboxed = opt_.allow_unsandboxed;
+  wo.policy = {opt_.wait, opt_.spin_ns};
+  wo.tools = opt_.tools;
+  wo.call_timeout_ms = opt_.call_timeout_ms;
+  wo.max_call_timeout_ms = opt_.max_call_timeout_ms;
+  wo.log_level = opt_.log_level;
+  wo.test_hooks = opt_.test_hooks;  // test-only (see kTestHookForbiddenSyscall)
+  std::vector<std::string> args = to_argv(wo, opt_.worker_exe);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -19,6 +19,7 @@
 #include "channel/messages.hpp"
 #include "executor/executor.hpp"
 #include "executor/stats.hpp"
+#include "executor/worker_options.hpp"
 #include "executor/worker_log.hpp"
 #include "orchestrator/bounded_json.hpp"
 #include "sandbox/lockdown.hpp"
@@ -26,53 +27,6 @@
 namespace shmcp::executor {
 
 namespace {
-
-struct WorkerArgs {
-  std::string channel, root;
-  std::string shm_dir = std::string(channel::kDefaultShmDir);
-  std::uint32_t index = 0;
-  int control_fd = -1;
-  bool read_only = false, allow_unsandboxed = false;
-  channel::WaitPolicy policy;
-  ToolOptions tools;
-  std::uint64_t call_timeout_ms = 30'000, max_call_timeout_ms = 600'000;
-  std::string log_level = "info";
-  bool test_hooks = false;  // test-only pseudo-tools (serve --enable-test-hooks)
-};
-
-Result<WorkerArgs> parse(int argc, char** argv) {
-  WorkerArgs a;
-  for (int i = 2; i < argc; ++i) {
-    std::string k = argv[i];
-    auto val = [&]() -> std::string { return i + 1 < argc ? argv[++i] : std::string(); };
-    auto num = [&]() -> std::uint64_t { return std::strtoull(val().c_str(), nullptr, 10); };
-    if (k == "--channel") a.channel = val();
-    else if (k == "--shm-dir") a.shm_dir = val();
-    else if (k == "--root") a.root = val();
-    else if (k == "--index") a.index = static_cast<std::uint32_t>(num());
-    else if (k == "--control-fd") a.control_fd = static_cast<int>(num());
-    else if (k == "--read-only") a.read_only = a.tools.read_only = true;
-    else if (k == "--allow-unsandboxed") a.allow_unsandboxed = true;
-    else if (k == "--allow-hardlinks") a.tools.allow_hardlinks = true;
-    else if (k == "--fsync") a.tools.fsync_writes = true;
-    else if (k == "--wait") {
-      auto m = channel::parse_wait_mode(val());
-      if (!m) return m.error();
-      a.policy.mode = *m;
-    } else if (k == "--spin-ns") a.policy.spin_ns = num();
-    else if (k == "--max-read") a.tools.max_read_bytes = num();
-    else if (k == "--max-write") a.tools.max_write_bytes = num();
-    else if (k == "--call-timeout-ms") a.call_timeout_ms = num();
-    else if (k == "--max-call-timeout-ms") a.max_call_timeout_ms = num();
-    else if (k == "--log-level") a.log_level = val();
-    else if (k == "--enable-test-hooks") a.test_hooks = true;
-    else return make_error(Errc::invalid_argument, "worker: unknown argument " + k);
-  }
-  if (a.channel.empty() || a.root.empty() || a.control_fd < 0)
-    return make_error(Errc::invalid_argument, "worker: --channel, --root and --control-fd are required");
-  if (a.index >= channel::kMaxWorkers) return make_error(Errc::invalid_argument, "worker: bad --index");
-  return a;
-}
 
 wire::ContentKind kind_of(ContentBlock::Kind k) {
   switch (k) {
@@ -117,7 +71,7 @@ void build_json_payload(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, c
 
 int worker_main(int argc, char** argv) {
   auto log = component_logger("worker");
-  auto args = parse(argc, argv);
+  auto args = parse_worker_options(argc, argv);
   if (!args) {
     log->error("{}", args.error().describe());  // stderr is /dev/null under a supervisor: see the exit code
     return 2;

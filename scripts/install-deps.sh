@@ -4,7 +4,7 @@
 # Usage: scripts/install-deps.sh [--with-docker]
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libseccomp-dev libflatbuffers-dev flatbuffers-compiler
-      libcpp-httplib-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsimdjson-dev libgtest-dev
+      libcpp-httplib-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsimdjson-dev libcli11-dev libgtest-dev
       libcap-dev clang libclang-rt-14-dev util-linux python3 python3-venv python3-pytest
       python3-setuptools python3-wheel nodejs npm)
 if [[ "${1:-}" == "--with-docker" ]]; then pkgs+=(docker.io docker-compose debootstrap); fi
