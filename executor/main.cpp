@@ -15,6 +15,8 @@
 
 #include "channel/base/log.hpp"
 #include "executor/executor.hpp"
+#include "executor/supervisor.hpp"
+#include "executor/worker.hpp"
 #include "executor/http.hpp"
 #include "executor/mcp.hpp"
 
