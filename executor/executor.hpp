@@ -7,22 +7,16 @@
 // overran, and respawns workers that died, answering their in-flight call with an error. Workers
 // read requests straight from the clients' lanes: dispatch never hops through the supervisor.
 // The HTTP and MCP frontends are ordinary channel clients inside the supervisor.
+//
+// This header: what the supervisor and its workers share (version, exit codes, test hooks, the
+// options). supervisor.hpp, worker.hpp and status.hpp declare the three parts.
 #pragma once
 
-#include <sys/types.h>
-
-#include <atomic>
 #include <cstdint>
-#include <memory>
-#include <mutex>
-#include <thread>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
-#include "channel/channel.hpp"
-#include "channel/base/result.hpp"
+#include "channel/segment.hpp"
 #include "executor/tools/tools.hpp"
 
 namespace shmcp::executor {
@@ -58,53 +52,5 @@ struct ExecutorOptions {
   std::string log_level = "info";
   bool test_hooks = false;                    // --enable-test-hooks: TEST-ONLY pseudo-tools
 };
-
-// What a status query reports; shared by GET /health and the channel's Health call.
-nlohmann::json status_json(const channel::Segment& seg, const std::string& workspace, bool read_only);
-
-class Supervisor {
- public:
-  // Creates the channel, spawns the workers and waits until each is sandboxed and serving. Fails
-  // (and cleans up) if a worker cannot apply the sandbox, unless allow_unsandboxed.
-  static Result<std::unique_ptr<Supervisor>> start(const ExecutorOptions& options);
-  ~Supervisor();
-
-  // Graceful stop: marks the channel closing, lets in-flight calls finish (bounded), kills the
-  // workers and removes the segment. Idempotent; called by the destructor.
-  void stop();
-
-  const ExecutorOptions& options() const noexcept { return opt_; }
-  channel::Segment& segment() const noexcept { return *seg_; }
-  std::uint64_t worker_restarts() const noexcept { return restarts_.load(); }
-  std::vector<pid_t> worker_pids() const;
-  std::string metrics_text() const;  // Prometheus exposition of the channel's counters
-
- private:
-  Supervisor() = default;
-  Status spawn(std::uint32_t index);
-  void monitor();
-  void on_worker_exit(std::uint32_t index, int wstatus);
-
-  struct Worker {
-    pid_t pid = -1;
-    bool killed_for_deadline = false;
-    std::uint64_t last_spawn_ns = 0;
-    std::uint32_t quick_deaths = 0;
-  };
-
-  ExecutorOptions opt_;
-  std::shared_ptr<channel::Segment> seg_;
-  sandbox::UniqueFd ws_fd_;
-  std::string root_;
-  mutable std::mutex mu_;
-  std::vector<Worker> workers_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> draining_{false};  // stop(): no more respawns, monitor still running
-  std::atomic<std::uint64_t> restarts_{0};
-  std::unique_ptr<std::thread> monitor_;
-};
-
-// The hidden `worker` subcommand: attach, sandbox, serve until killed. Returns the exit code.
-int worker_main(int argc, char** argv);
 
 }  // namespace shmcp::executor

@@ -12,7 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/base/log.hpp"
-#include "executor/executor.hpp"
+#include "executor/status.hpp"
+#include "executor/supervisor.hpp"
 #include "executor/http_guard.hpp"
 #include "executor/stats.hpp"
 #include "orchestrator/bounded_json.hpp"

@@ -19,6 +19,8 @@
 #include "channel/base/cli.hpp"
 #include "channel/base/log.hpp"
 #include "executor/executor.hpp"
+#include "executor/supervisor.hpp"
+#include "executor/worker.hpp"
 #include "executor/http.hpp"
 #include "executor/mcp.hpp"
 

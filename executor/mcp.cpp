@@ -11,6 +11,7 @@
 #include <ostream>
 
 #include "channel/ring.hpp"
+#include "channel/server_endpoint.hpp"
 #include "executor/executor.hpp"
 #include "executor/http_guard.hpp"
 #include "executor/tools/tools.hpp"

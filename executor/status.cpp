@@ -1,6 +1,8 @@
-#include <ctime>
+#include "executor/status.hpp"
 
-#include <nlohmann/json.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
 
 #include "executor/executor.hpp"
 

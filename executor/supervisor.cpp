@@ -7,8 +7,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "executor/supervisor.hpp"
+
 #include "channel/base/log.hpp"
-#include "executor/executor.hpp"
+#include "channel/server_endpoint.hpp"
 #include "executor/stats.hpp"
 #include "executor/worker_options.hpp"
 #include "executor/worker_log.hpp"

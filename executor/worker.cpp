@@ -1,6 +1,8 @@
 // A worker: one single-threaded, sandboxed process that serves tool calls straight from the
 // channel's lanes. It attaches to the segment and adopts the workspace handle (fd 3) first, then
 // locks itself down once (lock_down), and only then serves: every call it ever runs is sandboxed.
+#include "executor/worker.hpp"
+
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,7 +19,9 @@
 
 #include "channel/base/log.hpp"
 #include "channel/messages.hpp"
+#include "channel/server_endpoint.hpp"
 #include "executor/executor.hpp"
+#include "executor/status.hpp"
 #include "executor/stats.hpp"
 #include "executor/worker_options.hpp"
 #include "executor/worker_log.hpp"
