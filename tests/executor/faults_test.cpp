@@ -10,6 +10,7 @@
 //  * clients reconnect on their next call after the executor restarts on the same channel.
 //
 // The /dev/shm and disk-full tests need root (mount namespaces, tmpfs); they skip without it.
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -20,6 +21,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -545,8 +547,10 @@ bool process_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
 // A separate process that maps the whole segment and, until `duration` passes, writes random
 // bytes over all of it, now and then a forged log line (newline and ANSI escape included) over
-// every byte, as a hostile client of the channel could. Returns its pid.
-pid_t start_segment_scribbler(const std::string& channel, std::chrono::milliseconds duration, const std::string& forged) {
+// every byte, as a hostile client of the channel could. When it stops it writes the time of its
+// last write (steady_clock nanoseconds) to `report_fd`, then exits. Returns its pid.
+pid_t start_segment_scribbler(const std::string& channel, std::chrono::milliseconds duration, const std::string& forged,
+                              int report_fd) {
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   const int fd = ::open(segment_file(channel).c_str(), O_RDWR);
@@ -569,7 +573,13 @@ pid_t start_segment_scribbler(const std::string& channel, std::chrono::milliseco
       words[i] = x;
     }
   }
+  const std::int64_t last_write = Clock::now().time_since_epoch().count();
+  if (::write(report_fd, &last_write, sizeof last_write) != static_cast<ssize_t>(sizeof last_write)) _exit(12);
   _exit(0);
+}
+
+long long ms_between(Clock::time_point a, Clock::time_point b) {
+  return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count());
 }
 
 // Clients of one segment share a trust domain, but none may take the executor down: a client
@@ -588,24 +598,29 @@ TEST(FaultsTest, ClientWritingRandomBytesOverTheWholeSegmentBreaksNothingForGood
   ASSERT_TRUE(good);
   ASSERT_TRUE(good->read_text_file("a.txt"));
 
+  int report[2];
+  ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
   const std::string forged = "SHMCP-FORGED-LOG-LINE\n\x1b[31mworker 0: SHMCP-FORGED-LOG-LINE\x1b[0m\n";
-  const pid_t scribbler = start_segment_scribbler(ex.channel(), std::chrono::seconds(5), forged);
+  const pid_t scribbler = start_segment_scribbler(ex.channel(), std::chrono::seconds(5), forged, report[1]);
+  ::close(report[1]);
   ASSERT_GT(scribbler, 0);
   struct Reaper {
     pid_t pid;
+    int fd;
     ~Reaper() {
       if (pid > 0) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+      ::close(fd);
     }
-  } reaper{scribbler};
+  } reaper{scribbler, report[0]};
 
   // The well-behaved client keeps calling on its own lane with a 300 ms deadline. Its calls may
-  // fail (transport errors: the storm overwrites its lane too), but none may end later than its
-  // deadline plus the 100 ms contract. Asserted with 400 ms more for scheduling on a loaded
-  // 2-core machine (a scribbler burns one core): a stretched deadline is seconds to forever.
+  // fail (transport errors: the storm overwrites its lane and the header too), but none may end
+  // later than its deadline plus 100 ms, the contract. (Most end well before their deadline: the
+  // client notices an overwritten lane or header at its next check and gives up at once.)
   constexpr auto kDeadline = std::chrono::milliseconds(300);
-  constexpr auto kOverrunBound = std::chrono::milliseconds(100 + 400);
-  int calls = 0, ok = 0;
-  auto worst = std::chrono::milliseconds(0);
+  constexpr auto kOverrunBound = std::chrono::milliseconds(100);
+  int calls = 0, ok = 0, timeouts = 0;
+  auto slowest = std::chrono::milliseconds(0);
   for (;;) {
     int st = 0;
     if (::waitpid(scribbler, &st, WNOHANG) == scribbler) {
@@ -616,48 +631,72 @@ TEST(FaultsTest, ClientWritingRandomBytesOverTheWholeSegmentBreaksNothingForGood
     const auto t0 = Clock::now();
     auto r = good->read_text_file("a.txt", CallOptions{kDeadline});
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-    worst = std::max(worst, took);
+    slowest = std::max(slowest, took);
     ++calls;
     ok += r.ok();
+    timeouts += !r && r.error().code == Errc::timeout;
     EXPECT_LE(took, kDeadline + kOverrunBound) << "call " << calls << ": " << (r ? "ok" : r.error().describe());
     ASSERT_TRUE(process_alive(ex.pid())) << ex.stderr_text();
   }
-  std::printf("storm: %d calls by the well-behaved client (%d ok), slowest %lld ms\n", calls, ok,
-              static_cast<long long>(worst.count()));
-  const auto stopped = Clock::now();
+  std::int64_t last_write_ns = 0;
+  ASSERT_EQ(::read(report[0], &last_write_ns, sizeof last_write_ns), static_cast<ssize_t>(sizeof last_write_ns));
+  const Clock::time_point stopped{Clock::duration(last_write_ns)};
+  std::printf("storm: %d calls by the well-behaved client (%d ok, %d timed out), slowest %lld ms (deadline %lld ms)\n",
+              calls, ok, timeouts, static_cast<long long>(slowest.count()), static_cast<long long>(kDeadline.count()));
 
-  // Every lane serves again: the good client (which reconnects after transport errors) and a
-  // fresh client on every lane index. The contract is 1 s; polled for up to 5 s because of the
-  // loaded machine, and the time taken is printed.
+  // Every lane serves again within 1 s of the writer's last write: the good client (which
+  // reconnects after transport errors) and a fresh client on every other lane index. Each is
+  // probed until its first successful call; the recovery time is that of the last lane's first
+  // success. A lane that served is kept, so the next claim takes another index.
+  constexpr auto kRecoveryBound = std::chrono::seconds(1);
+  constexpr std::uint64_t kProbeNs = 250'000'000;
   std::shared_ptr<channel::Segment> seg;
-  std::vector<channel::ClientLane> lanes;
-  auto every_lane_serves = [&]() -> bool {
-    if (!good->ping(CallOptions{std::chrono::milliseconds(500)})) return false;
+  std::vector<channel::ClientLane> held;
+  std::map<std::uint32_t, Clock::time_point> first_ok;  // lane index -> its first successful call
+  std::optional<Clock::time_point> good_ok;
+  auto drop_segment = [&] {
+    held.clear();
+    seg.reset();
+  };
+  auto every_lane_served = [&]() -> bool {
+    if (!good_ok) {
+      if (!good->ping(CallOptions{std::chrono::milliseconds(kProbeNs / 1'000'000)})) return false;
+      good_ok = Clock::now();  // its lane stays in the good client's pool
+    }
     if (!seg) {
       auto a = channel::Segment::attach(ex.channel(), 0);
       if (!a) return false;
       seg = *a;
     }
-    lanes.clear();
-    for (std::uint32_t i = 0; i < kLanes; ++i) {
+    while (held.size() < kLanes - 1) {
       auto l = channel::ClientLane::claim(seg);
-      if (!l) break;  // the good client holds one
-      lanes.push_back(std::move(*l));
-    }
-    if (lanes.size() < kLanes - 1) return false;
-    for (auto& l : lanes) {
-      const std::uint64_t id = l.next_id();
-      auto r = l.call(id, channel::ping_request_bytes(), channel::Deadline::within(500'000'000ull), {});
-      if (!r) {
-        if (r.error().code == Errc::peer_dead) seg.reset();  // a client library would reattach
+      if (!l) {
+        if (l.error().code == Errc::peer_dead) drop_segment();
         return false;
       }
+      auto r = l->call(l->next_id(), channel::ping_request_bytes(), channel::Deadline::within(kProbeNs), {});
+      if (!r) {  // the lane is released here; the next claim takes the same index
+        if (r.error().code == Errc::peer_dead) drop_segment();  // a client library would reattach
+        return false;
+      }
+      first_ok.emplace(l->index(), Clock::now());
+      held.push_back(std::move(*l));
     }
     return true;
   };
-  ASSERT_TRUE(eventually(every_lane_serves, std::chrono::seconds(5))) << ex.stderr_text();
-  std::printf("every lane served again %lld ms after the storm\n",
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stopped).count()));
+  ASSERT_TRUE(eventually(every_lane_served, std::chrono::seconds(10))) << ex.stderr_text();
+  EXPECT_EQ(first_ok.size(), kLanes - 1) << "the fresh clients did not cover every other lane";
+  Clock::time_point recovered = *good_ok;
+  for (const auto& [lane, at] : first_ok) recovered = std::max(recovered, at);
+  std::printf("every lane served again %lld ms after the writer's last write (the good client after %lld ms)\n",
+              ms_between(stopped, recovered), ms_between(stopped, *good_ok));
+  EXPECT_LE(recovered - stopped, kRecoveryBound) << "good client after " << ms_between(stopped, *good_ok) << " ms";
+  // ...and they keep serving.
+  EXPECT_TRUE(good->ping(CallOptions{std::chrono::seconds(5)}));
+  for (auto& l : held) {
+    auto r = l.call(l.next_id(), channel::ping_request_bytes(), channel::Deadline::within(5'000'000'000ull), {});
+    EXPECT_TRUE(r) << "lane " << l.index() << ": " << r.error().describe();
+  }
 
   // Nothing was killed or restarted, HTTP answers, and no forged line reached the log.
   EXPECT_TRUE(process_alive(ex.pid()));
@@ -670,7 +709,7 @@ TEST(FaultsTest, ClientWritingRandomBytesOverTheWholeSegmentBreaksNothingForGood
   EXPECT_EQ(log.find("\x1b["), std::string::npos) << "an escape sequence reached the supervisor's log";
   EXPECT_EQ(log.find("passed its call's deadline"), std::string::npos) << log;
   EXPECT_GE(metric(ex.port(), "shmcp_header_repairs_total"), 1) << "the storm never reached the header?";
-  lanes.clear();
+  held.clear();
   seg.reset();
   good.reset();
   EXPECT_EQ(ex.stop(), 0);
