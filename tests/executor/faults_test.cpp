@@ -1,4 +1,4 @@
-// Fault tests against real `shmcp-executor serve` processes (issue 7): the executor SIGKILLed under
+// Fault tests against real `shmcp-executor serve` processes: the executor SIGKILLed under
 // load from 4 clients, a worker killed by the seccomp filter mid-call, a client killed mid-call,
 // /dev/shm too small for the segment, and the workspace's disk full during write_file.
 //
