@@ -50,9 +50,17 @@ ClientLane::~ClientLane() {
   if (seg_) seg_->release_lane(lease_);
 }
 
-// Waiting for a response only fails when the executor is gone: during a graceful shutdown
-// ("closing") it still finishes the calls it accepted, so their responses must be awaited.
-// New requests are refused while closing (see send()).
+namespace {
+Error lane_dropped() {
+  return make_error(Errc::corrupt, "the executor dropped this lane because its rings were overwritten; "
+                                   "release it and claim another");
+}
+}  // namespace
+
+// Waiting for a response only fails when the executor is gone, or has dropped this lane: during a
+// graceful shutdown ("closing") it still finishes the calls it accepted, so their responses must
+// be awaited. New requests are refused while closing (see send()). Runs only from a wait's
+// periodic check (every kPeerCheckIntervalNs), never on the fast path.
 Status ClientLane::check_executor() const {
   if (!seg_->executor_alive())
     return make_error(Errc::peer_dead, "the executor serving channel '" + seg_->name() + "' died");
@@ -62,6 +70,9 @@ Status ClientLane::check_executor() const {
   const std::uint64_t epoch = std::atomic_ref<std::uint64_t>(words[offsetof(SegmentHeader, epoch) / 8]).load(std::memory_order_acquire);
   if (epoch != seg_->epoch())
     return make_error(Errc::peer_dead, "the executor reset channel '" + seg_->name() + "' (its segment was resized); reconnect");
+  // A lane the workers dropped as corrupt is never served until a new claim resets it: say so at
+  // this check rather than at the deadline, so the caller moves to a fresh lane at once.
+  if (seg_->lane(lease_.index).poisoned.load(std::memory_order_acquire) != 0) return lane_dropped();
   return {};
 }
 
@@ -70,9 +81,7 @@ Status ClientLane::check_executor() const {
 // never be served, so say so (Errc::corrupt) and let the caller release it; the next client to
 // claim the lane resets it (see claim()).
 Error ClientLane::explain_timeout(Error e) const {
-  if (e.code == Errc::timeout && seg_->lane(lease_.index).poisoned.load(std::memory_order_acquire) != 0)
-    return make_error(Errc::corrupt, "the executor dropped this lane because its rings were overwritten; "
-                                     "release it and claim another");
+  if (e.code == Errc::timeout && seg_->lane(lease_.index).poisoned.load(std::memory_order_acquire) != 0) return lane_dropped();
   return e;
 }
 

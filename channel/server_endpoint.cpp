@@ -69,6 +69,10 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   std::uint64_t last_now = 0;    // the spin loop's latest clock read
   std::uint64_t idle_since = 0;  // when this wait began, once known (before the first sleep)
   bool slept = false;
+  // False after a sleep that ended without the doorbell moving (the periodic wake-up): such a
+  // worker scans and sleeps again instead of taking the spinner token and spinning a whole budget,
+  // which an idle worker would otherwise do every kPeerCheckIntervalNs.
+  bool may_spin = true;
   std::uint32_t spins = 0;
   bool sleeping_registered = false;
   auto unregister = [&] {
@@ -91,7 +95,7 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
       unregister();
       return make_error(Errc::closed, "stopping");
     }
-    if (!spinner && policy.mode != WaitMode::block && start == 0) {
+    if (!spinner && policy.mode != WaitMode::block && start == 0 && may_spin) {
       std::uint32_t none = 0;
       spinner = h.spinner.compare_exchange_strong(none, me_, std::memory_order_seq_cst);
       if (spinner && sleeping_registered) unregister();
@@ -135,7 +139,10 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
     if (idle_since == 0) idle_since = start != 0 ? start : monotonic_ns();
     slept = true;
     futex_wait(&h.doorbell, seen, kPeerCheckIntervalNs);
-    start = 0;  // woken: may compete for the spinner token again
+    start = 0;
+    // Rung (a client published, a worker handed a lane back): a burst may follow, so compete for
+    // the spinner token again. Timed out: nothing happened, keep sleeping between scans.
+    may_spin = h.doorbell.load(std::memory_order_seq_cst) != seen;
   }
   if (policy.mode == WaitMode::adaptive) {
     // How long this worker waited for the call, when it waited at all (the clock was read while
@@ -282,9 +289,10 @@ std::uint32_t reclaim_dead_clients(Segment& seg) {
 }
 
 
-std::uint32_t repair_lane_owners(Segment& seg) {
+std::uint32_t repair_lane_owners(Segment& seg, std::uint32_t below) {
   std::uint32_t n = 0;
-  for (std::uint32_t i = 0; i < seg.lane_count(); ++i) {
+  const std::uint32_t lanes = std::min(below, seg.lane_count());
+  for (std::uint32_t i = 0; i < lanes; ++i) {
     LaneControl& lc = seg.lane(i);
     std::uint32_t owner = lc.server_owner.load(std::memory_order_acquire);
     if (owner == 0) continue;

@@ -90,6 +90,7 @@ void answer_for_dead_worker(Segment& seg, std::uint32_t worker_index, wire::Stat
 // Returns the number of lanes reclaimed (client lease free but lane marked claimed).
 std::uint32_t reclaim_dead_clients(Segment& seg);
 // Supervisor: frees every lane whose server_owner no worker's claim (WorkerSlot::claim) matches:
-// a value a client wrote, which would keep every worker away from the lane. Returns how many.
-std::uint32_t repair_lane_owners(Segment& seg);
+// a value a client wrote, which would keep every worker away from the lane. Looks at the lanes
+// below `below` (all by default). Returns how many.
+std::uint32_t repair_lane_owners(Segment& seg, std::uint32_t below = UINT32_MAX);
 }  // namespace shmcp::channel

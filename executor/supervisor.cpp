@@ -245,18 +245,23 @@ void Supervisor::monitor() {
         else log->info("respawned worker {} (pid {})", i, workers_[i].pid);
       }
     }
-    if (now >= next_reclaim) {
+    // Server-owner words no live worker's claim matches (written by a client) would keep every
+    // worker away from those lanes for good. Reaped workers' lanes were freed at reap time. The
+    // lanes below the high-water mark (the ones clients use; repair_header just put a lowered
+    // mark back) are looked at every pass, so a client whose lane was overwritten is served again
+    // within milliseconds; all of them with the reclaim below.
+    const bool full_pass = now >= next_reclaim;
+    const std::uint32_t owners_below = full_pass ? seg_->lane_count() : seg_->header().lanes_high_water.load(std::memory_order_acquire);
+    if (auto n = channel::repair_lane_owners(*seg_, owners_below); n > 0) {
+      seg_->stats().lane_owner_repairs.fetch_add(n, std::memory_order_relaxed);
+      if (now >= next_owner_warning) {
+        log->warn("freed {} lane(s) whose server owner no worker held (overwritten by a client?)", n);
+        next_owner_warning = now + 1'000'000'000ull;
+      }
+    }
+    if (full_pass) {
       next_reclaim = now + kReclaimPeriodNs;
       if (auto n = channel::reclaim_dead_clients(*seg_); n > 0) log->info("reclaimed {} lane(s) from dead clients", n);
-      // Server-owner words no live worker's claim matches (written by a client) would keep every
-      // worker away from those lanes for good. Reaped workers' lanes were freed at reap time.
-      if (auto n = channel::repair_lane_owners(*seg_); n > 0) {
-        seg_->stats().lane_owner_repairs.fetch_add(n, std::memory_order_relaxed);
-        if (now >= next_owner_warning) {
-          log->warn("freed {} lane(s) whose server owner no worker held (overwritten by a client?)", n);
-          next_owner_warning = now + 1'000'000'000ull;
-        }
-      }
     }
   }
 }

@@ -34,7 +34,7 @@ namespace {
 using shmcp::testing::eventually;
 
 constexpr std::uint64_t kMs = 1'000'000;
-constexpr std::uint64_t kLivenessBoundNs = 250 * kMs;  // the contract (issue 2, "Liveness")
+constexpr std::uint64_t kLivenessBoundNs = 250 * kMs;  // the contract (README: a dead peer is noticed within 250 ms)
 constexpr std::uint64_t kSchedulingSlackNs = 150 * kMs;
 
 // Segments whose server process the test SIGKILLs are never unlinked by their owner: remove every
@@ -563,6 +563,7 @@ TEST(Multiprocess, IdleAdaptiveServerUsesAlmostNoCpu) {
   usleep(1'000'000);
   const std::uint64_t cpu1 = cpu_ns(server->pid()), t1 = monotonic_ns();
   const double share = static_cast<double>(cpu1 - cpu0) / static_cast<double>(t1 - t0);
+  std::printf("idle adaptive server used %.2f%% of a core\n", share * 100);
   EXPECT_LT(share, 0.05) << "idle adaptive server used " << share * 100 << "% of a core";
   // And it still answers promptly when work arrives.
   EXPECT_TRUE(echo_ok(*lane, "wake up", WaitPolicy{}));

@@ -1,4 +1,4 @@
-// Fault tests against real `shmcp-executor serve` processes (issue 7): the executor SIGKILLed under
+// Fault tests against real `shmcp-executor serve` processes: the executor SIGKILLed under
 // load from 4 clients, a worker killed by the seccomp filter mid-call, a client killed mid-call,
 // /dev/shm too small for the segment, and the workspace's disk full during write_file.
 //
@@ -10,6 +10,7 @@
 //  * clients reconnect on their next call after the executor restarts on the same channel.
 //
 // The /dev/shm and disk-full tests need root (mount namespaces, tmpfs); they skip without it.
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -18,8 +19,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -555,8 +558,10 @@ bool process_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
 // A separate process that maps the whole segment and, until `duration` passes, writes random
 // bytes over all of it, now and then a forged log line (newline and ANSI escape included) over
-// every byte, as a hostile client of the channel could. Returns its pid.
-pid_t start_segment_scribbler(const std::string& channel, std::chrono::milliseconds duration, const std::string& forged) {
+// every byte, as a hostile client of the channel could. When it stops it writes the time of its
+// last write (steady_clock nanoseconds) to `report_fd`, then exits. Returns its pid.
+pid_t start_segment_scribbler(const std::string& channel, std::chrono::milliseconds duration, const std::string& forged,
+                              int report_fd) {
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   const int fd = ::open(segment_file(channel).c_str(), O_RDWR);
@@ -579,7 +584,24 @@ pid_t start_segment_scribbler(const std::string& channel, std::chrono::milliseco
       words[i] = x;
     }
   }
+  const std::int64_t last_write = Clock::now().time_since_epoch().count();
+  if (::write(report_fd, &last_write, sizeof last_write) != static_cast<ssize_t>(sizeof last_write)) _exit(12);
   _exit(0);
+}
+
+long long ms_between(Clock::time_point a, Clock::time_point b) {
+  return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count());
+}
+
+// How long this thread has been runnable but waiting for a CPU (/proc/thread-self/schedstat, the
+// second field; 0 if the kernel does not say). On a loaded machine the scheduler can hold the test
+// itself off a CPU for a long while (a second was seen next to CPU hogs and compilers): time no
+// executor can give back, so the timing contracts below are checked without it.
+Clock::duration runqueue_wait() {
+  std::ifstream f("/proc/thread-self/schedstat");
+  std::uint64_t on_cpu = 0, waiting = 0;
+  if (!(f >> on_cpu >> waiting)) return Clock::duration::zero();
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(waiting));
 }
 
 // Clients of one segment share a trust domain, but none may take the executor down: a client
@@ -598,76 +620,128 @@ TEST(FaultsTest, ClientWritingRandomBytesOverTheWholeSegmentBreaksNothingForGood
   ASSERT_TRUE(good);
   ASSERT_TRUE(good->read_text_file("a.txt"));
 
+  int report[2];
+  ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
   const std::string forged = "SHMCP-FORGED-LOG-LINE\n\x1b[31mworker 0: SHMCP-FORGED-LOG-LINE\x1b[0m\n";
-  const pid_t scribbler = start_segment_scribbler(ex.channel(), std::chrono::seconds(5), forged);
+  const pid_t scribbler = start_segment_scribbler(ex.channel(), std::chrono::seconds(5), forged, report[1]);
+  ::close(report[1]);
   ASSERT_GT(scribbler, 0);
   struct Reaper {
     pid_t pid;
+    int fd;
     ~Reaper() {
       if (pid > 0) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+      ::close(fd);
     }
-  } reaper{scribbler};
+  } reaper{scribbler, report[0]};
 
-  // The well-behaved client keeps calling on its own lane with a 300 ms deadline. Its calls may
-  // fail (transport errors: the storm overwrites its lane too), but none may end later than its
-  // deadline plus the 100 ms contract. Asserted with 400 ms more for scheduling on a loaded
-  // 2-core machine (a scribbler burns one core): a stretched deadline is seconds to forever.
-  constexpr auto kDeadline = std::chrono::milliseconds(300);
-  constexpr auto kOverrunBound = std::chrono::milliseconds(100 + 400);
-  int calls = 0, ok = 0;
-  auto worst = std::chrono::milliseconds(0);
+  // The well-behaved client keeps calling on its own lane with a 1 s deadline. Its calls may
+  // fail (transport errors: the storm overwrites its lane and the header too), but none may end
+  // later than its deadline plus 100 ms, the contract, not counting the time this thread waited
+  // for a CPU (see runqueue_wait). (Most end well before their deadline: the client notices an
+  // overwritten lane or header at its next check and gives up at once.) The deadline is long
+  // enough that a loaded machine holding the workers off a CPU does not expire a call (with
+  // 300 ms it did, once in some 50 runs next to CPU hogs): the executor would rightly count that in
+  // shmcp_call_timeouts_total, which must stay 0 below.
+  constexpr auto kDeadline = std::chrono::milliseconds(1'000);
+  constexpr auto kOverrunBound = std::chrono::milliseconds(100);
+  int calls = 0, ok = 0, timeouts = 0;
+  auto slowest = std::chrono::milliseconds(0), slowest_on_cpu_or_waiting = std::chrono::milliseconds(0);
+  Clock::duration starved_at_stop{};
   for (;;) {
     int st = 0;
     if (::waitpid(scribbler, &st, WNOHANG) == scribbler) {
+      starved_at_stop = runqueue_wait();
       reaper.pid = -1;
       ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "the scribbler failed: " << st;
       break;
     }
     const auto t0 = Clock::now();
+    const auto starved0 = runqueue_wait();
     auto r = good->read_text_file("a.txt", CallOptions{kDeadline});
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-    worst = std::max(worst, took);
+    const auto starved = std::chrono::duration_cast<std::chrono::milliseconds>(runqueue_wait() - starved0);
+    slowest = std::max(slowest, took);
+    slowest_on_cpu_or_waiting = std::max(slowest_on_cpu_or_waiting, took - starved);
     ++calls;
     ok += r.ok();
-    EXPECT_LE(took, kDeadline + kOverrunBound) << "call " << calls << ": " << (r ? "ok" : r.error().describe());
+    timeouts += !r && r.error().code == Errc::timeout;
+    EXPECT_LE(took - starved, kDeadline + kOverrunBound)
+        << "call " << calls << " took " << took.count() << " ms, " << starved.count()
+        << " ms of it waiting for a CPU: " << (r ? "ok" : r.error().describe());
     ASSERT_TRUE(process_alive(ex.pid())) << ex.stderr_text();
   }
-  std::printf("storm: %d calls by the well-behaved client (%d ok), slowest %lld ms\n", calls, ok,
-              static_cast<long long>(worst.count()));
-  const auto stopped = Clock::now();
+  std::int64_t last_write_ns = 0;
+  ASSERT_EQ(::read(report[0], &last_write_ns, sizeof last_write_ns), static_cast<ssize_t>(sizeof last_write_ns));
+  const Clock::time_point stopped{Clock::duration(last_write_ns)};
+  std::printf("storm: %d calls by the well-behaved client (%d ok, %d timed out), slowest %lld ms (%lld ms without "
+              "waiting for a CPU; deadline %lld ms)\n",
+              calls, ok, timeouts, static_cast<long long>(slowest.count()),
+              static_cast<long long>(slowest_on_cpu_or_waiting.count()), static_cast<long long>(kDeadline.count()));
 
-  // Every lane serves again: the good client (which reconnects after transport errors) and a
-  // fresh client on every lane index. The contract is 1 s; polled for up to 5 s because of the
-  // loaded machine, and the time taken is printed.
+  // Every lane serves again within 1 s of the writer's last write: the good client (which
+  // reconnects after transport errors) and a fresh client on every other lane index. Each is
+  // probed until its first successful call; the recovery time is that of the last lane's first
+  // success, less the time this thread waited for a CPU since it saw the writer exit. A lane that
+  // served is kept, so the next claim takes another index.
+  constexpr auto kRecoveryBound = std::chrono::seconds(1);
+  constexpr std::uint64_t kProbeNs = 250'000'000;
   std::shared_ptr<channel::Segment> seg;
-  std::vector<channel::ClientLane> lanes;
-  auto every_lane_serves = [&]() -> bool {
-    if (!good->ping(CallOptions{std::chrono::milliseconds(500)})) return false;
+  std::vector<channel::ClientLane> held;
+  struct Served {
+    Clock::time_point at;
+    Clock::duration starved;  // runqueue_wait() then
+  };
+  std::map<std::uint32_t, Served> first_ok;  // lane index -> its first successful call
+  std::optional<Served> good_ok;
+  auto drop_segment = [&] {
+    held.clear();
+    seg.reset();
+  };
+  auto every_lane_served = [&]() -> bool {
+    if (!good_ok) {
+      if (!good->ping(CallOptions{std::chrono::milliseconds(kProbeNs / 1'000'000)})) return false;
+      good_ok = Served{Clock::now(), runqueue_wait()};  // its lane stays in the good client's pool
+    }
     if (!seg) {
       auto a = channel::Segment::attach(ex.channel(), 0);
       if (!a) return false;
       seg = *a;
     }
-    lanes.clear();
-    for (std::uint32_t i = 0; i < kLanes; ++i) {
+    while (held.size() < kLanes - 1) {
       auto l = channel::ClientLane::claim(seg);
-      if (!l) break;  // the good client holds one
-      lanes.push_back(std::move(*l));
-    }
-    if (lanes.size() < kLanes - 1) return false;
-    for (auto& l : lanes) {
-      const std::uint64_t id = l.next_id();
-      auto r = l.call(id, channel::ping_request_bytes(), channel::Deadline::within(500'000'000ull), {});
-      if (!r) {
-        if (r.error().code == Errc::peer_dead) seg.reset();  // a client library would reattach
+      if (!l) {
+        if (l.error().code == Errc::peer_dead) drop_segment();
         return false;
       }
+      auto r = l->call(l->next_id(), channel::ping_request_bytes(), channel::Deadline::within(kProbeNs), {});
+      if (!r) {  // the lane is released here; the next claim takes the same index
+        if (r.error().code == Errc::peer_dead) drop_segment();  // a client library would reattach
+        return false;
+      }
+      first_ok.emplace(l->index(), Served{Clock::now(), runqueue_wait()});
+      held.push_back(std::move(*l));
     }
     return true;
   };
-  ASSERT_TRUE(eventually(every_lane_serves, std::chrono::seconds(5))) << ex.stderr_text();
-  std::printf("every lane served again %lld ms after the storm\n",
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stopped).count()));
+  ASSERT_TRUE(eventually(every_lane_served, std::chrono::seconds(10))) << ex.stderr_text();
+  EXPECT_EQ(first_ok.size(), kLanes - 1) << "the fresh clients did not cover every other lane";
+  Served recovered = *good_ok;
+  for (const auto& [lane, s] : first_ok)
+    if (s.at > recovered.at) recovered = s;
+  const auto starved = std::chrono::duration_cast<std::chrono::milliseconds>(recovered.starved - starved_at_stop);
+  std::printf("every lane served again %lld ms after the writer's last write (%lld ms of it waiting for a CPU; the "
+              "good client after %lld ms)\n",
+              ms_between(stopped, recovered.at), static_cast<long long>(starved.count()), ms_between(stopped, good_ok->at));
+  EXPECT_LE(recovered.at - stopped - starved, kRecoveryBound)
+      << ms_between(stopped, recovered.at) << " ms, " << starved.count() << " ms of it waiting for a CPU; good client after "
+      << ms_between(stopped, good_ok->at) << " ms";
+  // ...and they keep serving.
+  EXPECT_TRUE(good->ping(CallOptions{std::chrono::seconds(5)}));
+  for (auto& l : held) {
+    auto r = l.call(l.next_id(), channel::ping_request_bytes(), channel::Deadline::within(5'000'000'000ull), {});
+    EXPECT_TRUE(r) << "lane " << l.index() << ": " << r.error().describe();
+  }
 
   // Nothing was killed or restarted, HTTP answers, and no forged line reached the log.
   EXPECT_TRUE(process_alive(ex.pid()));
@@ -680,7 +754,7 @@ TEST(FaultsTest, ClientWritingRandomBytesOverTheWholeSegmentBreaksNothingForGood
   EXPECT_EQ(log.find("\x1b["), std::string::npos) << "an escape sequence reached the supervisor's log";
   EXPECT_EQ(log.find("passed its call's deadline"), std::string::npos) << log;
   EXPECT_GE(metric(ex.port(), "shmcp_header_repairs_total"), 1) << "the storm never reached the header?";
-  lanes.clear();
+  held.clear();
   seg.reset();
   good.reset();
   EXPECT_EQ(ex.stop(), 0);
