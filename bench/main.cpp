@@ -8,97 +8,65 @@
 
 #include "bench/benches.hpp"
 #include "bench/report.hpp"
+#include "channel/base/cli.hpp"
 
 namespace {
 
-void usage(std::FILE* out) {
-  std::fputs(
-      "usage: shmcp-bench channel [--iterations N] [--warmup N] [--json FILE] [--shm-dir DIR [--dir-seconds N]]\n"
-      "       shmcp-bench tools [--quick] [--out DIR] [--reference-server PATH] [...]\n"
-      "\n"
-      "channel  round trips of an empty call between two processes: the raw cache-line floor,\n"
-      "         the shm channel (spin, adaptive, adaptive after idling, pipelined) and HTTP.\n"
-      "tools    tool calls against a real executor over shm, HTTP, MCP stdio and the reference\n"
-      "         MCP server (`shmcp-bench tools --help` for its options)\n"
-      "\n"
-      "  --iterations N  measured round trips per closed-loop transport (default 200000)\n"
-      "  --warmup N      unmeasured round trips first (default 20000)\n"
-      "  --json FILE     also write the results as a JSON array to FILE\n"
-      "  --shm-dir DIR   also put the segment in the absolute directory DIR (as the executor's\n"
-      "                  --shm-dir does) and compare it with /dev/shm in this run: shm-dir-spin,\n"
-      "                  shm-dir-adaptive, and a paced run in each (shm-paced, shm-dir-paced) with\n"
-      "                  its page faults and the system's writeback\n"
-      "  --dir-seconds N length of each paced run (default: long enough for the kernel's\n"
-      "                  periodic writeback, vm.dirty_expire + 2 x vm.dirty_writeback, ~41 s)\n"
-      "  --help          this text\n",
-      out);
-}
+namespace cli = shmcp::cli;
 
-bool parse_u64(const char* s, std::uint64_t& out) {
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(s, &end, 10);
-  if (end == s || *end != '\0') return false;
-  out = v;
-  return true;
-}
+constexpr const char* kUsage =
+    "usage: shmcp-bench channel [--iterations N] [--warmup N] [--json FILE] [--shm-dir DIR [--dir-seconds N]]\n"
+    "       shmcp-bench tools [--quick] [--out DIR] [--reference-server PATH] [...]\n"
+    "\n"
+    "channel  round trips of an empty call between two processes: the raw cache-line floor,\n"
+    "         the shm channel (spin, adaptive, adaptive after idling, pipelined) and HTTP.\n"
+    "tools    tool calls against a real executor over shm, HTTP, MCP stdio and the reference\n"
+    "         MCP server (`shmcp-bench tools --help` for its options)\n"
+    "\n"
+    "  --iterations N  measured round trips per closed-loop transport (default 200000)\n"
+    "  --warmup N      unmeasured round trips first (default 20000)\n"
+    "  --json FILE     also write the results as a JSON array to FILE\n"
+    "  --shm-dir DIR   also put the segment in the absolute directory DIR (as the executor's\n"
+    "                  --shm-dir does) and compare it with /dev/shm in this run: shm-dir-spin,\n"
+    "                  shm-dir-adaptive, and a paced run in each (shm-paced, shm-dir-paced) with\n"
+    "                  its page faults and the system's writeback\n"
+    "  --dir-seconds N length of each paced run (default: long enough for the kernel's\n"
+    "                  periodic writeback, vm.dirty_expire + 2 x vm.dirty_writeback, ~41 s)\n"
+    "  --help          this text\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    usage(stderr);
+    std::fputs(kUsage, stderr);
     return 2;
   }
   const std::string cmd = argv[1];
-  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    usage(stdout);
+  if (cmd == "help") {
+    std::fputs(kUsage, stdout);
     return 0;
   }
+  // tools parses its own options (tools_bench.cpp), argv[1] "tools" standing for the program.
   if (cmd == "tools") return shmcp::bench::tools_bench(argc - 1, argv + 1);
+  CLI::App app("shmcp-bench", "shmcp-bench");
+  cli::configure(app, kUsage);
+  CLI::App* channel = app.add_subcommand("channel");
+  cli::configure(*channel, kUsage);
+  app.add_subcommand("tools");  // listed for `unknown command`; dispatched above
   shmcp::bench::Options opt;
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "shmcp-bench: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      usage(stdout);
-      return 0;
-    } else if (a == "--iterations") {
-      if (!parse_u64(value(), opt.iterations) || opt.iterations == 0) {
-        std::fprintf(stderr, "shmcp-bench: --iterations needs a positive integer\n");
-        return 2;
-      }
-    } else if (a == "--warmup") {
-      if (!parse_u64(value(), opt.warmup)) {
-        std::fprintf(stderr, "shmcp-bench: --warmup needs an integer\n");
-        return 2;
-      }
-    } else if (a == "--json") {
-      opt.json_path = value();
-    } else if (a == "--shm-dir") {
-      opt.shm_dir = value();
-      if (opt.shm_dir.empty() || opt.shm_dir.front() != '/') {
-        std::fprintf(stderr, "shmcp-bench: --shm-dir needs an absolute directory\n");
-        return 2;
-      }
-    } else if (a == "--dir-seconds") {
-      if (!parse_u64(value(), opt.dir_seconds) || opt.dir_seconds == 0 || opt.dir_seconds > 3600) {
-        std::fprintf(stderr, "shmcp-bench: --dir-seconds needs an integer in 1..3600\n");
-        return 2;
-      }
-    } else {
-      std::fprintf(stderr, "shmcp-bench: unknown option %s\n", a.c_str());
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (cmd == "channel") return shmcp::bench::channel_bench(opt);
-  std::fprintf(stderr, "shmcp-bench: unknown subcommand '%s'\n", cmd.c_str());
-  usage(stderr);
+  channel->add_option_function<std::string>("--iterations", [&opt](const std::string& v) {
+    opt.iterations = cli::parse_u64("--iterations", v);
+    if (opt.iterations == 0) throw cli::UsageError("--iterations needs a positive integer");
+  });
+  cli::number(*channel, "--warmup", opt.warmup);
+  channel->add_option("--json", opt.json_path);
+  channel->add_option_function<std::string>("--shm-dir", [&opt](const std::string& v) {
+    if (v.empty() || v.front() != '/') throw cli::UsageError("--shm-dir needs an absolute directory");
+    opt.shm_dir = v;
+  });
+  cli::number(*channel, "--dir-seconds", opt.dir_seconds, 1, 3600);
+  const CLI::App& sub = cli::parse_or_exit("shmcp-bench", app, argc, argv);
+  if (&sub == channel) return shmcp::bench::channel_bench(opt);
+  std::fputs(kUsage, stderr);
   return 2;
 }

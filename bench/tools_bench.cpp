@@ -44,6 +44,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,7 @@
 #include <vector>
 
 #include "bench/benches.hpp"
+#include "channel/base/cli.hpp"
 #include "orchestrator/client.hpp"
 #include "sandbox/lockdown.hpp"
 #include "sandbox/open_how.hpp"
@@ -1405,57 +1407,48 @@ std::string svg_chart(const std::vector<Summary>& rows, const std::vector<std::s
 std::atomic<bool> g_interrupted{false};
 void on_signal(int) { g_interrupted = true; }
 
+// Exits on --help (0) and on usage errors (2); returns -1 to run, or an exit code.
 int parse_args(int argc, char** argv, ToolsOptions& o) {
   bool duration_set = false, clients_set = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "shmcp-bench tools: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    auto number = [&](double lo) -> double {
-      const std::string v = value();
+  CLI::App app("shmcp-bench tools", "tools");  // argv[0] is "tools"
+  cli::configure(app, kHelp);
+  // A decimal number >= lo stored by store.
+  auto number = [&app](const std::string& name, double lo, std::function<void(double)> store) {
+    app.add_option_function<std::string>(name, [name, lo, store = std::move(store)](const std::string& v) {
       char* end = nullptr;
       const double x = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end != '\0' || !(x >= lo)) {
-        std::fprintf(stderr, "shmcp-bench tools: %s: bad value '%s'\n", a.c_str(), v.c_str());
-        std::exit(2);
-      }
-      return x;
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kHelp, stdout);
-      return 0;
-    } else if (a == "--iterations") o.iterations = static_cast<std::uint64_t>(number(1));
-    else if (a == "--duration-per-case") {
-      o.duration_s = number(0.001);
-      duration_set = true;
-    } else if (a == "--quick") o.quick = true;
-    else if (a == "--transports") o.transports = split_list(value());
-    else if (a == "--ops") o.ops = split_list(value());
-    else if (a == "--scaling-ops") o.scaling_ops = split_list(value());
-    else if (a == "--clients") {
-      o.max_clients = static_cast<unsigned>(number(1));
-      clients_set = true;
-    } else if (a == "--workers") o.workers = static_cast<unsigned>(number(1));
-    else if (a == "--open-fraction") o.open_fraction = number(0.001);
-    else if (a == "--no-open") o.no_open = true;
-    else if (a == "--no-scaling") o.no_scaling = true;
-    else if (a == "--no-pin") o.pin = false;
-    else if (a == "--reference-server") o.reference_server = value();
-    else if (a == "--node") o.node = value();
-    else if (a == "--executor") o.executor = value();
-    else if (a == "--allow-unsandboxed") o.allow_unsandboxed = true;
-    else if (a == "--connect") o.connect = value();
-    else if (a == "--out") o.out_dir = value();
-    else {
-      std::fprintf(stderr, "shmcp-bench tools: unknown option %s\n\n%s", a.c_str(), kHelp);
-      return 2;
-    }
-  }
+      if (v.empty() || *end != '\0' || !(x >= lo)) throw cli::UsageError(name + ": bad value '" + v + "'");
+      store(x);
+    });
+  };
+  auto list_option = [&app](const std::string& name, std::vector<std::string>& target) {
+    app.add_option_function<std::string>(name, [&target](const std::string& v) { target = split_list(v); });
+  };
+  number("--iterations", 1, [&o](double x) { o.iterations = static_cast<std::uint64_t>(x); });
+  number("--duration-per-case", 0.001, [&](double x) {
+    o.duration_s = x;
+    duration_set = true;
+  });
+  app.add_flag("--quick", o.quick);
+  list_option("--transports", o.transports);
+  list_option("--ops", o.ops);
+  list_option("--scaling-ops", o.scaling_ops);
+  number("--clients", 1, [&](double x) {
+    o.max_clients = static_cast<unsigned>(x);
+    clients_set = true;
+  });
+  number("--workers", 1, [&o](double x) { o.workers = static_cast<unsigned>(x); });
+  number("--open-fraction", 0.001, [&o](double x) { o.open_fraction = x; });
+  app.add_flag("--no-open", o.no_open);
+  app.add_flag("--no-scaling", o.no_scaling);
+  app.add_flag_callback("--no-pin", [&o] { o.pin = false; });
+  app.add_option("--reference-server", o.reference_server);
+  app.add_option("--node", o.node);
+  app.add_option("--executor", o.executor);
+  app.add_flag("--allow-unsandboxed", o.allow_unsandboxed);
+  app.add_option("--connect", o.connect);
+  app.add_option("--out", o.out_dir);
+  (void)cli::parse_or_exit("shmcp-bench tools", app, argc, argv);
   for (const auto& t : o.transports)
     if (!contains(kAllTransports, t)) {
       std::fprintf(stderr, "shmcp-bench tools: unknown transport '%s'\n", t.c_str());

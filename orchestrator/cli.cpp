@@ -15,17 +15,21 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "channel/base/cli.hpp"
 #include "orchestrator/bounded_json.hpp"
 #include "orchestrator/client.hpp"
 
 using namespace shmcp;
 
 namespace {
+
+constexpr const char* kProg = "shmcp";
 
 constexpr const char* kTopHelp = R"(Usage: shmcp COMMAND [options]
 
@@ -100,45 +104,18 @@ struct Args {
   bool names = false;
 };
 
-std::uint64_t num(const std::string& flag, const std::string& v, const char* help) {
-  char* end = nullptr;
-  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0') usage(flag + " expects a number, got '" + v + "'", help);
-  return x;
-}
-
-Args parse(int argc, char** argv, const char* help) {
-  Args a;
-  for (int i = 2; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage(k + " needs a value", help);
-      return argv[++i];
-    };
-    if (k == "-h" || k == "--help") {
-      std::fputs(help, stdout);
-      std::exit(0);
-    } else if (k == "--connect") a.connect = val();
-    else if (k == "--token-file") a.token_file = val();
-    else if (k == "--count") a.count = std::max<std::uint64_t>(1, num(k, val(), help));
-    else if (k == "--calls") a.calls = std::max<std::uint64_t>(1, num(k, val(), help));
-    else if (k == "--timeout-ms") a.timeout_ms = num(k, val(), help);
-    else if (k == "--wait-ms") a.wait_ms = num(k, val(), help);
-    else if (k == "--names") a.names = true;
-    else if (k == "--shm") a.shm_url = val();
-    else if (k == "--http") a.http_url = val();
-    else if (k == "--dir") a.dir = val();
-    else if (k == "--wait") {
-      const std::string v = val();
-      if (help == kDemoHelp) a.wait_s = num(k, v, help);
-      else if (v == "spin") a.wait = WaitStrategy::spin;
-      else if (v == "adaptive") a.wait = WaitStrategy::adaptive;
-      else if (v == "block") a.wait = WaitStrategy::block;
-      else usage("--wait expects spin, adaptive or block", help);
-    } else if (!k.empty() && k[0] == '-' && k != "-") usage("unknown option '" + k + "'", help);
-    else a.positional.push_back(k);
-  }
-  return a;
+// The options of the connecting commands (call, tools, ping, health).
+void add_connection_options(CLI::App& app, Args& a) {
+  app.add_option("--connect", a.connect);
+  app.add_option("--token-file", a.token_file);
+  cli::number(app, "--timeout-ms", a.timeout_ms);
+  cli::number(app, "--wait-ms", a.wait_ms);
+  app.add_option_function<std::string>("--wait", [&a](const std::string& v) {
+    if (v == "spin") a.wait = WaitStrategy::spin;
+    else if (v == "adaptive") a.wait = WaitStrategy::adaptive;
+    else if (v == "block") a.wait = WaitStrategy::block;
+    else throw cli::UsageError("--wait expects spin, adaptive or block");
+  });
 }
 
 std::string read_token(const std::string& file) {
@@ -171,8 +148,7 @@ std::unique_ptr<Client> connect_or_exit(const std::string& url, const Args& a, c
   return std::move(*c);
 }
 
-int cmd_call(int argc, char** argv) {
-  Args a = parse(argc, argv, kCallHelp);
+int cmd_call(const Args& a) {
   if (a.positional.empty()) usage("TOOL is required", kCallHelp);
   if (a.positional.size() > 2) usage("too many arguments (quote the JSON)", kCallHelp);
   nlohmann::json args = nlohmann::json::object();
@@ -189,8 +165,7 @@ int cmd_call(int argc, char** argv) {
   return r->is_error ? 1 : 0;
 }
 
-int cmd_tools(int argc, char** argv) {
-  Args a = parse(argc, argv, kToolsHelp);
+int cmd_tools(const Args& a) {
   auto c = connect_or_exit(a.connect, a, kToolsHelp);
   auto r = c->tools();
   if (!r) {
@@ -205,8 +180,7 @@ int cmd_tools(int argc, char** argv) {
   return 0;
 }
 
-int cmd_health(int argc, char** argv) {
-  Args a = parse(argc, argv, kHealthHelp);
+int cmd_health(const Args& a) {
   auto c = connect_or_exit(a.connect, a, kHealthHelp);
   auto r = c->health();
   if (!r) {
@@ -238,8 +212,7 @@ Summary time_calls(std::uint64_t n, const std::function<bool()>& fn, std::uint64
   return s;
 }
 
-int cmd_ping(int argc, char** argv) {
-  Args a = parse(argc, argv, kPingHelp);
+int cmd_ping(const Args& a) {
   auto c = connect_or_exit(a.connect, a, kPingHelp);
   for (int i = 0; i < 100; ++i) (void)c->ping();  // warm-up
   Summary s;
@@ -265,8 +238,7 @@ int cmd_ping(int argc, char** argv) {
   return 0;
 }
 
-int cmd_demo(int argc, char** argv) {
-  Args a = parse(argc, argv, kDemoHelp);
+int cmd_demo(const Args& a) {
   if (a.shm_url.empty() || a.http_url.empty()) usage("--shm and --http are required", kDemoHelp);
   ClientOptions o;
   o.token = read_token(a.token_file);
@@ -364,16 +336,47 @@ int main(int argc, char** argv) {
     std::fputs(kTopHelp, stderr);
     return 2;
   }
-  const std::string cmd = argv[1];
-  if (cmd == "call") return cmd_call(argc, argv);
-  if (cmd == "tools") return cmd_tools(argc, argv);
-  if (cmd == "ping") return cmd_ping(argc, argv);
-  if (cmd == "health") return cmd_health(argc, argv);
-  if (cmd == "demo") return cmd_demo(argc, argv);
-  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+  if (std::string_view(argv[1]) == "help") {
     std::fputs(kTopHelp, stdout);
     return 0;
   }
-  std::fprintf(stderr, "shmcp: unknown command '%s'\n\n%s", cmd.c_str(), kTopHelp);
+  CLI::App app("shmcp", kProg);
+  cli::configure(app, kTopHelp);
+  Args a;  // one command runs: each binds the fields it uses
+
+  CLI::App* call = app.add_subcommand("call");
+  cli::configure(*call, kCallHelp);
+  add_connection_options(*call, a);
+
+  CLI::App* tools = app.add_subcommand("tools");
+  cli::configure(*tools, kToolsHelp);
+  add_connection_options(*tools, a);
+  tools->add_flag("--names", a.names);
+
+  CLI::App* ping = app.add_subcommand("ping");
+  cli::configure(*ping, kPingHelp);
+  add_connection_options(*ping, a);
+  ping->add_option_function<std::string>("--count", [&a](const std::string& v) { a.count = std::max<std::uint64_t>(1, cli::parse_u64("--count", v)); });
+
+  CLI::App* health = app.add_subcommand("health");
+  cli::configure(*health, kHealthHelp);
+  add_connection_options(*health, a);
+
+  CLI::App* demo = app.add_subcommand("demo");
+  cli::configure(*demo, kDemoHelp);
+  demo->add_option("--shm", a.shm_url);
+  demo->add_option("--http", a.http_url);
+  demo->add_option("--dir", a.dir);
+  demo->add_option("--token-file", a.token_file);
+  demo->add_option_function<std::string>("--calls", [&a](const std::string& v) { a.calls = std::max<std::uint64_t>(1, cli::parse_u64("--calls", v)); });
+  cli::number(*demo, "--wait", a.wait_s);
+
+  const CLI::App& cmd = cli::parse_or_exit(kProg, app, argc, argv, call, &a.positional);  // TOOL [JSON]
+  if (&cmd == call) return cmd_call(a);
+  if (&cmd == tools) return cmd_tools(a);
+  if (&cmd == ping) return cmd_ping(a);
+  if (&cmd == health) return cmd_health(a);
+  if (&cmd == demo) return cmd_demo(a);
+  std::fputs(kTopHelp, stderr);
   return 2;
 }

@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +58,27 @@ CLI::Option* number(CLI::App& app, const std::string& names, T& target, std::uin
                     std::uint64_t hi = std::numeric_limits<std::uint64_t>::max()) {
   return app.add_option_function<std::string>(names, [label = flag_label(names), &target, lo, hi](const std::string& v) {
     target = static_cast<T>(parse_u64(label, v, lo, hi));
+  });
+}
+
+// --name X stored into target: a decimal (fractions allowed) of at least lo.
+inline CLI::Option* decimal(CLI::App& app, const std::string& names, double& target,
+                            double lo = -std::numeric_limits<double>::infinity()) {
+  return app.add_option_function<std::string>(names, [label = flag_label(names), &target, lo](const std::string& v) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !(x >= lo) || !std::isfinite(x)) {
+      std::string m = label;
+      m.append(" expects a number");
+      if (std::isfinite(lo)) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, " >= %g", lo);
+        m.append(buf);
+      }
+      m.append(", got '").append(v).append("'");
+      throw UsageError(m);
+    }
+    target = x;
   });
 }
 

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "channel/base/cli.hpp"
 #include "orchestrator/client.hpp"
 #include "tests/executor/executor_process.hpp"
 
@@ -182,35 +183,26 @@ double mean(const std::vector<double>& v, std::size_t from, std::size_t to) {
          static_cast<double>(to - from);
 }
 
-[[noreturn]] void usage() {
-  std::fputs(
-      "Usage: shmcp-soak [--minutes M] [--clients N] [--workers N] [--warmup-s S] [--sample-ms MS]\n"
-      "                  [--rss-tolerance-mib X] [--rss-tolerance-pct P] [--fd-tolerance N] [--report FILE]\n",
-      stderr);
-  std::exit(2);
-}
+constexpr const char* kUsage =
+    "Usage: shmcp-soak [--minutes M] [--clients N] [--workers N] [--warmup-s S] [--sample-ms MS]\n"
+    "                  [--rss-tolerance-mib X] [--rss-tolerance-pct P] [--fd-tolerance N] [--report FILE]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage();
-      return argv[++i];
-    };
-    if (k == "--minutes") o.minutes = std::stod(val());
-    else if (k == "--clients") o.clients = std::stoi(val());
-    else if (k == "--workers") o.workers = std::stoi(val());
-    else if (k == "--warmup-s") o.warmup_s = std::stod(val());
-    else if (k == "--sample-ms") o.sample_ms = std::stoi(val());
-    else if (k == "--rss-tolerance-mib") o.rss_tolerance_mib = std::stod(val());
-    else if (k == "--rss-tolerance-pct") o.rss_tolerance_pct = std::stod(val());
-    else if (k == "--fd-tolerance") o.fd_tolerance = std::stol(val());
-    else if (k == "--report") o.report = val();
-    else usage();
-  }
+  CLI::App app("shmcp soak", "shmcp-soak");
+  shmcp::cli::configure(app, kUsage);
+  shmcp::cli::decimal(app, "--minutes", o.minutes, 0);
+  shmcp::cli::number(app, "--clients", o.clients, 1, 1024);
+  shmcp::cli::number(app, "--workers", o.workers, 1, 64);
+  shmcp::cli::decimal(app, "--warmup-s", o.warmup_s, 0);
+  shmcp::cli::number(app, "--sample-ms", o.sample_ms, 1, 3'600'000);
+  shmcp::cli::decimal(app, "--rss-tolerance-mib", o.rss_tolerance_mib, 0);
+  shmcp::cli::decimal(app, "--rss-tolerance-pct", o.rss_tolerance_pct, 0);
+  shmcp::cli::number(app, "--fd-tolerance", o.fd_tolerance, 0, 1'000'000);
+  app.add_option("--report", o.report);
+  (void)shmcp::cli::parse_or_exit("shmcp-soak", app, argc, argv);
   const double duration_s = o.minutes * 60;
   if (o.warmup_s < 0) o.warmup_s = std::min(60.0, duration_s * 0.2);
 
