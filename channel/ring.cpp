@@ -1,7 +1,6 @@
 #include "channel/ring.hpp"
 
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,11 +28,9 @@ namespace {
 // ring, not once per slot (each wake-up is a syscall and, on a loaded machine, a scheduling
 // delay). Once woken, or after a capped sleep, `ready` suffices: the waker's test may be looser
 // (a stale head or tail), and a producer that died mid-message must not strand its consumer.
-// With `yield`, an adaptive wait yields its CPU at every clock read while it spins: the peer is
-// in the middle of a message and may share this CPU, so spinning would only delay it.
 template <class Ready, class WorthWaking>
 Status wait_until(Ready&& ready, WorthWaking&& worth_waking, AtomicU32& waiting, AtomicU32& word,
-                  const WaitPolicy& policy, bool yield, Deadline& deadline, const PeerCheck& check) {
+                  const WaitPolicy& policy, Deadline& deadline, const PeerCheck& check) {
   if (ready()) return {};
   // Spinning waits read the clock only every 64 polls (about a microsecond): most waits end before
   // the first read, and a clock read (~17 ns here) is a twentieth of an empty round trip. So the spin
@@ -54,7 +51,6 @@ Status wait_until(Ready&& ready, WorthWaking&& worth_waking, AtomicU32& waiting,
 
   if (policy.mode != WaitMode::block) {
     const bool forever = policy.mode == WaitMode::spin;
-    const bool yielding = yield && !forever;
     std::uint64_t spin_end = 0;
     for (std::uint32_t i = 1;; ++i) {
       if (ready()) return {};
@@ -64,7 +60,6 @@ Status wait_until(Ready&& ready, WorthWaking&& worth_waking, AtomicU32& waiting,
         if (spin_end == 0) spin_end = now + policy.spin_ns;
         if (auto s = periodic(now); !s) return s;
         if (!forever && now >= spin_end) break;
-        if (yielding) sched_yield();
       }
     }
   }
@@ -181,8 +176,7 @@ Status Ring::wait_space(std::uint64_t pos, const WaitPolicy& policy, Deadline& d
   };
   // Asleep, the producer wants half the ring free: the consumer wakes it only then (see receive).
   auto worth_waking = [&] { return ready() && (corrupt || pos - head_cache_ <= nslots_ - half()); };
-  auto s = wait_until(ready, worth_waking, c_->producer_waiting, c_->space_futex, policy, /*yield=*/true, deadline,
-                      check);
+  auto s = wait_until(ready, worth_waking, c_->producer_waiting, c_->space_futex, policy, deadline, check);
   if (!s) return s;
   if (corrupt) return make_error(Errc::corrupt, "ring head is ahead of tail (hostile or corrupt peer)");
   return {};
@@ -241,8 +235,8 @@ Status Ring::wait_data(std::uint32_t frags_left, const WaitPolicy& policy, Deadl
   auto worth_waking = [&] {
     return state_at(c_->head.load(std::memory_order_relaxed) + want - 1) == SlotState::ready || (want == 1 && readable());
   };
-  return wait_until(ready, worth_waking, c_->consumer_waiting, c_->data_futex, policy, /*yield=*/frags_left != 0,
-                    deadline, check);
+  return wait_until(ready, worth_waking, c_->consumer_waiting, c_->data_futex, policy, deadline,
+                    check);
 }
 
 Result<std::uint64_t> Ring::receive(std::vector<std::byte>& out, const WaitPolicy& policy, Deadline& deadline,
