@@ -48,7 +48,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
 #include <optional>
@@ -60,6 +59,7 @@
 #include "bench/benches.hpp"
 #include "channel/base/cli.hpp"
 #include "orchestrator/client.hpp"
+#include "orchestrator/http_conn.hpp"
 #include "sandbox/lockdown.hpp"
 #include "sandbox/open_how.hpp"
 #include "sandbox/workspace.hpp"
@@ -896,14 +896,13 @@ class McpHttpDriver final : public Driver {
         R"("clientInfo":{"name":"shmcp-bench","version":"1"}}})";
     int status = 0;
     std::string body;
-    httplib::Headers headers;
-    if (!d->post(init, status, body, err, &headers)) return nullptr;
-    auto sid = headers.find("Mcp-Session-Id");
-    if (status != 200 || sid == headers.end()) {
+    std::string sid;
+    if (!d->post(init, status, body, err, &sid)) return nullptr;
+    if (status != 200 || sid.empty()) {
       err = "initialize: HTTP " + std::to_string(status) + " without a session: " + body.substr(0, 200);
       return nullptr;
     }
-    d->session_ = sid->second;
+    d->session_ = sid;
     if (!d->post(R"({"jsonrpc":"2.0","method":"notifications/initialized"})", status, body, err)) return nullptr;
     if (status != 202) {
       err = "notifications/initialized: HTTP " + std::to_string(status);
@@ -927,46 +926,32 @@ class McpHttpDriver final : public Driver {
   }
 
  private:
-  McpHttpDriver(int port, unsigned thread) : cli_("127.0.0.1", port) {
-    cli_.set_keep_alive(true);
-    cli_.set_tcp_nodelay(true);
-    cli_.set_read_timeout(120, 0);
+  McpHttpDriver(int port, unsigned thread) : conn_("127.0.0.1", port) {
     write_path_ = "w4k-" + std::to_string(thread) + ".txt";
     content_json_ = nlohmann::json(kContent4k).dump();
   }
 
-  bool post(const std::string& msg, int& status, std::string& body, std::string& err,
-            httplib::Headers* response_headers = nullptr) {
-    httplib::Headers h{{"Accept", "application/json, text/event-stream"}};
+  // One keep-alive connection (shmcp's HttpConnection, as shmcp::Client over http:// uses): the
+  // body goes into one buffer reserved from Content-Length, with simdjson's padding after it.
+  bool post(const std::string& msg, int& status, std::string& body, std::string& err, std::string* session_id = nullptr) {
+    std::vector<std::pair<std::string, std::string>> h{{"Content-Type", "application/json"},
+                                                       {"Accept", "application/json, text/event-stream"}};
     if (!session_.empty()) {
-      h.emplace("Mcp-Session-Id", session_);
-      h.emplace("MCP-Protocol-Version", "2025-06-18");
+      h.emplace_back("Mcp-Session-Id", session_);
+      h.emplace_back("MCP-Protocol-Version", "2025-06-18");
     }
-    // The body goes into one buffer reserved from Content-Length, with simdjson's padding after it.
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/mcp";
-    req.headers = std::move(h);
-    req.headers.emplace("Content-Type", "application/json");
-    req.body = msg;
-    body.clear();
-    req.content_receiver = [&body](const char* data, std::size_t n, std::uint64_t offset, std::uint64_t total) {
-      if (offset == 0 && total != 0) body.reserve(static_cast<std::size_t>(total) + simdjson::SIMDJSON_PADDING);
-      body.append(data, n);
-      return true;
-    };
-    auto res = cli_.send(req);
+    auto res = conn_.post("/mcp", h, msg, 120'000, simdjson::SIMDJSON_PADDING);
     if (!res) {
-      err = "POST /mcp: " + httplib::to_string(res.error());
+      err = "POST /mcp: " + res.error().describe();
       return false;
     }
-    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
     status = res->status;
-    if (response_headers) *response_headers = res->headers;
+    body = std::move(res->body);
+    if (session_id) *session_id = res->header("mcp-session-id");
     return true;
   }
 
-  httplib::Client cli_;
+  shmcp::HttpConnection conn_;
   std::string session_;
   std::uint64_t next_id_ = 0;
   std::string write_path_, content_json_;

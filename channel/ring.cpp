@@ -15,14 +15,22 @@ namespace shmcp::channel {
 namespace {
 
 // The shared waiting protocol for both directions. The waiter announces itself in `waiting`
-// (seq_cst) after sampling the futex word and before re-checking `ready`; the other side publishes
+// (seq_cst) after sampling the futex word and before re-checking; the other side publishes
 // (seq_cst fence) and then reads `waiting`. In the single total order either the publisher sees
 // the flag and bumps the word (so FUTEX_WAIT returns at once), or the waiter's re-check sees the
 // publication: no lost wake-up. Sleeps are capped at kPeerCheckIntervalNs so a dead peer is
 // noticed even though it will never wake us.
-template <class Ready>
-Status wait_until(Ready&& ready, AtomicU32& waiting, AtomicU32& word, const WaitPolicy& policy,
-                  Deadline& deadline, const PeerCheck& check) {
+//
+// `ready` is what the caller needs (one slot of data or space); `worth_waking` is the stricter
+// condition the waiter re-checks before it sleeps, and it must match what the other side tests
+// before waking it (see Ring::send/receive): half a ring of space or data, or the rest of the
+// message. So a waiter that fell asleep in the middle of a long message is woken once per half
+// ring, not once per slot (each wake-up is a syscall and, on a loaded machine, a scheduling
+// delay). Once woken, or after a capped sleep, `ready` suffices: the waker's test may be looser
+// (a stale head or tail), and a producer that died mid-message must not strand its consumer.
+template <class Ready, class WorthWaking>
+Status wait_until(Ready&& ready, WorthWaking&& worth_waking, AtomicU32& waiting, AtomicU32& word,
+                  const WaitPolicy& policy, Deadline& deadline, const PeerCheck& check) {
   if (ready()) return {};
   // Spinning waits read the clock only every 64 polls (about a microsecond): most waits end before
   // the first read, and a clock read (~17 ns here) is a twentieth of an empty round trip. So the spin
@@ -63,7 +71,7 @@ Status wait_until(Ready&& ready, AtomicU32& waiting, AtomicU32& word, const Wait
   for (;;) {
     const std::uint32_t seen = word.load(std::memory_order_seq_cst);
     waiting.store(1, std::memory_order_seq_cst);
-    if (ready()) {
+    if (worth_waking()) {
       waiting.store(0, std::memory_order_relaxed);
       return {};
     }
@@ -75,6 +83,19 @@ Status wait_until(Ready&& ready, AtomicU32& waiting, AtomicU32& word, const Wait
     if (ready()) return {};
     if (auto s = periodic(monotonic_ns()); !s) return s;
   }
+}
+
+// Whether the peer announced a sleep (or is about to sleep). Acquire: what the peer stored before
+// its flag (its head or tail) is visible to the caller's test that follows. The caller issued a
+// seq_cst fence after its own publication.
+bool peer_waiting(const AtomicU32& waiting) noexcept { return waiting.load(std::memory_order_acquire) != 0; }
+
+// The waker's side of wait_until, once peer_waiting and the waker's test passed: clear the peer's
+// flag so later publications in the same batch don't wake it again, bump the word and wake it.
+void wake_peer(AtomicU32& waiting, AtomicU32& word) noexcept {
+  waiting.store(0, std::memory_order_relaxed);
+  word.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(&word, 1);
 }
 
 }  // namespace
@@ -153,7 +174,9 @@ Status Ring::wait_space(std::uint64_t pos, const WaitPolicy& policy, Deadline& d
     head_cache_ = head;
     return pos - head < nslots_;
   };
-  auto s = wait_until(ready, c_->producer_waiting, c_->space_futex, policy, deadline, check);
+  // Asleep, the producer wants half the ring free: the consumer wakes it only then (see receive).
+  auto worth_waking = [&] { return ready() && (corrupt || pos - head_cache_ <= nslots_ - half()); };
+  auto s = wait_until(ready, worth_waking, c_->producer_waiting, c_->space_futex, policy, deadline, check);
   if (!s) return s;
   if (corrupt) return make_error(Errc::corrupt, "ring head is ahead of tail (hostile or corrupt peer)");
   return {};
@@ -173,13 +196,18 @@ Status Ring::send(std::uint64_t msg_id, std::span<const std::byte> msg, const Wa
     if (auto s = wait_space(pos, policy, deadline, check); !s) return s;
     const std::uint32_t n = std::min(per, total - offset);
     publish(pos, msg_id, total, offset, msg.subspan(offset, n));
+    const bool first = offset == 0;
     ++pos;
     offset += n;
-    // Pairs with the consumer's seq_cst store to consumer_waiting (see wait_until).
+    // Pairs with the consumer's seq_cst store to consumer_waiting (see wait_until). A sleeping
+    // consumer is woken for a message's first fragment, its last, and whenever half a ring is
+    // published. A stale head only makes that test pass early, never later than the consumer's
+    // own test in wait_data.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (c_->consumer_waiting.load(std::memory_order_relaxed) != 0) {
-      c_->data_futex.fetch_add(1, std::memory_order_seq_cst);
-      futex_wake(&c_->data_futex, 1);
+    if (peer_waiting(c_->consumer_waiting) &&
+        (first || offset >= total || pos - c_->head.load(std::memory_order_relaxed) >= half())) {
+      wake_peer(c_->consumer_waiting, c_->data_futex);
+      ++wakes_;
     }
   } while (offset < total);
   return {};
@@ -197,9 +225,18 @@ Status Ring::try_send(std::uint64_t msg_id, std::span<const std::byte> msg) {
   return send(msg_id, msg, WaitPolicy{WaitMode::spin, 0}, 0, {});
 }
 
-Status Ring::wait_data(const WaitPolicy& policy, Deadline& deadline, const PeerCheck& check) {
+Status Ring::wait_data(std::uint32_t frags_left, const WaitPolicy& policy, Deadline& deadline,
+                       const PeerCheck& check) {
   auto ready = [&] { return readable(); };
-  return wait_until(ready, c_->consumer_waiting, c_->data_futex, policy, deadline, check);
+  // Asleep in the middle of a message, the consumer wants half a ring of it, or all that is left
+  // (the producer wakes it only then: see send). Slots are published in order, so the last of
+  // those being ready means all are.
+  const std::uint32_t want = frags_left == 0 ? 1 : std::min(frags_left, half());
+  auto worth_waking = [&] {
+    return state_at(c_->head.load(std::memory_order_relaxed) + want - 1) == SlotState::ready || (want == 1 && readable());
+  };
+  return wait_until(ready, worth_waking, c_->consumer_waiting, c_->data_futex, policy, deadline,
+                    check);
 }
 
 Result<std::uint64_t> Ring::receive(std::vector<std::byte>& out, const WaitPolicy& policy, Deadline& deadline,
@@ -209,7 +246,8 @@ Result<std::uint64_t> Ring::receive(std::vector<std::byte>& out, const WaitPolic
   std::uint64_t id = 0;
   std::uint32_t total = 0, have = 0;
   for (;;) {
-    if (auto s = wait_data(policy, deadline, check); !s) return Error(std::move(s).error());
+    const std::uint32_t frags_left = in_message ? (total - have + per - 1) / per : 0;
+    if (auto s = wait_data(frags_left, policy, deadline, check); !s) return Error(std::move(s).error());
     const std::uint64_t pos = c_->head.load(std::memory_order_relaxed);
     if (state_at(pos) == SlotState::corrupt)
       return make_error(Errc::corrupt, "slot sequence number out of range (hostile or corrupt peer)");
@@ -236,10 +274,16 @@ Result<std::uint64_t> Ring::receive(std::vector<std::byte>& out, const WaitPolic
     if (use && f_len != 0) std::memcpy(out.data() + f_off, payload(pos), f_len);
     // The slot may be reused as soon as head moves: the copy above must be complete.
     c_->head.store(pos + 1, std::memory_order_release);
+    // Pairs with the producer's seq_cst store to producer_waiting. A sleeping producer is woken
+    // once half the ring is free (see wait_space). A stale tail only makes that test pass early
+    // (it may even read below our head: nothing is in use then).
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (c_->producer_waiting.load(std::memory_order_relaxed) != 0) {
-      c_->space_futex.fetch_add(1, std::memory_order_seq_cst);
-      futex_wake(&c_->space_futex, 1);
+    if (peer_waiting(c_->producer_waiting)) {
+      const std::uint64_t tail = c_->tail.load(std::memory_order_relaxed);
+      if (tail <= pos + 1 || tail - (pos + 1) <= nslots_ - half()) {
+        wake_peer(c_->producer_waiting, c_->space_futex);
+        ++wakes_;
+      }
     }
     if (!valid) return make_error(Errc::corrupt, "fragment header out of bounds (hostile or corrupt peer)");
     if (use) {

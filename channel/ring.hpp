@@ -126,6 +126,8 @@ class Ring {
 
   // Number of fragments dropped because they did not continue a message (dead or hostile peer).
   std::uint64_t dropped_fragments() const noexcept { return dropped_; }
+  // Futex wake-ups this side has issued to a sleeping peer (as producer and as consumer).
+  std::uint64_t wakes() const noexcept { return wakes_; }
 
  private:
   // Slot index of a position: a mask for the usual power-of-two slot counts (a 64-bit division
@@ -144,7 +146,10 @@ class Ring {
     return SlotState::corrupt;
   }
   Status wait_space(std::uint64_t pos, const WaitPolicy& policy, Deadline& deadline, const PeerCheck& check);
-  Status wait_data(const WaitPolicy& policy, Deadline& deadline, const PeerCheck& check);
+  // frags_left: fragments still missing of the message being received, 0 before one starts.
+  Status wait_data(std::uint32_t frags_left, const WaitPolicy& policy, Deadline& deadline, const PeerCheck& check);
+  // A sleeping peer is woken per half ring (at least one slot), not per slot.
+  std::uint32_t half() const noexcept { return nslots_ / 2 != 0 ? nslots_ / 2 : 1; }
   void publish(std::uint64_t pos, std::uint64_t msg_id, std::uint32_t total, std::uint32_t offset,
                std::span<const std::byte> frag) noexcept;
 
@@ -155,6 +160,7 @@ class Ring {
   std::uint32_t slot_size_ = 0;
   std::uint32_t max_message_ = 0;
   std::uint64_t dropped_ = 0;
+  std::uint64_t wakes_ = 0;
   // Producer only: the consumer's head as last loaded. head only grows, so a stale copy merely
   // under-reports free space; we reload it only when the copy says the ring is full. This keeps
   // the consumer's cache line out of the producer's fast path (one fewer cross-core miss per

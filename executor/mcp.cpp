@@ -1,6 +1,8 @@
 #include "executor/mcp.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -343,7 +345,17 @@ int run_stdio(McpSession& session, std::istream& in, std::ostream& out) {
   return 0;
 }
 
+void grow_output_pipe(int fd) noexcept {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
+  // Best effort: an unprivileged user over its pipe quota (pipe-user-pages-soft) gets EPERM and
+  // keeps the default size, which only costs more wake-ups.
+  for (int bytes = kStdioPipeBytes; bytes > 64 * 1024; bytes /= 2)
+    if (::fcntl(fd, F_SETPIPE_SZ, bytes) >= 0) return;
+}
+
 int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns) {
+  grow_output_pipe(out_fd);
   // Writes one reply line; false once the output is gone.
   auto send = [&](std::string reply) {
     reply.push_back('\n');

@@ -143,7 +143,14 @@ int run_stdio(McpSession& session, std::istream& in, std::ostream& out);
 // CPU, instead of paying a wake-up (~50 us on small VMs) per call. While requests arrive steadily
 // (each within 20 x spin_ns of the previous answer) it polls for twice the last gap instead, as
 // an adaptive worker does. 0 = block at once.
+// If `out_fd` is a pipe, it is first grown towards kStdioPipeBytes (as far as the system's
+// pipe-max-size and the user's quota allow): a default 64 KiB pipe turns a 2 MiB reply (1 MiB of
+// text, escaped twice) into ~33 rounds of "writer blocks, reader wakes, reader drains".
 int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns);
+inline constexpr int kStdioPipeBytes = 1 << 20;
+// Grows a pipe towards kStdioPipeBytes, as run_stdio_fd does with its output; anything else is
+// left alone. Which thread: any.
+void grow_output_pipe(int fd) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Streamable HTTP (MCP 2025-11-25, "Streamable HTTP" transport) with JSON responses only: every

@@ -10,6 +10,7 @@
 #include "channel/messages.hpp"
 #include "orchestrator/bounded_json.hpp"
 #include "orchestrator/convert.hpp"
+#include "orchestrator/http_conn.hpp"
 
 namespace shmcp {
 
@@ -361,28 +362,30 @@ class HttpClient final : public Client {
   }
 
   // post() with the response body received into one buffer reserved from Content-Length, with
-  // simdjson's padding after it (cpp-httplib's own body grows by appending: a 2 MiB answer was
-  // reallocated and copied several times).
+  // simdjson's padding after it, by a connection of our own (HttpConnection: cpp-httplib reads a
+  // body 4 KiB at a time, a poll() and a recv() each; ~1,000 syscalls for a 1 MiB file's answer).
   Result<std::pair<int, std::string>> post_padded(const char* path, const std::string& body, const CallOptions& o) {
-    auto c = take();
-    set_timeouts(*c, o);
-    std::string received;
-    httplib::Request req;
-    req.method = "POST";
-    req.path = path;
-    req.headers.emplace("Content-Type", "application/json");
-    req.body = body;
-    req.content_receiver = [&received](const char* data, std::size_t n, std::uint64_t offset, std::uint64_t total) {
-      if (offset == 0 && total != 0) received.reserve(static_cast<std::size_t>(total) + simdjson::SIMDJSON_PADDING);
-      received.append(data, n);
-      return true;
-    };
-    const auto t0 = std::chrono::steady_clock::now();
-    auto res = c->send(req);
-    if (!res) return transport_error(res.error(), std::chrono::steady_clock::now() - t0 >= o.timeout.value_or(opt_.timeout));
-    received.reserve(received.size() + simdjson::SIMDJSON_PADDING);
-    auto out = std::make_pair(res->status, std::move(received));
-    put(std::move(c));
+    std::unique_ptr<HttpConnection> c;
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_conns_.empty()) {
+        c = std::move(idle_conns_.back());
+        idle_conns_.pop_back();
+      }
+    }
+    if (!c) c = std::make_unique<HttpConnection>(host_, port_);
+    std::vector<std::pair<std::string, std::string>> headers{{"Content-Type", "application/json"}};
+    if (!opt_.token.empty()) headers.emplace_back("Authorization", "Bearer " + opt_.token);
+    const auto ms = static_cast<std::uint64_t>(o.timeout.value_or(opt_.timeout).count());
+    auto res = c->post(path, headers, body, ms, simdjson::SIMDJSON_PADDING);
+    if (!res) {
+      Error e = std::move(res).error();
+      e.message = "HTTP " + url() + ": " + e.message;
+      return e;
+    }
+    auto out = std::make_pair(res->status, std::move(res->body));
+    std::lock_guard lock(mu_);
+    idle_conns_.push_back(std::move(c));
     return out;
   }
 
@@ -418,6 +421,7 @@ class HttpClient final : public Client {
   ClientOptions opt_;
   std::mutex mu_;
   std::vector<std::unique_ptr<httplib::Client>> idle_;
+  std::vector<std::unique_ptr<HttpConnection>> idle_conns_;
 };
 
 }  // namespace

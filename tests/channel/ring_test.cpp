@@ -255,6 +255,68 @@ TEST(Ring, MessageLargerThanTheRingStreamsThroughWhileTheConsumerReads) {
   EXPECT_EQ(out, msg);
 }
 
+// A sleeping peer is woken once per half ring, not once per slot: the producer (ring full) only
+// when half the ring is free again, the consumer (ring empty) for a message's first and last
+// fragment and per half ring published. Block mode makes both sides sleep at every stall.
+TEST(Ring, ManySlotMessageThroughASlowSleepingReaderArrivesIntactWithOneWakeUpPerHalfRing) {
+  constexpr std::uint32_t kSlots = 16, kFrags = 128;
+  RingMemory mem(kSlots, kFrags * kPer);
+  const WaitPolicy block{WaitMode::block, 0};
+  const std::uint64_t deadline = monotonic_ns() + 60'000'000'000ull;
+  Ring producer = mem.ring();
+  Ring consumer = mem.ring();
+  constexpr int kMessages = 3;
+  std::thread t([&] {
+    for (int m = 0; m < kMessages; ++m) {
+      auto s = producer.send(100 + static_cast<std::uint64_t>(m), pattern(kFrags * kPer - 5, static_cast<std::uint32_t>(m)),
+                             block, deadline, {});
+      EXPECT_TRUE(s.ok()) << s.error().describe();
+    }
+  });
+  // The slow reader: it starts only once the producer has filled the ring and must be asleep.
+  while (mem.control().tail.load() < kSlots || mem.control().producer_waiting.load() == 0) std::this_thread::yield();
+  std::vector<std::byte> out;
+  for (int m = 0; m < kMessages; ++m) {
+    auto id = consumer.receive(out, block, deadline, {});
+    ASSERT_TRUE(id.ok()) << id.error().describe();
+    EXPECT_EQ(*id, 100u + static_cast<std::uint64_t>(m));
+    EXPECT_EQ(out, pattern(kFrags * kPer - 5, static_cast<std::uint32_t>(m)));
+  }
+  t.join();
+  // Per message: the consumer wakes the sleeping producer at most once per half ring it frees,
+  // the producer the sleeping consumer at most for the first fragment, per half ring and the last.
+  EXPECT_GE(consumer.wakes(), 1u);
+  EXPECT_LE(consumer.wakes(), kMessages * (kFrags / (kSlots / 2) + 1));
+  EXPECT_LE(producer.wakes(), kMessages * (kFrags / (kSlots / 2) + 2));
+}
+
+// Each side's test before waking agrees with what the sleeping peer waits for, so nothing is lost
+// when both sides sleep at every chance and messages are mixed sizes around the half-ring mark.
+TEST(Ring, HalfRingWakeUpsLoseNothingWithMessagesAroundTheHalfRingSize) {
+  constexpr std::uint32_t kSlots = 8;
+  RingMemory mem(kSlots, 3 * kSlots * kPer);
+  const WaitPolicy block{WaitMode::block, 0};
+  const std::uint64_t deadline = monotonic_ns() + 60'000'000'000ull;
+  constexpr std::uint64_t kCount = 3'000;
+  auto size_of = [](std::uint64_t i) { return static_cast<std::size_t>((i * 37) % (3 * kSlots * kPer + 1)); };
+  std::thread t([&] {
+    Ring r = mem.ring();
+    for (std::uint64_t i = 0; i < kCount; ++i) {
+      auto s = r.send(i, pattern(size_of(i), static_cast<std::uint32_t>(i)), block, deadline, {});
+      ASSERT_TRUE(s.ok()) << i << ": " << s.error().describe();
+    }
+  });
+  Ring r = mem.ring();
+  std::vector<std::byte> out;
+  for (std::uint64_t i = 0; i < kCount; ++i) {
+    auto id = r.receive(out, block, deadline, {});
+    ASSERT_TRUE(id.ok()) << i << ": " << id.error().describe();
+    ASSERT_EQ(*id, i);
+    ASSERT_EQ(out, pattern(size_of(i), static_cast<std::uint32_t>(i)));
+  }
+  t.join();
+}
+
 TEST(Ring, MessageOverMaxMessageIsTooLargeAndWritesNothing) {
   RingMemory mem(8, 2 * kPer);
   Ring r = mem.ring();

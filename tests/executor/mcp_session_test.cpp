@@ -1,6 +1,7 @@
 // McpSession: JSON-RPC framing, MCP lifecycle, version negotiation, error codes, with a fake
 // ToolCaller (the tools themselves are tested elsewhere).
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -438,6 +439,31 @@ TEST(StdioFd, NonBlockingInputWaitsForDataInsteadOfEndingAtEagain) {
   EXPECT_EQ(json::parse(std::string(buf, static_cast<std::size_t>(n)))["id"], 1);
   ::close(to_loop[0]);
   ::close(from_loop[0]);
+}
+
+TEST(StdioFd, GrowsAPipeOutputBeyondTheDefaultAndLeavesOtherFilesAlone) {
+  int probe[2];
+  ASSERT_EQ(::pipe(probe), 0);
+  const bool can_grow = ::fcntl(probe[1], F_SETPIPE_SZ, 128 * 1024) >= 0;
+  ::close(probe[0]);
+  ::close(probe[1]);
+  if (!can_grow) GTEST_SKIP() << "this user may not grow pipes (pipe-user-pages-soft)";
+  int to_loop[2], from_loop[2];
+  ASSERT_EQ(::pipe(to_loop), 0);
+  ASSERT_EQ(::pipe(from_loop), 0);
+  const int before = ::fcntl(from_loop[1], F_GETPIPE_SZ);
+  ::close(to_loop[1]);  // no requests: the loop only sets up its output and ends
+  FakeCalls log;
+  McpSession s(fake_caller(log), "x", "1");
+  EXPECT_EQ(shmcp::executor::run_stdio_fd(s, to_loop[0], from_loop[1], 0), 0);
+  EXPECT_GT(::fcntl(from_loop[1], F_GETPIPE_SZ), before);
+  EXPECT_LE(::fcntl(from_loop[1], F_GETPIPE_SZ), shmcp::executor::kStdioPipeBytes);
+  // A socket is not a pipe: untouched (and no error).
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  shmcp::executor::grow_output_pipe(sv[1]);
+  EXPECT_EQ(::fcntl(sv[1], F_GETPIPE_SZ), -1);
+  for (int fd : {to_loop[0], from_loop[0], from_loop[1], sv[0], sv[1]}) ::close(fd);
 }
 
 TEST(StdioFd, ReturnsOneWhenTheClientStopsReading) {
