@@ -558,7 +558,7 @@ const Summary* find(const std::vector<Summary>& rows, const std::string& transpo
   return nullptr;
 }
 
-// Prints each target of issue 2 as met / missed (informational: the exit status is about errors).
+// Prints each target as met / missed (informational: the exit status is about errors).
 void print_targets(const std::vector<Summary>& rows, std::FILE* out) {
   const Summary* floor = find(rows, "floor");
   const Summary* spin = find(rows, "shm-spin");
