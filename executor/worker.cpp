@@ -348,7 +348,7 @@ int worker_main(int argc, char** argv) {
   }
   for (const auto& w : report->warnings) log->warn("worker {}: {}", args->index, w);
   slot.sandboxed.store(report->seccomp && report->landlock_abi > 0 ? 1 : 0, std::memory_order_relaxed);
-  slot.state.store(2, std::memory_order_release);
+  slot.state.store(static_cast<std::uint32_t>(channel::WorkerState::serving), std::memory_order_release);
 
   channel::ServerEndpoint ep(seg, args->index);
   // Pings are answered at once; everything else hands the spinner role to a sleeping worker
