@@ -558,7 +558,7 @@ const Summary* find(const std::vector<Summary>& rows, const std::string& transpo
   return nullptr;
 }
 
-// Prints each target of issue 2 as met / missed (informational: the exit status is about errors).
+// Prints each target as met / missed (informational: the exit status is about errors).
 void print_targets(const std::vector<Summary>& rows, std::FILE* out) {
   const Summary* floor = find(rows, "floor");
   const Summary* spin = find(rows, "shm-spin");
@@ -573,7 +573,7 @@ void print_targets(const std::vector<Summary>& rows, std::FILE* out) {
   if (pipe)
     std::fprintf(out, "  shm-pipelined >= 2M calls/s       %9.0f         %s\n", pipe->calls_per_s,
                  pipe->calls_per_s >= 2e6 ? "met" : "MISSED");
-  // A wake-up from an idle sleep costs what the machine charges for it (50-150 us on small VMs),
+  // A wake-up from an idle sleep costs what the machine charges for it (it varies widely),
   // so the idle target is relative to the bare futex wake-up measured in this run.
   if (const Summary* wake = find(rows, "floor-wake"); wake && idle) {
     const double r = wake->p50_ns ? static_cast<double>(idle->p50_ns) / static_cast<double>(wake->p50_ns) : 0.0;

@@ -128,7 +128,7 @@ Options:
   -h, --help              this text
 
 Progress goes to stderr; the summary tables (with http/shm and reference/shm ratios and the
-targets of issues 6 and 12) go to stdout.
+targets) go to stdout.
 )";
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -1231,7 +1231,7 @@ void print_ratios(const std::vector<Summary>& rows, const std::vector<std::strin
 // The frontends' targets: a frontend adds to a tool call little beyond its own empty call, and
 // large results cost a small multiple of the shm call.
 void print_frontend_targets(const std::vector<Summary>& rows, std::FILE* out) {
-  std::fprintf(out, "\ntargets (issue 12):\n");
+  std::fprintf(out, "\nfrontend targets:\n");
   auto p50 = [](const Summary* s) { return static_cast<double>(s->p50_ns); };
   const Summary* spin4k = find_row(rows, "shm-spin", "read_text_file_4k");
   const Summary* spin1m = find_row(rows, "shm-spin", "read_text_file_1m");
@@ -1274,7 +1274,7 @@ void print_frontend_targets(const std::vector<Summary>& rows, std::FILE* out) {
 }
 
 void print_targets(const std::vector<Summary>& rows, std::FILE* out) {
-  std::fprintf(out, "\ntargets (issue 6):\n");
+  std::fprintf(out, "\ntargets:\n");
   const Summary* floor = find_row(rows, "floor", "empty");
   const Summary* http = find_row(rows, "http", "read_text_file_4k");
   const Summary* ref = find_row(rows, "reference-mcp", "read_text_file_4k");

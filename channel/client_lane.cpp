@@ -120,7 +120,7 @@ Result<std::span<const std::byte>> ClientLane::call(std::uint64_t id, std::span<
   rang_ = false;
   if (auto s = send(id, request, deadline, policy); !s) return s.error();
   // A worker woken from its sleep for this call needs a wake-up's time before it even starts
-  // (50-150 us on small VMs, more than the default spin budget): waiting adaptively, keep polling
+  // (on small VMs more than the default spin budget): waiting adaptively, keep polling
   // through that instead of going to sleep just before the answer and paying a second wake-up.
   WaitPolicy wait = policy;
   if (rang_ && wait.mode == WaitMode::adaptive) wait.spin_ns += kWakeAllowanceNs;

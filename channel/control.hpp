@@ -22,10 +22,13 @@ inline constexpr std::uint32_t kControlVersion = 1;
 inline constexpr std::uint32_t kMaxTools = 32;        // per-tool counters in StatsBlock
 inline constexpr std::uint32_t kLatencyBuckets = 24;  // power-of-two microsecond buckets
 
+// WorkerSlot::state, stored as its integer value (the region is a wire format).
+enum class WorkerState : std::uint32_t { empty = 0, starting = 1, serving = 2, dead = 3 };
+
 // Per-worker control, written by the worker, read by the supervisor (deadline enforcement,
 // answering the in-flight call of a worker that died, lane-ownership repair, /health).
 struct alignas(kCacheLine) WorkerSlot {
-  AtomicU32 state;          // 0 empty, 1 starting, 2 serving, 3 dead
+  AtomicU32 state;          // WorkerState
   AtomicU32 lane_plus1;     // lane being served (0 = idle)
   AtomicU64 call_id;        // request id in flight on that lane
   AtomicU64 deadline_ns;    // CLOCK_MONOTONIC deadline of that call (0 = none)

@@ -302,29 +302,33 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
       return sys_error(Errc::access_denied, "cannot create " + path + " (is " + cfg.dir + " writable by this uid?)", err);
     return sys_error(Errc::io, "cannot create " + path, err);
   }
-  // Past this point every failure unlinks the file it created (`m` closes and unmaps).
-  auto fail = [&](Error e) {
-    unlink(path.c_str());
-    return e;
-  };
+  // Past this point every failure unlinks the file it created (`m` closes and unmaps): one
+  // cleanup for every error path, dismissed once the segment is ready.
+  struct UnlinkOnError {
+    const std::string& path;
+    bool dismissed = false;
+    ~UnlinkOnError() {
+      if (!dismissed) unlink(path.c_str());
+    }
+  } cleanup{path};
   // open() applies the umask; the requested mode is the contract.
-  if (fchmod(m.fd, cfg.mode) != 0) return fail(sys_error(Errc::io, "fchmod " + path, errno));
+  if (fchmod(m.fd, cfg.mode) != 0) return sys_error(Errc::io, "fchmod " + path, errno);
   if (cfg.group && fchown(m.fd, static_cast<uid_t>(-1), *cfg.group) != 0)
-    return fail(sys_error(Errc::access_denied, "fchown " + path + " to group " + std::to_string(*cfg.group), errno));
+    return sys_error(Errc::access_denied, "fchown " + path + " to group " + std::to_string(*cfg.group), errno);
   // Reserve every block now: on a full tmpfs or volume a later first touch would be SIGBUS.
   if (int err = posix_fallocate(m.fd, 0, static_cast<off_t>(g.total)); err != 0) {
     if (err == ENOSPC || err == EFBIG)
-      return fail(make_error(Errc::too_large,
+      return make_error(Errc::too_large,
                              cfg.dir + " is too small for channel '" + name + "': the segment " + path + " needs " +
                                  std::to_string(g.total) +
                                  " bytes (raise shm_size / the emptyDir sizeLimit / the volume's size, or lower "
                                  "--lanes/--slots/--slot-size)",
-                             err));
-    return fail(sys_error(Errc::io, "posix_fallocate " + path, err));
+                             err);
+    return sys_error(Errc::io, "posix_fallocate " + path, err);
   }
   m.len = static_cast<std::size_t>(g.total);
   m.addr = mmap(nullptr, m.len, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
-  if (m.addr == MAP_FAILED) return fail(sys_error(Errc::io, "mmap " + path, errno));
+  if (m.addr == MAP_FAILED) return sys_error(Errc::io, "mmap " + path, errno);
   seg->fd_ = m.fd;
   seg->base_ = static_cast<std::byte*>(m.addr);
   seg->size_ = g.total;
@@ -333,10 +337,10 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   // The lease lives on its own open file description so that worker processes, which keep the
   // mapping fd for client liveness checks, never extend the executor's lease.
   const int lease_fd = open_existing(path);
-  if (lease_fd < 0) return fail(sys_error(Errc::io, "cannot open the lease on " + path, errno));
+  if (lease_fd < 0) return sys_error(Errc::io, "cannot open the lease on " + path, errno);
   auto lease = std::make_shared<FileHolder>(lease_fd);
   if (!ofd_try_lock(lease_fd, kExecutorLockByte))
-    return fail(sys_error(Errc::busy, "cannot take the executor lease on " + path, errno));
+    return sys_error(Errc::busy, "cannot take the executor lease on " + path, errno);
   seg->lease_ = lease;
 
   seg->epoch_ = random_u64();
@@ -376,6 +380,7 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
   seg->header_copy_.assign(fixed, fixed + kFixedHeaderWords);
   h.state.store(static_cast<std::uint32_t>(SegmentState::ready), std::memory_order_release);
   seg->register_guard();
+  cleanup.dismissed = true;
   log->info("created channel '{}' at {} ({} lanes, {} x {} B slots per ring, max message {} B, {} bytes, mode {:o})",
             name, path, cfg.lanes, cfg.slots_per_ring, cfg.slot_size, cfg.max_message, g.total,
             static_cast<unsigned>(cfg.mode));

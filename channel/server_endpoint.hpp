@@ -63,7 +63,7 @@ class ServerEndpoint {
   // when the last call came within kSteadySpinFactor x spin_ns of the worker going idle (calls
   // arriving steadily, e.g. from an HTTP or MCP frontend whose own work between two calls
   // outlasts --spin-us), twice that gap, up to that cap: the next call then finds the worker
-  // still polling instead of paying a futex wake-up (50-150 us on small VMs). Once calls stop it
+  // still polling instead of paying a futex wake-up (costly on small VMs). Once calls stop it
   // sleeps after at most the cap.
   std::uint64_t spin_budget(const WaitPolicy& policy) const noexcept;
   // Gives the spinner token back if this worker holds it (seq_cst store, then a seq_cst fence).

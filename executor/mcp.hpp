@@ -140,7 +140,7 @@ int run_stdio(McpSession& session, std::istream& in, std::ostream& out);
 // The same over file descriptors (the `mcp` command: 0 and 1), with the same lines and replies.
 // Between requests it polls `in_fd` for up to `spin_ns` before blocking in read(): an MCP client
 // that sends its next request as soon as it has read a reply then finds this process still on a
-// CPU, instead of paying a wake-up (~50 us on small VMs) per call. While requests arrive steadily
+// CPU, instead of paying a wake-up per call. While requests arrive steadily
 // (each within 20 x spin_ns of the previous answer) it polls for twice the last gap instead, as
 // an adaptive worker does. 0 = block at once.
 // If `out_fd` is a pipe, it is first grown towards kStdioPipeBytes (as far as the system's

@@ -13,7 +13,7 @@ nlohmann::json status_json(const channel::Segment& seg, const std::string& works
   std::uint32_t alive = 0, sandboxed = 0;
   for (std::uint32_t i = 0; i < seg.worker_count(); ++i) {
     const auto& w = seg.worker(i);
-    if (w.state.load(std::memory_order_acquire) == 2) {
+    if (w.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(channel::WorkerState::serving)) {
       ++alive;
       sandboxed += w.sandboxed.load(std::memory_order_relaxed);
     }

@@ -71,7 +71,8 @@ Result<std::unique_ptr<Supervisor>> Supervisor::start(const ExecutorOptions& opt
   const std::uint64_t give_up = channel::monotonic_ns() + kStartTimeoutNs;
   for (std::uint32_t i = 0; i < s->opt_.workers; ++i) {
     for (;;) {
-      if (s->seg_->worker(i).state.load(std::memory_order_acquire) == 2) break;
+      if (s->seg_->worker(i).state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(channel::WorkerState::serving))
+        break;
       int st = 0;
       if (waitpid(s->workers_[i].pid, &st, WNOHANG) == s->workers_[i].pid) {
         s->workers_[i].pid = -1;
@@ -107,7 +108,7 @@ Status Supervisor::spawn(std::uint32_t index) {
   slot.sandboxed.store(0);
   slot.generation.fetch_add(1);
   slot.started_ns.store(channel::monotonic_ns());
-  slot.state.store(1, std::memory_order_release);
+  slot.state.store(static_cast<std::uint32_t>(channel::WorkerState::starting), std::memory_order_release);
 
   // Everything the child needs is prepared before fork: between fork and exec in a threaded
   // process only async-signal-safe calls are allowed.
@@ -175,7 +176,7 @@ void Supervisor::on_worker_exit(std::uint32_t index, int st) {
   auto log = component_logger("executor");
   channel::StatsBlock& stats = seg_->stats();
   Worker& w = workers_[index];
-  seg_->worker(index).state.store(3, std::memory_order_release);
+  seg_->worker(index).state.store(static_cast<std::uint32_t>(channel::WorkerState::dead), std::memory_order_release);
   drain_worker_log(seg_->worker_log(index), index, *component_logger("worker"));  // its last words
   const std::uint32_t busy_lane = seg_->worker(index).lane_plus1.load();
   wire::Status status = wire::Status::WorkerDied;
@@ -275,7 +276,8 @@ std::vector<pid_t> Supervisor::worker_pids() const {
 
 std::string Supervisor::metrics_text() const {
   std::uint32_t alive = 0, in_use = 0;
-  for (std::uint32_t i = 0; i < seg_->worker_count(); ++i) alive += seg_->worker(i).state.load() == 2;
+  constexpr auto kServing = static_cast<std::uint32_t>(channel::WorkerState::serving);
+  for (std::uint32_t i = 0; i < seg_->worker_count(); ++i) alive += seg_->worker(i).state.load() == kServing;
   const std::uint32_t hw = std::min(seg_->header().lanes_high_water.load(), seg_->lane_count());
   for (std::uint32_t i = 0; i < hw; ++i) in_use += seg_->lane(i).claimed.load() != 0;
   return prometheus_text(seg_->stats(), restarts_.load(), alive, in_use);

@@ -71,6 +71,244 @@ void build_json_payload(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, c
   fbb.Finish(rb.Finish(), channel::kResponseIdentifier);
 }
 
+// What the serve loop and dispatch work with. Everything it refers to lives in worker_main's frame.
+struct Serving {
+  const WorkerOptions& args;
+  channel::Segment& seg;
+  channel::WorkerSlot& slot;
+  channel::StatsBlock& stats;
+  channel::ServerEndpoint& ep;
+  Tools& tools;
+  Tools* abort_tools;  // TEST-ONLY (kTestHookAbortMidWrite): only with test hooks on
+  const ToolIndex& index;
+  JsonLimits arg_limits;
+  std::string root;
+  flatbuffers::FlatBufferBuilder& fbb;
+  std::uint64_t default_timeout, max_timeout;
+  spdlog::logger& log;
+};
+
+// How dispatch went, for the call's metrics.
+struct Dispatched {
+  int tix = -1;  // the tool's index, -1 when no tool ran
+  bool ok = true, tool_error = false;
+};
+
+// Before the sandbox: takes over the control region (the log goes there from then on), ties the
+// worker's life to the supervisor's, attaches to the channel and drops write access to it. Logs
+// and returns null on failure.
+std::shared_ptr<channel::Segment> set_up(const WorkerOptions& args, spdlog::logger& log) {
+  // The control region first: from here on every line reaches the supervisor's log through it
+  // (this process's stderr is /dev/null).
+  auto control = channel::ControlRegion::adopt(args.control_fd);
+  if (!control) {
+    log.error("worker {}: cannot map the control region: {}", args.index, control.error().describe());
+    return nullptr;
+  }
+  log.sinks().clear();
+  log.sinks().push_back(std::make_shared<ChannelLogSink>((*control)->block().logs[args.index]));
+  // Die with the supervisor: a worker must never outlive the process that enforces its deadlines.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Shutdown is the supervisor's job: it drains in-flight calls, then SIGKILLs us. A Ctrl-C (SIGINT
+  // to the whole process group) or a group-wide SIGTERM must not fail the in-flight calls.
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+  // Resolve the time zone now: after Landlock, /etc/localtime is out of reach.
+  tzset();
+
+  auto seg = channel::Segment::attach(args.channel, 2'000'000'000ull, args.shm_dir);
+  if (!seg) {
+    log.error("worker {}: cannot attach to channel: {}", args.index, seg.error().describe());
+    return nullptr;
+  }
+  (*seg)->adopt_control(*control);
+  // No descriptor that can resize the segment stays open here (a compromised worker must not be
+  // able to truncate it under everyone); lease queries go through a read-only one.
+  if (auto s = (*seg)->drop_write_access(); !s) {
+    log.error("worker {}: {}", args.index, s.error().describe());
+    return nullptr;
+  }
+  // A client's ftruncate makes our accesses fault until the supervisor puts the size back.
+  channel::install_truncation_guard();
+  return std::move(*seg);
+}
+
+// Runs one verified request (anything but a ping) and builds its response into s.fbb. `result`
+// lives until after the reply, like the deferred close: freeing it is not the caller's wait.
+Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const CallDeadline& tool_deadline,
+                    std::optional<CallResult>& result) {
+  Dispatched d;
+  // Every path below builds its own response into fbb; clearing it first means none can ever
+  // send the previous call's bytes (another client's data) by leaving fbb untouched.
+  s.fbb.Clear();
+  switch (r.kind()) {
+    case wire::CallKind::Ping:  // answered by serve() before dispatch
+      break;
+    case wire::CallKind::Health:
+      build_json_payload(s.fbb, id, status_json(s.seg, s.root, s.args.read_only).dump());
+      break;
+    case wire::CallKind::ListTools:
+      build_json_payload(s.fbb, id, nlohmann::json{{"tools", Tools::list()}}.dump());
+      break;
+    case wire::CallKind::Tool: {
+      if (r.tool() == nullptr || r.tool()->size() == 0) {
+        channel::build_status_response(s.fbb, id, wire::Status::InvalidRequest, "request names no tool");
+        d.ok = false;
+        break;
+      }
+      if (r.args_type() > wire::Args::MAX) {
+        // The verifier accepts union types it does not know (forward compatibility) without
+        // checking their table: such arguments are never read.
+        channel::build_status_response(s.fbb, id, wire::Status::InvalidRequest,
+                                       "unknown argument type " + std::to_string(static_cast<unsigned>(r.args_type())));
+        d.ok = false;
+        break;
+      }
+      const std::string_view tool = r.tool()->string_view();
+      if (s.args.test_hooks && tool == kTestHookForbiddenSyscall) {
+        // TEST-ONLY (serve --enable-test-hooks): a syscall the seccomp filter kills the worker for.
+        // unshare(0) changes nothing if it were ever allowed; then the call says so.
+        const long rc = ::syscall(SYS_unshare, 0);
+        channel::build_status_response(s.fbb, id, wire::Status::Internal,
+                                       "test hook: forbidden syscall returned " + std::to_string(rc) + " (not blocked)");
+        d.ok = false;
+        break;
+      }
+      d.tix = s.index.find(tool);
+      if (s.abort_tools && tool == kTestHookAbortMidWrite && r.args_type() == wire::Args::JsonArgs) {
+        nlohmann::json a;
+        (void)parse_json_bounded(r.args_as_JsonArgs()->json()->string_view(), a, s.arg_limits);
+        if (a.is_object() && a.value("path", nlohmann::json()).is_string() && a.value("content", nlohmann::json()).is_string())
+          result = s.abort_tools->write_file(a["path"].get<std::string>(), a["content"].get<std::string>());
+        else
+          result = CallResult::error("test hook: needs path and content strings");
+      } else if (r.args_type() == wire::Args::ReadTextFileArgs || r.args_type() == wire::Args::WriteFileArgs) {
+        TypedArgs ta;
+        if (const auto* a = r.args_as_ReadTextFileArgs()) {
+          const double h = a->head(), t = a->tail();
+          ta = {TypedArgs::Shape::read_text, a->path()->string_view(), {},
+                h != 0 ? std::optional<double>(h) : std::nullopt, t != 0 ? std::optional<double>(t) : std::nullopt};
+        } else if (const auto* w = r.args_as_WriteFileArgs()) {
+          ta = {TypedArgs::Shape::write, w->path()->string_view(), w->content()->string_view(), {}, {}};
+        }
+        result = s.tools.call_typed(tool, ta);
+        if (!result) {
+          channel::build_status_response(s.fbb, id, wire::Status::InvalidRequest, "arguments do not match the tool");
+          d.ok = false;
+          break;
+        }
+      } else if (r.args_type() == wire::Args::JsonArgs || r.args_type() == wire::Args::NONE) {
+        const std::string_view text = r.args_type() == wire::Args::JsonArgs ? r.args_as_JsonArgs()->json()->string_view()
+                                                                            : std::string_view("{}");
+        nlohmann::json args_json;
+        const JsonFault fault = parse_json_bounded(text, args_json, s.arg_limits);
+        if (fault == JsonFault::too_deep || fault == JsonFault::too_large) {
+          result = CallResult::error("Invalid arguments for " + std::string(tool) + ": " + std::string(describe(fault)));
+        } else if (fault != JsonFault::none || !args_json.is_object()) {
+          result = CallResult::error("Invalid arguments for " + std::string(tool) + ": arguments must be a JSON object");
+        } else {
+          result = s.tools.call(tool, args_json, tool_deadline);
+        }
+      } else {
+        channel::build_status_response(s.fbb, id, wire::Status::InvalidRequest, "arguments do not match the tool");
+        d.ok = false;
+        break;
+      }
+      if (!result) {
+        channel::build_status_response(s.fbb, id, wire::Status::UnknownTool, "Unknown tool: " + std::string(tool));
+        d.ok = false;
+        break;
+      }
+      if (result->timed_out) {
+        channel::build_status_response(s.fbb, id, wire::Status::Timeout, result->content[0].text);
+        s.stats.timeouts.fetch_add(1, std::memory_order_relaxed);
+        d.ok = false;
+        break;
+      }
+      d.tool_error = result->is_error;
+      build_result(s.fbb, id, *result);
+      if (s.fbb.GetSize() > s.seg.max_message()) {
+        channel::build_status_response(s.fbb, id, wire::Status::TooLarge,
+                                       "result of " + std::string(tool) + " exceeds the channel's maximum message size");
+        d.ok = false;
+      }
+      break;
+    }
+    default:
+      channel::build_status_response(s.fbb, id, wire::Status::InvalidRequest,
+                                     "unknown call kind " + std::to_string(static_cast<unsigned>(r.kind())));
+      d.ok = false;
+      break;
+  }
+  if (s.fbb.GetSize() == 0) {  // a path above built nothing: a bug, never a reason to send stale bytes
+    channel::build_status_response(s.fbb, id, wire::Status::Internal, "no response was built for this request");
+    d.ok = false;
+  }
+  return d;
+}
+
+// Serves calls until the process is killed.
+[[noreturn]] void serve(Serving& s) {
+  channel::PongBuffer pong;
+  for (;;) {
+    auto in = s.ep.next(s.args.policy, nullptr);
+    if (!in) {
+      if (in.error().code == Errc::corrupt) s.log.warn("worker {}: hostile or corrupt lane dropped: {}", s.args.index, in.error().message);
+      continue;
+    }
+    // Pings are answered at once from a template, without reading the clock: there is no work
+    // to bound, and the reply's budget starts only if it has to wait for ring space.
+    auto answer_ping = [&] {
+      auto r = s.ep.reply(in->lane, in->id, pong.for_id(in->id), channel::Deadline::within(s.default_timeout), s.args.policy);
+      if (!r) s.log.debug("worker {}: response to ping {} dropped: {}", s.args.index, in->id, r.error().describe());
+    };
+    if (channel::is_ping_request(in->bytes)) {  // the known-valid bytes: no verifier needed
+      answer_ping();
+      continue;
+    }
+    // Verifying a large request (a big write_file) takes a while too.
+    if (in->bytes.size() > 4096) s.ep.hand_off_spinner();
+    auto req = channel::verify_request(in->bytes);
+    if (!req) {
+      s.stats.corrupt_messages.fetch_add(1, std::memory_order_relaxed);
+      channel::build_status_response(s.fbb, in->id, wire::Status::InvalidRequest, req.error().message);
+      (void)s.ep.reply(in->lane, in->id, channel::bytes_of(s.fbb), channel::Deadline::within(s.default_timeout), s.args.policy);
+      continue;
+    }
+    const wire::Request& r = **req;
+    if (r.kind() == wire::CallKind::Ping) {  // one with other field values than ping_request_bytes()
+      answer_ping();
+      continue;
+    }
+    s.ep.hand_off_spinner();
+    const std::uint64_t t0 = channel::monotonic_ns();
+    std::uint64_t deadline = r.deadline_ns();
+    if (deadline == 0 || deadline > t0 + s.max_timeout) deadline = t0 + (deadline == 0 ? s.default_timeout : s.max_timeout);
+    if (t0 >= deadline) {
+      // Expired while queued: running it now would only get this worker killed for nothing. (Its
+      // reply is bounded by its own deadline; no deadline is published, so nothing kills us for
+      // the one that already passed.)
+      channel::build_status_response(s.fbb, in->id, wire::Status::Timeout, "the call's deadline passed before a worker could start it");
+      (void)s.ep.reply(in->lane, in->id, channel::bytes_of(s.fbb), t0 + 1'000'000'000ull, s.args.policy);
+      s.stats.timeouts.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    s.slot.deadline_ns.store(deadline, std::memory_order_release);
+
+    // The tools give up a little before the call's deadline, so that a hostile input ends in this
+    // worker's own Timeout answer rather than in the supervisor killing it at the deadline: a quarter
+    // of the budget, at most 100 ms, is left for answering.
+    const CallDeadline tool_deadline(deadline - std::min<std::uint64_t>((deadline - t0) / 4, 100'000'000ull));
+    std::optional<CallResult> result;
+    const Dispatched d = dispatch(s, r, in->id, tool_deadline, result);
+    auto sent = s.ep.reply(in->lane, in->id, channel::bytes_of(s.fbb), deadline + 1'000'000'000ull, s.args.policy);
+    s.tools.close_deferred();
+    s.slot.deadline_ns.store(0, std::memory_order_release);
+    if (!sent) s.log.debug("worker {}: response to call {} dropped: {}", s.args.index, in->id, sent.error().describe());
+    if (d.tix >= 0) record_call(s.stats, d.tix, d.ok, d.tool_error, channel::monotonic_ns() - t0);
+  }
+}
+
 }  // namespace
 
 int worker_main(int argc, char** argv) {
@@ -81,40 +319,9 @@ int worker_main(int argc, char** argv) {
     return 2;
   }
   set_log_level(args->log_level);
-  // The control region first: from here on every line reaches the supervisor's log through it
-  // (this process's stderr is /dev/null).
-  auto control = channel::ControlRegion::adopt(args->control_fd);
-  if (!control) {
-    log->error("worker {}: cannot map the control region: {}", args->index, control.error().describe());
-    return 1;
-  }
-  log->sinks().clear();
-  log->sinks().push_back(std::make_shared<ChannelLogSink>((*control)->block().logs[args->index]));
-  // Die with the supervisor: a worker must never outlive the process that enforces its deadlines.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  // Shutdown is the supervisor's job: it drains in-flight calls, then SIGKILLs us. A Ctrl-C (SIGINT
-  // to the whole process group) or a group-wide SIGTERM used to kill the workers at once, failing
-  // every in-flight call instead of letting it finish.
-  signal(SIGINT, SIG_IGN);
-  signal(SIGTERM, SIG_IGN);
-  // Resolve the time zone now: after Landlock, /etc/localtime is out of reach.
-  tzset();
-
-  auto seg = channel::Segment::attach(args->channel, 2'000'000'000ull, args->shm_dir);
-  if (!seg) {
-    log->error("worker {}: cannot attach to channel: {}", args->index, seg.error().describe());
-    return 1;
-  }
-  (*seg)->adopt_control(*control);
-  // No descriptor that can resize the segment stays open here (a compromised worker must not be
-  // able to truncate it under everyone); lease queries go through a read-only one.
-  if (auto s = (*seg)->drop_write_access(); !s) {
-    log->error("worker {}: {}", args->index, s.error().describe());
-    return 1;
-  }
-  // A client's ftruncate makes our accesses fault until the supervisor puts the size back.
-  channel::install_truncation_guard();
-  channel::WorkerSlot& slot = (*seg)->worker(args->index);
+  const std::shared_ptr<channel::Segment> seg = set_up(*args, *log);
+  if (!seg) return 1;
+  channel::WorkerSlot& slot = seg->worker(args->index);
   sandbox::Workspace ws = sandbox::Workspace::adopt(sandbox::UniqueFd(3), args->root);
   Tools tools(ws, args->tools);
   tools.defer_close(true);  // closed after each reply (see Tools::defer_close)
@@ -125,14 +332,11 @@ int worker_main(int argc, char** argv) {
     abort_tools.emplace(ws, aborting);
   }
   (void)Tools::list();  // build the static tools list before the sandbox limits allocation paths
-  const ToolIndex& index = tool_index();
-  // Tool arguments are model-written: the tools validate and walk them recursively.
-  const JsonLimits arg_limits{kMaxJsonDepth, (*seg)->max_message()};
 
   sandbox::LockdownOptions lo;
   lo.read_only = args->read_only;
   lo.allow_unsandboxed = args->allow_unsandboxed;
-  lo.keep_fds = {2, (*seg)->fd()};
+  lo.keep_fds = {2, seg->fd()};
 #ifdef SHMCP_SANITIZER
   lo.sanitizer_runtime = true;
 #endif
@@ -144,185 +348,29 @@ int worker_main(int argc, char** argv) {
   }
   for (const auto& w : report->warnings) log->warn("worker {}: {}", args->index, w);
   slot.sandboxed.store(report->seccomp && report->landlock_abi > 0 ? 1 : 0, std::memory_order_relaxed);
-  slot.state.store(2, std::memory_order_release);
+  slot.state.store(static_cast<std::uint32_t>(channel::WorkerState::serving), std::memory_order_release);
 
-  const std::string root = ws.root();
-  channel::ServerEndpoint ep(*seg, args->index);
+  channel::ServerEndpoint ep(seg, args->index);
   // Pings are answered at once; everything else hands the spinner role to a sleeping worker
   // first (see ServerEndpoint::defer_spinner_handoff), so other lanes are not left waiting.
   ep.defer_spinner_handoff(true);
   flatbuffers::FlatBufferBuilder fbb(64 * 1024);
-  channel::PongBuffer pong;
-  channel::StatsBlock& stats = (*seg)->stats();
-  const std::uint64_t default_timeout = args->call_timeout_ms * 1'000'000ull;
-  const std::uint64_t max_timeout = args->max_call_timeout_ms * 1'000'000ull;
-
-  for (;;) {
-    auto in = ep.next(args->policy, nullptr);
-    if (!in) {
-      if (in.error().code == Errc::corrupt) log->warn("worker {}: hostile or corrupt lane dropped: {}", args->index, in.error().message);
-      continue;
-    }
-    // Pings are answered at once from a template, without reading the clock (~17 ns, a twentieth
-    // of an empty round trip): there is no work to bound, and the reply's budget starts only if
-    // it has to wait for ring space.
-    auto answer_ping = [&] {
-      auto s = ep.reply(in->lane, in->id, pong.for_id(in->id), channel::Deadline::within(default_timeout), args->policy);
-      if (!s) log->debug("worker {}: response to ping {} dropped: {}", args->index, in->id, s.error().describe());
-    };
-    if (channel::is_ping_request(in->bytes)) {  // the known-valid bytes: no verifier needed
-      answer_ping();
-      continue;
-    }
-    // Verifying a large request (a big write_file) takes a while too.
-    if (in->bytes.size() > 4096) ep.hand_off_spinner();
-    auto req = channel::verify_request(in->bytes);
-    if (!req) {
-      stats.corrupt_messages.fetch_add(1, std::memory_order_relaxed);
-      channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest, req.error().message);
-      (void)ep.reply(in->lane, in->id, channel::bytes_of(fbb), channel::Deadline::within(default_timeout), args->policy);
-      continue;
-    }
-    const wire::Request& r = **req;
-    if (r.kind() == wire::CallKind::Ping) {  // one with other field values than ping_request_bytes()
-      answer_ping();
-      continue;
-    }
-    ep.hand_off_spinner();
-    const std::uint64_t t0 = channel::monotonic_ns();
-    std::uint64_t deadline = r.deadline_ns();
-    if (deadline == 0 || deadline > t0 + max_timeout) deadline = t0 + (deadline == 0 ? default_timeout : max_timeout);
-    if (t0 >= deadline) {
-      // Expired while queued: running it now would only get this worker killed for nothing. (Its
-      // reply is bounded by its own deadline; no deadline is published, so nothing kills us for
-      // the one that already passed.)
-      channel::build_status_response(fbb, in->id, wire::Status::Timeout, "the call's deadline passed before a worker could start it");
-      (void)ep.reply(in->lane, in->id, channel::bytes_of(fbb), t0 + 1'000'000'000ull, args->policy);
-      stats.timeouts.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    slot.deadline_ns.store(deadline, std::memory_order_release);
-
-    // The tools give up a little before the call's deadline, so that a hostile input ends in this
-    // worker's own Timeout answer rather than in the supervisor killing it at the deadline: a quarter
-    // of the budget, at most 100 ms, is left for answering.
-    const CallDeadline tool_deadline(deadline - std::min<std::uint64_t>((deadline - t0) / 4, 100'000'000ull));
-    int tix = -1;
-    bool ok = true, tool_error = false;
-    // Lives until after the reply, like the deferred close: freeing the result is not the caller's wait.
-    std::optional<CallResult> result;
-    // Every path below builds its own response into fbb; clearing it first means none can ever
-    // send the previous call's bytes (another client's data) by leaving fbb untouched.
-    fbb.Clear();
-    switch (r.kind()) {
-      case wire::CallKind::Ping:  // answered above
-        break;
-      case wire::CallKind::Health:
-        build_json_payload(fbb, in->id, status_json(**seg, root, args->read_only).dump());
-        break;
-      case wire::CallKind::ListTools:
-        build_json_payload(fbb, in->id, nlohmann::json{{"tools", Tools::list()}}.dump());
-        break;
-      case wire::CallKind::Tool: {
-        if (r.tool() == nullptr || r.tool()->size() == 0) {
-          channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest, "request names no tool");
-          ok = false;
-          break;
-        }
-        if (r.args_type() > wire::Args::MAX) {
-          // The verifier accepts union types it does not know (forward compatibility) without
-          // checking their table: such arguments are never read.
-          channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest,
-                                         "unknown argument type " + std::to_string(static_cast<unsigned>(r.args_type())));
-          ok = false;
-          break;
-        }
-        const std::string_view tool = r.tool()->string_view();
-        if (args->test_hooks && tool == kTestHookForbiddenSyscall) {
-          // TEST-ONLY (serve --enable-test-hooks): a syscall the seccomp filter kills the worker for.
-          // unshare(0) changes nothing if it were ever allowed; then the call says so.
-          const long rc = ::syscall(SYS_unshare, 0);
-          channel::build_status_response(fbb, in->id, wire::Status::Internal,
-                                         "test hook: forbidden syscall returned " + std::to_string(rc) + " (not blocked)");
-          ok = false;
-          break;
-        }
-        tix = index.find(tool);
-        if (abort_tools && tool == kTestHookAbortMidWrite && r.args_type() == wire::Args::JsonArgs) {
-          nlohmann::json a;
-          (void)parse_json_bounded(r.args_as_JsonArgs()->json()->string_view(), a, arg_limits);
-          if (a.is_object() && a.value("path", nlohmann::json()).is_string() && a.value("content", nlohmann::json()).is_string())
-            result = abort_tools->write_file(a["path"].get<std::string>(), a["content"].get<std::string>());
-          else
-            result = CallResult::error("test hook: needs path and content strings");
-        } else if (r.args_type() == wire::Args::ReadTextFileArgs || r.args_type() == wire::Args::WriteFileArgs) {
-          TypedArgs ta;
-          if (const auto* a = r.args_as_ReadTextFileArgs()) {
-            const double h = a->head(), t = a->tail();
-            ta = {TypedArgs::Shape::read_text, a->path()->string_view(), {},
-                  h != 0 ? std::optional<double>(h) : std::nullopt, t != 0 ? std::optional<double>(t) : std::nullopt};
-          } else if (const auto* w = r.args_as_WriteFileArgs()) {
-            ta = {TypedArgs::Shape::write, w->path()->string_view(), w->content()->string_view(), {}, {}};
-          }
-          result = tools.call_typed(tool, ta);
-          if (!result) {
-            channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest, "arguments do not match the tool");
-            ok = false;
-            break;
-          }
-        } else if (r.args_type() == wire::Args::JsonArgs || r.args_type() == wire::Args::NONE) {
-          const std::string_view text = r.args_type() == wire::Args::JsonArgs ? r.args_as_JsonArgs()->json()->string_view()
-                                                                              : std::string_view("{}");
-          nlohmann::json args_json;
-          const JsonFault fault = parse_json_bounded(text, args_json, arg_limits);
-          if (fault == JsonFault::too_deep || fault == JsonFault::too_large) {
-            result = CallResult::error("Invalid arguments for " + std::string(tool) + ": " + std::string(describe(fault)));
-          } else if (fault != JsonFault::none || !args_json.is_object()) {
-            result = CallResult::error("Invalid arguments for " + std::string(tool) + ": arguments must be a JSON object");
-          } else {
-            result = tools.call(tool, args_json, tool_deadline);
-          }
-        } else {
-          channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest, "arguments do not match the tool");
-          ok = false;
-          break;
-        }
-        if (!result) {
-          channel::build_status_response(fbb, in->id, wire::Status::UnknownTool, "Unknown tool: " + std::string(tool));
-          ok = false;
-          break;
-        }
-        if (result->timed_out) {
-          channel::build_status_response(fbb, in->id, wire::Status::Timeout, result->content[0].text);
-          stats.timeouts.fetch_add(1, std::memory_order_relaxed);
-          ok = false;
-          break;
-        }
-        tool_error = result->is_error;
-        build_result(fbb, in->id, *result);
-        if (fbb.GetSize() > (*seg)->max_message()) {
-          channel::build_status_response(fbb, in->id, wire::Status::TooLarge,
-                                         "result of " + std::string(tool) + " exceeds the channel's maximum message size");
-          ok = false;
-        }
-        break;
-      }
-      default:
-        channel::build_status_response(fbb, in->id, wire::Status::InvalidRequest,
-                                       "unknown call kind " + std::to_string(static_cast<unsigned>(r.kind())));
-        ok = false;
-        break;
-    }
-    if (fbb.GetSize() == 0) {  // a path above built nothing: a bug, never a reason to send stale bytes
-      channel::build_status_response(fbb, in->id, wire::Status::Internal, "no response was built for this request");
-      ok = false;
-    }
-    auto s = ep.reply(in->lane, in->id, channel::bytes_of(fbb), deadline + 1'000'000'000ull, args->policy);
-    tools.close_deferred();
-    slot.deadline_ns.store(0, std::memory_order_release);
-    if (!s) log->debug("worker {}: response to call {} dropped: {}", args->index, in->id, s.error().describe());
-    if (tix >= 0) record_call(stats, tix, ok, tool_error, channel::monotonic_ns() - t0);
-  }
+  // Tool arguments are model-written: the tools validate and walk them recursively.
+  Serving s{*args,
+            *seg,
+            slot,
+            seg->stats(),
+            ep,
+            tools,
+            abort_tools ? &*abort_tools : nullptr,
+            tool_index(),
+            JsonLimits{kMaxJsonDepth, seg->max_message()},
+            ws.root(),
+            fbb,
+            args->call_timeout_ms * 1'000'000ull,
+            args->max_call_timeout_ms * 1'000'000ull,
+            *log};
+  serve(s);
 }
 
 }  // namespace shmcp::executor

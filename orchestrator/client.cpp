@@ -405,7 +405,7 @@ class HttpClient final : public Client {
   }
 
   // cpp-httplib 0.11 reports read timeouts as Read errors, so a failure that took the whole call
-  // deadline is the deadline passing (Errc::timeout), not a dead peer (it used to be peer_dead).
+  // deadline is the deadline passing (Errc::timeout), not a dead peer.
   Error transport_error(httplib::Error e, bool deadline_passed) const {
     const Errc c = deadline_passed && (e == httplib::Error::Read || e == httplib::Error::Write ||
                                        e == httplib::Error::Connection)

@@ -44,10 +44,8 @@ std::vector<open_how> wanted_entries() {
   return out;
 }
 
-Error table_error(const std::string& what, int err) {
-  spdlog::error("sandbox: open_how table: {} failed: {}", what, errno_name(err));
-  return sys_error(Errc::internal, "open_how table: " + what, err);
-}
+// Not logged here: the error reaches lock_down's caller, which logs it (errno name included).
+Error table_error(const std::string& what, int err) { return sys_error(Errc::internal, "open_how table: " + what, err); }
 
 Result<SealedOpenHowTable> build_table() {
   const std::vector<open_how> entries = wanted_entries();
@@ -122,8 +120,9 @@ int openat2_sealed(int dirfd, const char* path, std::uint64_t flags, std::uint64
     if (g_required.load(std::memory_order_relaxed)) {
       // The filter would kill the process for this pointer. Creating goes through openat/mkdirat
       // on a parent handle (Workspace::open_parent), where seccomp checks the mode.
-      spdlog::error("sandbox: openat2 flags {:#o} mode {:#o} resolve {:#x} are not in the sealed table: refused",
-                    flags, mode, resolve);
+      // Logged here: the caller sees only EACCES.
+      component_logger("sandbox")->error("openat2 flags {:#o} mode {:#o} resolve {:#x} are not in the sealed table: refused",
+                                         flags, mode, resolve);
       return -EACCES;
     }
     local.flags = flags;

@@ -141,7 +141,7 @@ std::string temp_name(const std::string& leaf, int attempt) {
 
 // Writes the content into the not yet named file `fd`. The page cache survives the death of any
 // process (executor, container), so an acknowledged write is intact after a SIGKILL without fsync.
-// fsync (~10 ms on these disks) only buys durability across a host crash: opt-in with --fsync
+// fsync (milliseconds per call on most disks) only buys durability across a host crash: opt-in with --fsync
 // (ToolOptions::fsync_writes). Returns 0 or the failing call's errno (and its name in `what`).
 int fill(const Ctx& c, const WriteTarget& t, std::string_view data, int fd, const char*& what) {
   what = "write";

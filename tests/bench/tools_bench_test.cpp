@@ -67,10 +67,10 @@ TEST_F(ToolsBench, QuickRunWritesConsistentResultsAChartAndASummaryWithTheTarget
   EXPECT_NE(svg.find("shm-spin"), std::string::npos) << "the chart has no legend entry for shm-spin";
 
   EXPECT_NE(r.out.find("closed loop (1 client):"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("targets (issue 6):"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\ntargets:\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("read_text_file_4k p50 <= 5 us"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("bound: floor round trip + the read's syscalls"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("targets (issue 12):"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nfrontend targets:\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("read_4k p50 <= mcp-http empty + 3x shm-spin read_4k"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("read_4k p50 <= 1.3x (sandboxed floor + floor)"), std::string::npos) << r.out;
   EXPECT_NE(svg.find("mcp-http"), std::string::npos) << "the chart has no legend entry for mcp-http";
