@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "channel/channel.hpp"
-#include "tests/eventually.hpp"
+#include "tests/support/eventually.hpp"
 
 #ifndef CHANNEL_PEER_PATH
 #error "CHANNEL_PEER_PATH must name the channel_peer executable (tests/channel/CMakeLists.txt)"

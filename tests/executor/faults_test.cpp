@@ -26,9 +26,9 @@
 #include "channel/channel.hpp"
 #include "executor/executor.hpp"
 #include "orchestrator/client.hpp"
-#include "tests/eventually.hpp"
-#include "tests/executor/executor_process.hpp"
-#include "tests/kernel.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/executor_process.hpp"
+#include "tests/support/kernel.hpp"
 
 using nlohmann::json;
 using namespace shmcp;

@@ -15,8 +15,8 @@
 #include "channel/channel.hpp"
 #include "channel/messages.hpp"
 #include "orchestrator/convert.hpp"
-#include "tests/executor/executor_process.hpp"
-#include "tests/executor/raw_http.hpp"
+#include "tests/support/executor_process.hpp"
+#include "tests/support/raw_http.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/executor/executor_process.hpp"
-#include "tests/executor/raw_http.hpp"
+#include "tests/support/executor_process.hpp"
+#include "tests/support/raw_http.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

@@ -7,7 +7,7 @@
 
 #include <regex>
 
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

@@ -13,7 +13,7 @@
 #include <set>
 
 #include "orchestrator/client.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp;

@@ -19,8 +19,8 @@
 
 #include "channel/channel.hpp"
 #include "orchestrator/client.hpp"
-#include "tests/executor/executor_process.hpp"
-#include "tests/proc_fds.hpp"
+#include "tests/support/executor_process.hpp"
+#include "tests/support/proc_fds.hpp"
 
 using nlohmann::json;
 using namespace shmcp;

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/channel.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp;

@@ -11,7 +11,7 @@
 #include <algorithm>
 
 #include "channel/channel.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using namespace shmcp;
 using namespace shmcp::testing;

@@ -5,7 +5,7 @@
 
 #include "channel/base/result.hpp"
 #include "orchestrator/shmcp.h"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

@@ -6,7 +6,7 @@
 
 #include <thread>
 
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "orchestrator/client.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp;

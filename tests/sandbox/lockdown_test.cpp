@@ -52,7 +52,7 @@
 #include "sandbox/lockdown.hpp"
 #include "sandbox/open_how.hpp"
 #include "sandbox/workspace.hpp"
-#include "tests/kernel.hpp"
+#include "tests/support/kernel.hpp"
 
 namespace fs = std::filesystem;
 using shmcp::sandbox::kResolveBeneath;

@@ -26,7 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/client.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp;
