@@ -10,6 +10,17 @@
 //  * clients reconnect on their next call after the executor restarts on the same channel.
 //
 // The /dev/shm and disk-full tests need root (mount namespaces, tmpfs); they skip without it.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cstring>
+#include <cstdio>
+#include <chrono>
+#include <vector>
+#include <string>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>

@@ -3,6 +3,9 @@
 // cross-origin request needs no preflight) are refused on every endpoint that acts or reveals,
 // before anything runs; GET /health stays reachable (probes) but reveals only the status to
 // callers that may not see more. Requests are written byte by byte over raw sockets.
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>

@@ -3,6 +3,12 @@
 // are held open, GET /health (and a tool call) still answer; connections that stay silent are
 // closed by the server (idle and I/O timeouts). No timing is asserted beyond generous client
 // timeouts: the checks are "answered" and "closed by the server".
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>

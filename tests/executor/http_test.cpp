@@ -1,5 +1,9 @@
 // The executor's HTTP frontend, against a real `shmcp-executor serve` process: POST /execute
 // (CallToolResult JSON, isError results, 400s), GET /health, GET /metrics and --token-file auth.
+#include <sstream>
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 #include <httplib.h>
 

@@ -7,6 +7,14 @@
 // a file much larger than the response ring (16 x 8 KiB) is sent on a raw channel lane and the
 // response is not read: the worker reads the file and then blocks in its reply until the test
 // reads or the worker dies. Nothing there depends on timing.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <optional>
+#include <chrono>
+#include <vector>
+#include <string>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>

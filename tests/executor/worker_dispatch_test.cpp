@@ -6,6 +6,9 @@
 //
 // The requests are built by hand with the FlatBuffers builder and sent on a raw lane, as a hostile
 // client would.
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,5 +1,9 @@
 // The `shmcp` command line, run as a real process against a real executor: call (exit 0 / 1 / 2),
 // tools, ping percentiles, health, and --help for every subcommand.
+#include <algorithm>
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>

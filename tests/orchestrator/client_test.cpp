@@ -4,6 +4,16 @@
 //
 // Stalled workers are made with SIGSTOP: a stopped worker takes no request, so a call waits for
 // exactly as long as its deadline allows, independent of machine speed.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <optional>
+#include <atomic>
+#include <chrono>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
