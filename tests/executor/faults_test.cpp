@@ -122,7 +122,7 @@ TEST(FaultsTest, ExecutorSigkilledUnderLoadFromFourClients) {
   std::atomic<bool> stop{false};
   std::vector<std::vector<CallRecord>> records(kClients);
   std::vector<std::map<std::string, std::string>> acked(kClients), attempted(kClients);
-  std::vector<std::atomic<int>> acked_count(kClients);
+  std::vector<std::atomic<int>> acked_count(kClients), failed_count(kClients);
   std::vector<std::thread> threads;
   for (int c = 0; c < kClients; ++c) {
     threads.emplace_back([&, c] {
@@ -147,6 +147,7 @@ TEST(FaultsTest, ExecutorSigkilledUnderLoadFromFourClients) {
           else if (*got != content) r.ok = false, r.error = "read back different content";
           records[c].push_back(r);
         } else {
+          failed_count[c].fetch_add(1);
           sleep_ms(2);  // the executor is gone: keep probing, without a hot loop
         }
       }
@@ -157,13 +158,28 @@ TEST(FaultsTest, ExecutorSigkilledUnderLoadFromFourClients) {
   const auto warm_until = Clock::now() + std::chrono::seconds(20);
   for (int c = 0; c < kClients; ++c)
     while (acked_count[c].load() < 20 && Clock::now() < warm_until) sleep_ms(5);
-  sleep_ms(100);
+  sleep_ms(100);  // stimulus: more load, so calls are in flight at the kill (any length will do)
+  // Waits until every client has failed at least one more call than in `before`.
+  auto every_client_failed_again = [&](const std::vector<int>& before) {
+    return eventually([&] {
+      for (int c = 0; c < kClients; ++c)
+        if (failed_count[c].load() <= before[c]) return false;
+      return true;
+    });
+  };
+  auto failed_so_far = [&] {
+    std::vector<int> v;
+    for (auto& n : failed_count) v.push_back(n.load());
+    return v;
+  };
   const auto t_kill = Clock::now();
   ::kill(ex->pid(), SIGKILL);
   ex->kill9();  // reaps
-  sleep_ms(400);  // the clients keep calling a dead executor (stale segment)
-  ex.reset();     // unlinks the stale segment, as an operator or a new executor would
-  sleep_ms(100);  // ... and a channel that does not exist
+  // The clients keep calling a dead executor (stale segment) until each has seen it fail...
+  EXPECT_TRUE(every_client_failed_again(failed_so_far())) << "a client never saw the dead executor";
+  ex.reset();  // unlinks the stale segment, as an operator or a new executor would
+  // ... and a channel that does not exist.
+  EXPECT_TRUE(every_client_failed_again(failed_so_far())) << "a client never saw the channel gone";
   stop.store(true);
   for (auto& t : threads) t.join();
 
