@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <functional>
 
@@ -234,26 +235,14 @@ TEST_F(SupervisorTest, WorkerHoldsNoFileHandlesAfterItsReads) {
 
 TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {
   ASSERT_NO_FATAL_FAILURE(start({"--call-timeout-ms", "1"}));
-  // Raw POST through a socket: the executor's own deadline must cut the call, not ours.
-  auto post = [&](std::string* resp) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(ex_->port()));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    const std::string payload = R"({"tool":"read_text_file","arguments":{"path":"big.txt"}})";
-    const std::string req = "POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                            "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
-    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
-    char buf[65536];
-    for (;;) {
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      resp->append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
+  // A client that waits a minute: the executor's own deadline must cut the call, not ours.
+  auto post = [&](std::string* body) {
+    httplib::Client cli("127.0.0.1", ex_->port());
+    cli.set_read_timeout(60, 0);
+    const auto res = cli.Post("/execute", R"({"tool":"read_text_file","arguments":{"path":"big.txt"}})", "application/json");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    ASSERT_EQ(res->status, 504) << res->body.substr(0, 300);
+    *body = res->body;
   };
   // On a loaded machine the call may reach a worker only after its 1 ms deadline; the worker then
   // answers it as expired without starting it (a timeout too, but no worker to kill). Repeat
@@ -263,13 +252,10 @@ TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {
   while (!killed && calls < 20) {
     ++calls;
     SCOPED_TRACE("call " + std::to_string(calls));
-    std::string resp;
-    ASSERT_NO_FATAL_FAILURE(post(&resp));
-    ASSERT_EQ(resp.rfind("HTTP/1.1 504", 0), 0u) << resp.substr(0, 300);
-    const auto p = resp.find("\r\n\r\n");
-    ASSERT_NE(p, std::string::npos);
-    const json j = json::parse(resp.substr(p + 4), nullptr, false);
-    ASSERT_TRUE(j.is_object()) << resp.substr(0, 300);
+    std::string body;
+    ASSERT_NO_FATAL_FAILURE(post(&body));
+    const json j = json::parse(body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << body.substr(0, 300);
     EXPECT_NE(j.value("error", "").find("timeout"), std::string::npos) << j.dump();
     // Either way the call is counted once; the supervisor logs a kill before counting it.
     ASSERT_EQ(await_metric(ex_->port(), "shmcp_call_timeouts_total", calls), calls);
