@@ -38,6 +38,10 @@ using namespace shmcp::testing;
 namespace {
 
 constexpr std::size_t kBigFile = 48u << 20;  // far larger than a response ring; under max message
+// The held call of the shutdown tests: still far larger than a response ring (so the worker is
+// stuck in its reply until the test reads), but small enough to stream within the executor's
+// 10 s drain on a loaded machine (48 MiB took longer there, and the drain ended the call).
+constexpr std::size_t kDrainFile = 8u << 20;
 
 bool await_log(const ExecutorProcess& ex, const std::string& needle, int timeout_ms = 10'000) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -127,6 +131,8 @@ class SupervisorTest : public ::testing::Test {
     std::string big(kBigFile, 'a');
     for (std::size_t i = 79; i < big.size(); i += 80) big[i] = '\n';
     ASSERT_TRUE(write_file(ws_ / "big.txt", big));
+    big.resize(kDrainFile);
+    ASSERT_TRUE(write_file(ws_ / "drain.txt", big));
   }
   // Holds a big read in flight, sends SIGTERM, and requires the call to complete and the executor
   // to exit cleanly and remove its segment.
@@ -138,13 +144,13 @@ class SupervisorTest : public ::testing::Test {
   // the executor started draining.
   void held_call_finishes_after_signal(HeldCall& held, std::string& why, const std::function<int()>& send,
                                        const std::string& draining_log) {
-    ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
+    ASSERT_TRUE(held.start(ex_->channel(), "drain.txt", 60'000, &why)) << why;
     ASSERT_EQ(send(), 0);
     ASSERT_TRUE(await_log(*ex_, draining_log));
     auto out = held.receive(30'000);
     ASSERT_TRUE(out) << out.error().describe();
     EXPECT_EQ(out->status, wire::Status::Ok);
-    EXPECT_EQ(out->text_bytes, kBigFile);
+    EXPECT_EQ(out->text_bytes, kDrainFile);
     EXPECT_EQ(ex_->stop(), 0);
     EXPECT_FALSE(path_exists(segment_file(ex_->channel())));
   }
