@@ -49,7 +49,7 @@ for kind in "${KINDS[@]}"; do
   cmake --build "$dir" -j"$JOBS" --target "${targets[@]}"
   echo "== $kind: ctest -R '$TEST_REGEX'"
   # Executor/worker/CLI logs that the tests capture and delete are kept here when they hold a
-  # sanitizer report (tests/executor/executor_process.hpp), so such a report fails the run too.
+  # sanitizer report (tests/support/executor_process.hpp), so such a report fails the run too.
   export SHMCP_SANITIZER_REPORT_DIR="$PWD/$dir/sanitizer-reports"
   rm -rf "$SHMCP_SANITIZER_REPORT_DIR" && mkdir -p "$SHMCP_SANITIZER_REPORT_DIR"
   if ! ctest --test-dir "$dir" -R "$TEST_REGEX" --output-on-failure --timeout 900 ${CTEST_ARGS:-}; then

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 namespace {
 

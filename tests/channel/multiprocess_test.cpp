@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "channel/channel.hpp"
-#include "tests/eventually.hpp"
+#include "tests/support/eventually.hpp"
 
 #ifndef CHANNEL_PEER_PATH
 #error "CHANNEL_PEER_PATH must name the channel_peer executable (tests/channel/CMakeLists.txt)"
@@ -524,7 +524,9 @@ TEST_P(WaitModes, ServerAndClientInTheSameModeCompleteCalls) {
   ASSERT_TRUE(lane.ok());
   for (int i = 0; i < 300; ++i) {
     ASSERT_TRUE(echo_ok(*lane, std::to_string(i), policy)) << i;
-    if (i % 100 == 99) usleep(5'000);  // let a sleeping side actually fall asleep
+    // Stimulus: idle long enough that a sleeping side may fall asleep; calls must complete
+    // whether it did or not.
+    if (i % 100 == 99) usleep(5'000);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "channel/channel.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace shmcp::channel {
 namespace {
@@ -82,7 +83,7 @@ TEST(Segment, AttachWaitsForAnExecutorThatStartsLater) {
   const std::string name = unique_name();
   std::shared_ptr<Segment> server;
   std::thread starter([&] {
-    usleep(50'000);
+    usleep(50'000);  // stimulus: the executor comes late; attach must wait however long this is
     auto s = Segment::create(name, small_config());
     ASSERT_TRUE(s.ok()) << s.error().describe();
     server = *s;
@@ -333,10 +334,7 @@ TEST(ServerEndpointSpinner, DeferredHandOffKeepsTheTokenUntilHandedOffTheDefault
   // a real sleeping worker wakes every ~10 ms and could take the request itself, leaving the
   // worker under test waiting for it forever.
   h.sleepers.fetch_add(1);
-  auto wait_for = [&](auto pred) {
-    for (int i = 0; i < 5000 && !pred(); ++i) usleep(1000);
-    return pred();
-  };
+  auto wait_for = [&](auto pred) { return shmcp::testing::eventually(pred); };
 
   auto lane = ClientLane::claim(*server);
   ASSERT_TRUE(lane.ok());

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "channel/channel.hpp"
-#include "tests/eventually.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace shmcp::channel {
 namespace {

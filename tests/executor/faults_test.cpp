@@ -10,7 +10,17 @@
 //  * clients reconnect on their next call after the executor restarts on the same channel.
 //
 // The /dev/shm and disk-full tests need root (mount namespaces, tmpfs); they skip without it.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <fcntl.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cstring>
+#include <cstdio>
+#include <chrono>
+#include <vector>
+#include <string>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -29,9 +39,9 @@
 #include "channel/channel.hpp"
 #include "executor/executor.hpp"
 #include "orchestrator/client.hpp"
-#include "tests/eventually.hpp"
-#include "tests/executor/executor_process.hpp"
-#include "tests/kernel.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/executor_process.hpp"
+#include "tests/support/kernel.hpp"
 
 using nlohmann::json;
 using namespace shmcp;
@@ -124,7 +134,7 @@ TEST(FaultsTest, ExecutorSigkilledUnderLoadFromFourClients) {
   std::atomic<bool> stop{false};
   std::vector<std::vector<CallRecord>> records(kClients);
   std::vector<std::map<std::string, std::string>> acked(kClients), attempted(kClients);
-  std::vector<std::atomic<int>> acked_count(kClients);
+  std::vector<std::atomic<int>> acked_count(kClients), failed_count(kClients);
   std::vector<std::thread> threads;
   for (int c = 0; c < kClients; ++c) {
     threads.emplace_back([&, c] {
@@ -149,6 +159,7 @@ TEST(FaultsTest, ExecutorSigkilledUnderLoadFromFourClients) {
           else if (*got != content) r.ok = false, r.error = "read back different content";
           records[c].push_back(r);
         } else {
+          failed_count[c].fetch_add(1);
           sleep_ms(2);  // the executor is gone: keep probing, without a hot loop
         }
       }
@@ -159,13 +170,28 @@ TEST(FaultsTest, ExecutorSigkilledUnderLoadFromFourClients) {
   const auto warm_until = Clock::now() + std::chrono::seconds(20);
   for (int c = 0; c < kClients; ++c)
     while (acked_count[c].load() < 20 && Clock::now() < warm_until) sleep_ms(5);
-  sleep_ms(100);
+  sleep_ms(100);  // stimulus: more load, so calls are in flight at the kill (any length will do)
+  // Waits until every client has failed at least one more call than in `before`.
+  auto every_client_failed_again = [&](const std::vector<int>& before) {
+    return eventually([&] {
+      for (int c = 0; c < kClients; ++c)
+        if (failed_count[c].load() <= before[c]) return false;
+      return true;
+    });
+  };
+  auto failed_so_far = [&] {
+    std::vector<int> v;
+    for (auto& n : failed_count) v.push_back(n.load());
+    return v;
+  };
   const auto t_kill = Clock::now();
   ::kill(ex->pid(), SIGKILL);
   ex->kill9();  // reaps
-  sleep_ms(400);  // the clients keep calling a dead executor (stale segment)
-  ex.reset();     // unlinks the stale segment, as an operator or a new executor would
-  sleep_ms(100);  // ... and a channel that does not exist
+  // The clients keep calling a dead executor (stale segment) until each has seen it fail...
+  EXPECT_TRUE(every_client_failed_again(failed_so_far())) << "a client never saw the dead executor";
+  ex.reset();  // unlinks the stale segment, as an operator or a new executor would
+  // ... and a channel that does not exist.
+  EXPECT_TRUE(every_client_failed_again(failed_so_far())) << "a client never saw the channel gone";
   stop.store(true);
   for (auto& t : threads) t.join();
 

@@ -3,6 +3,13 @@
 // and deeply nested tool arguments written straight into the channel. Each case asserts the exact
 // refusal, that the executor (and its workers) are still the same processes, and that a normal
 // call succeeds afterwards (positive control).
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <thread>
+#include <sstream>
+#include <optional>
+#include <vector>
+#include <string>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,8 +22,8 @@
 #include "channel/channel.hpp"
 #include "channel/messages.hpp"
 #include "orchestrator/convert.hpp"
-#include "tests/executor/executor_process.hpp"
-#include "tests/executor/raw_http.hpp"
+#include "tests/support/executor_process.hpp"
+#include "tests/support/raw_http.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

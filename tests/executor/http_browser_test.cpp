@@ -3,12 +3,15 @@
 // cross-origin request needs no preflight) are refused on every endpoint that acts or reveals,
 // before anything runs; GET /health stays reachable (probes) but reveals only the status to
 // callers that may not see more. Requests are written byte by byte over raw sockets.
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "tests/executor/executor_process.hpp"
-#include "tests/executor/raw_http.hpp"
+#include "tests/support/executor_process.hpp"
+#include "tests/support/raw_http.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

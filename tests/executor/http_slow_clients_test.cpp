@@ -3,12 +3,18 @@
 // are held open, GET /health (and a tool call) still answer; connections that stay silent are
 // closed by the server (idle and I/O timeouts). No timing is asserted beyond generous client
 // timeouts: the checks are "answered" and "closed by the server".
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "tests/executor/executor_process.hpp"
-#include "tests/executor/raw_http.hpp"
+#include "tests/support/executor_process.hpp"
+#include "tests/support/raw_http.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

@@ -1,5 +1,9 @@
 // The executor's HTTP frontend, against a real `shmcp-executor serve` process: POST /execute
 // (CallToolResult JSON, isError results, 400s), GET /health, GET /metrics and --token-file auth.
+#include <sstream>
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -7,7 +11,7 @@
 
 #include <regex>
 
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;
@@ -174,7 +178,7 @@ TEST_F(HttpTest, HealthReportsWorkersChannelAndUptime) {
   const double up1 = j["uptime_s"].get<double>();
   EXPECT_GE(up1, 0.0);
   EXPECT_LT(up1, 60.0);
-  sleep_ms(50);
+  sleep_ms(50);  // stimulus: time passes (uptime must grow, by however much)
   const double up2 = json::parse(cli_->Get("/health")->body)["uptime_s"].get<double>();
   EXPECT_GT(up2, up1);
   EXPECT_EQ(j["worker_restarts"], 0);

@@ -284,6 +284,7 @@ TEST(HttpLimits, IdleSessionsExpire) {
   opts.idle_timeout = std::chrono::seconds(0);
   McpHttp http(echo_caller(), "x", "1", opts);
   const std::string sid = header_of(http.post(base_headers(), kInit), "Mcp-Session-Id");
+  // Stimulus: the session idles past its zero timeout (any positive length will do).
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(http.post(with_session(sid), R"({"jsonrpc":"2.0","id":2,"method":"ping"})").status, 404);
 }

@@ -394,6 +394,7 @@ TEST(StdioFd, SameRepliesAsTheStreamLoopHoweverTheInputIsSplit) {
         for (std::size_t at = 0; at < input.size(); at += piece) {
           const std::size_t n = std::min(piece, input.size() - at);
           if (::write(to_loop[1], input.data() + at, n) != static_cast<ssize_t>(n)) break;
+          // Stimulus: pieces arrive apart (the output must not depend on how far apart).
           if (piece < input.size()) std::this_thread::sleep_for(std::chrono::microseconds(20));
         }
         ::close(to_loop[1]);
@@ -423,7 +424,8 @@ TEST(StdioFd, NonBlockingInputWaitsForDataInsteadOfEndingAtEagain) {
   ASSERT_EQ(::pipe(from_loop), 0);
   ASSERT_EQ(::fcntl(to_loop[0], F_SETFL, ::fcntl(to_loop[0], F_GETFL) | O_NONBLOCK), 0);
   std::thread writer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // nothing to read at first
+    // Stimulus: nothing to read at first (EAGAIN); the answer must not depend on for how long.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
     const std::string line = request(1, "ping") + "\n";
     (void)::write(to_loop[1], line.data(), line.size());
     ::close(to_loop[1]);

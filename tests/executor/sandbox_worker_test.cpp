@@ -1,6 +1,14 @@
 // The sandbox as applied to the REAL worker processes of a running `shmcp-executor serve`, seen
 // from outside through /proc, and a positive control: every one of the 14 tools completes under
 // the filter through the channel (large files, a 2,000-entry directory), with no worker killed.
+#include <signal.h>
+#include <sstream>
+#include <cstdio>
+#include <optional>
+#include <chrono>
+#include <cstdlib>
+#include <vector>
+#include <string>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +21,7 @@
 #include <set>
 
 #include "orchestrator/client.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp;

@@ -7,11 +7,20 @@
 // a file much larger than the response ring (16 x 8 KiB) is sent on a raw channel lane and the
 // response is not read: the worker reads the file and then blocks in its reply until the test
 // reads or the worker dies. Nothing there depends on timing.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <optional>
+#include <chrono>
+#include <vector>
+#include <string>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <functional>
 
@@ -19,8 +28,8 @@
 
 #include "channel/channel.hpp"
 #include "orchestrator/client.hpp"
-#include "tests/executor/executor_process.hpp"
-#include "tests/proc_fds.hpp"
+#include "tests/support/executor_process.hpp"
+#include "tests/support/proc_fds.hpp"
 
 using nlohmann::json;
 using namespace shmcp;
@@ -29,6 +38,10 @@ using namespace shmcp::testing;
 namespace {
 
 constexpr std::size_t kBigFile = 48u << 20;  // far larger than a response ring; under max message
+// The held call of the shutdown tests: still far larger than a response ring (so the worker is
+// stuck in its reply until the test reads), but small enough to stream within the executor's
+// 10 s drain on a loaded machine (48 MiB took longer there, and the drain ended the call).
+constexpr std::size_t kDrainFile = 8u << 20;
 
 bool await_log(const ExecutorProcess& ex, const std::string& needle, int timeout_ms = 10'000) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -118,6 +131,8 @@ class SupervisorTest : public ::testing::Test {
     std::string big(kBigFile, 'a');
     for (std::size_t i = 79; i < big.size(); i += 80) big[i] = '\n';
     ASSERT_TRUE(write_file(ws_ / "big.txt", big));
+    big.resize(kDrainFile);
+    ASSERT_TRUE(write_file(ws_ / "drain.txt", big));
   }
   // Holds a big read in flight, sends SIGTERM, and requires the call to complete and the executor
   // to exit cleanly and remove its segment.
@@ -129,13 +144,13 @@ class SupervisorTest : public ::testing::Test {
   // the executor started draining.
   void held_call_finishes_after_signal(HeldCall& held, std::string& why, const std::function<int()>& send,
                                        const std::string& draining_log) {
-    ASSERT_TRUE(held.start(ex_->channel(), "big.txt", 60'000, &why)) << why;
+    ASSERT_TRUE(held.start(ex_->channel(), "drain.txt", 60'000, &why)) << why;
     ASSERT_EQ(send(), 0);
     ASSERT_TRUE(await_log(*ex_, draining_log));
     auto out = held.receive(30'000);
     ASSERT_TRUE(out) << out.error().describe();
     EXPECT_EQ(out->status, wire::Status::Ok);
-    EXPECT_EQ(out->text_bytes, kBigFile);
+    EXPECT_EQ(out->text_bytes, kDrainFile);
     EXPECT_EQ(ex_->stop(), 0);
     EXPECT_FALSE(path_exists(segment_file(ex_->channel())));
   }
@@ -226,26 +241,14 @@ TEST_F(SupervisorTest, WorkerHoldsNoFileHandlesAfterItsReads) {
 
 TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {
   ASSERT_NO_FATAL_FAILURE(start({"--call-timeout-ms", "1"}));
-  // Raw POST through a socket: the executor's own deadline must cut the call, not ours.
-  auto post = [&](std::string* resp) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(ex_->port()));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    const std::string payload = R"({"tool":"read_text_file","arguments":{"path":"big.txt"}})";
-    const std::string req = "POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                            "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
-    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
-    char buf[65536];
-    for (;;) {
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      resp->append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
+  // A client that waits a minute: the executor's own deadline must cut the call, not ours.
+  auto post = [&](std::string* body) {
+    httplib::Client cli("127.0.0.1", ex_->port());
+    cli.set_read_timeout(60, 0);
+    const auto res = cli.Post("/execute", R"({"tool":"read_text_file","arguments":{"path":"big.txt"}})", "application/json");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    ASSERT_EQ(res->status, 504) << res->body.substr(0, 300);
+    *body = res->body;
   };
   // On a loaded machine the call may reach a worker only after its 1 ms deadline; the worker then
   // answers it as expired without starting it (a timeout too, but no worker to kill). Repeat
@@ -255,13 +258,10 @@ TEST_F(SupervisorTest, CallTimeoutFlagBoundsHttpCalls) {
   while (!killed && calls < 20) {
     ++calls;
     SCOPED_TRACE("call " + std::to_string(calls));
-    std::string resp;
-    ASSERT_NO_FATAL_FAILURE(post(&resp));
-    ASSERT_EQ(resp.rfind("HTTP/1.1 504", 0), 0u) << resp.substr(0, 300);
-    const auto p = resp.find("\r\n\r\n");
-    ASSERT_NE(p, std::string::npos);
-    const json j = json::parse(resp.substr(p + 4), nullptr, false);
-    ASSERT_TRUE(j.is_object()) << resp.substr(0, 300);
+    std::string body;
+    ASSERT_NO_FATAL_FAILURE(post(&body));
+    const json j = json::parse(body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << body.substr(0, 300);
     EXPECT_NE(j.value("error", "").find("timeout"), std::string::npos) << j.dump();
     // Either way the call is counted once; the supervisor logs a kill before counting it.
     ASSERT_EQ(await_metric(ex_->port(), "shmcp_call_timeouts_total", calls), calls);

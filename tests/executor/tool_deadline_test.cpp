@@ -1,12 +1,15 @@
 // Tool calls whose work grows with a hostile input end in the worker's own timeout answer at the
 // call's deadline, not in the supervisor killing the worker after it: a real
 // `shmcp-executor serve --workers 1 --call-timeout-ms 300`, called on a raw lane with requests
-// that carry no deadline of their own, so every call has the executor's 300 ms (and the test
-// waits for the answer as long as it takes).
+// that carry no deadline of their own (unless a case says otherwise), so a call has the
+// executor's 300 ms (and the test waits for the answer as long as it takes).
 //
 // Each case asserts the outcome only: the call is answered Timeout with the worker's own message,
 // the worker's pid is unchanged and no worker was restarted; then a normal call of the same tool
 // succeeds on the same worker (positive control). Nothing asserts how fast anything is.
+#include <optional>
+#include <vector>
+#include <string>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
@@ -15,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/channel.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp;
@@ -71,9 +74,9 @@ class ToolDeadlineTest : public ::testing::Test {
     return a;
   }
 
-  // The call ends in the worker's timeout answer, and the worker lives on.
-  void expect_tool_timeout(const std::string& tool, const json& args) {
-    const Answer a = call(tool, args);
+  // The call ends in the worker's timeout answer, and the worker lives on. budget_ms as for call().
+  void expect_tool_timeout(const std::string& tool, const json& args, std::uint64_t budget_ms = 0) {
+    const Answer a = call(tool, args, budget_ms);
     EXPECT_EQ(a.status, wire::Status::Timeout) << tool << " answered " << a.error << a.text.substr(0, 200);
     EXPECT_NE(a.error.find(kToolGaveUp), std::string::npos) << a.error;
     expect_worker_alive();
@@ -106,6 +109,10 @@ std::string lines(std::size_t n, const std::string& prefix) {
 
 // No exact match, so edit_file tries every window of the file's lines against the old text's
 // lines, trimmed: 60,000 windows of 60,000 equal lines, each failing only at its last line.
+// The call carries a budget of 2 s rather than the executor's 300 ms: before the search polls
+// anything, the worker parses 300 KB of JSON arguments and reads an 840 KB file, which on a
+// loaded machine takes longer than 300 ms of wall time. 2 s covers that; the 3.6e9 line
+// comparisons of the search cannot finish in it on any machine, so the tool still gives up.
 TEST_F(ToolDeadlineTest, EditFileLineWindowSearchTimesOut) {
   std::string content;
   for (int i = 0; i < 120'000; ++i) content += "  same\n";
@@ -113,7 +120,8 @@ TEST_F(ToolDeadlineTest, EditFileLineWindowSearchTimesOut) {
   std::string old_text;
   for (int i = 0; i < 60'000; ++i) old_text += "same\n";
   old_text += "different";
-  expect_tool_timeout("edit_file", {{"path", "lines.txt"}, {"edits", {{{"oldText", old_text}, {"newText", "x"}}}}, {"dryRun", true}});
+  expect_tool_timeout("edit_file", {{"path", "lines.txt"}, {"edits", {{{"oldText", old_text}, {"newText", "x"}}}}, {"dryRun", true}},
+                      2'000);
   EXPECT_EQ(read_file(ws_ / "lines.txt"), content);
   ok("edit_file", {{"path", "small.txt"}, {"edits", {{{"oldText", "beta"}, {"newText", "BETA"}}}}});
   EXPECT_EQ(read_file(ws_ / "small.txt"), "alpha\nBETA\ngamma\n");
@@ -121,11 +129,14 @@ TEST_F(ToolDeadlineTest, EditFileLineWindowSearchTimesOut) {
 }
 
 // Replacing 40,000 distinct lines by 40,000 others: the Myers search explores every diagonal.
-// Nothing is written when the diff could not be finished.
+// Nothing is written when the diff could not be finished. A 2 s budget, as for the line-window
+// search and for the same reason (1 MB of JSON arguments to parse first); the diff takes more
+// than 20 s on a loaded 2-core machine, so it cannot finish in 2 s anywhere.
 TEST_F(ToolDeadlineTest, EditFileDiffTimesOutAndWritesNothing) {
   const std::string before = lines(40'000, "old line ");
   ASSERT_TRUE(write_file(ws_ / "big.txt", before));
-  expect_tool_timeout("edit_file", {{"path", "big.txt"}, {"edits", {{{"oldText", before}, {"newText", lines(40'000, "new ")}}}}});
+  expect_tool_timeout("edit_file", {{"path", "big.txt"}, {"edits", {{{"oldText", before}, {"newText", lines(40'000, "new ")}}}}},
+                      2'000);
   EXPECT_EQ(read_file(ws_ / "big.txt"), before);
   expect_worker_alive();
 }

@@ -1,6 +1,6 @@
-// Test fixture for the executor tools: a fresh workspace under mkdtemp, an "outside" canary
-// directory next to it, and helpers to build trees and call tools. Header-only, shared by the
-// tools_*_test.cpp binaries.
+// Test fixture for the executor tools: a fresh workspace and an "outside" canary directory next
+// to it (tests/support/sandbox_dirs.hpp), and helpers to build trees and call tools. Header-only,
+// shared by the tools_*_test.cpp binaries.
 #pragma once
 
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 
 #include "executor/tools/tools.hpp"
 #include "sandbox/workspace.hpp"
+#include "tests/support/sandbox_dirs.hpp"
 
 namespace shmcp::executor::testing {
 
@@ -34,13 +35,11 @@ class ToolsTest : public ::testing::Test {
   void SetUp() override {
     ::setenv("TZ", "UTC", 1);
     ::tzset();
-    char tmpl[] = "/tmp/shmcp-tools-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
-    root_ = base_ + "/ws";
-    outside_ = base_ + "/outside";
-    ASSERT_EQ(::mkdir(root_.c_str(), 0755), 0);
-    ASSERT_EQ(::mkdir(outside_.c_str(), 0755), 0);
+    dirs_.emplace("tools");
+    ASSERT_TRUE(dirs_->ok()) << dirs_->base();
+    base_ = dirs_->base();
+    root_ = dirs_->ws();
+    outside_ = dirs_->outside();
     put(outside_ + "/secret.txt", "top secret\n");
     auto ws = sandbox::Workspace::open(root_);
     ASSERT_TRUE(ws.ok()) << ws.error().message;
@@ -52,8 +51,7 @@ class ToolsTest : public ::testing::Test {
   void TearDown() override {
     tools_.reset();
     ws_.reset();
-    std::string cmd = "rm -rf '" + base_ + "'";
-    if (!base_.empty()) (void)std::system(cmd.c_str());
+    dirs_.reset();
   }
 
   void make_tools(ToolOptions opts) { tools_.emplace(*ws_, opts); }
@@ -103,6 +101,7 @@ class ToolsTest : public ::testing::Test {
     EXPECT_EQ(::stat((outside_ + "/new.txt").c_str(), &st), -1) << "something was created outside";
   }
 
+  std::optional<shmcp::testing::SandboxDirs> dirs_;
   std::string base_, root_, outside_;
   std::optional<sandbox::Workspace> ws_;
   std::optional<Tools> tools_;

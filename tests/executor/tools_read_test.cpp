@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "tests/executor/tools_fixture.hpp"
-#include "tests/proc_fds.hpp"
+#include "tests/support/proc_fds.hpp"
 
 namespace shmcp::executor::testing {
 namespace {

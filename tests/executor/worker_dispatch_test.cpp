@@ -6,12 +6,15 @@
 //
 // The requests are built by hand with the FlatBuffers builder and sent on a raw lane, as a hostile
 // client would.
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "channel/channel.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using namespace shmcp;
 using namespace shmcp::testing;

@@ -1,11 +1,16 @@
 // The C ABI (orchestrator/shmcp.h), used from C++ only through the header, against a real executor.
+#include <signal.h>
+#include <cstring>
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "channel/base/result.hpp"
 #include "orchestrator/shmcp.h"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

@@ -1,12 +1,16 @@
 // The `shmcp` command line, run as a real process against a real executor: call (exit 0 / 1 / 2),
 // tools, ping percentiles, health, and --help for every subcommand.
+#include <algorithm>
+#include <optional>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include <thread>
 
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp::testing;

@@ -4,14 +4,26 @@
 //
 // Stalled workers are made with SIGSTOP: a stopped worker takes no request, so a call waits for
 // exactly as long as its deadline allows, independent of machine speed.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <optional>
+#include <atomic>
+#include <chrono>
+#include <vector>
+#include <string>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include <thread>
 
+#include "channel/channel.hpp"
 #include "orchestrator/client.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp;
@@ -281,7 +293,7 @@ TEST_F(ClientTest, ConnectWaitsForAnExecutorThatIsStarting) {
     o.connect_wait = milliseconds(20'000);
     c = Client::connect("shm://" + channel_, o);
   });
-  sleep_ms(300);
+  sleep_ms(300);  // stimulus: the executor starts late (connect waits however long this is)
   start();
   connector.join();  // before any early return: a joinable std::thread would terminate the test
   ASSERT_FALSE(HasFatalFailure());
@@ -303,11 +315,21 @@ TEST_F(ClientTest, KilledExecutorIsPeerDeadWithin250ms) {
     r = c->call("read_text_file", {{"path", "hello.txt"}});  // default deadline: 30 s
     done = std::chrono::steady_clock::now();
   });
-  sleep_ms(100);
+  // Handshake: the call is in flight once its request waits in a lane's request ring (the
+  // stopped workers cannot take it).
+  bool in_flight = false;
+  if (auto seg = channel::Segment::attach(channel_, 2'000'000'000ull); seg) {
+    in_flight = eventually([&] {
+      for (std::uint32_t i = 0; i < (*seg)->lane_count(); ++i)
+        if ((*seg)->request_ring(i).readable()) return true;
+      return false;
+    });
+  }
   const auto killed = std::chrono::steady_clock::now();
   ex_->kill9();
   stopped_.clear();  // the workers died with their supervisor
   caller.join();
+  EXPECT_TRUE(in_flight) << "the call never reached the channel";
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::peer_dead) << r.error().describe();
   EXPECT_LT(done - killed, milliseconds(250));

@@ -52,7 +52,8 @@
 #include "sandbox/lockdown.hpp"
 #include "sandbox/open_how.hpp"
 #include "sandbox/workspace.hpp"
-#include "tests/kernel.hpp"
+#include "tests/support/kernel.hpp"
+#include "tests/support/sandbox_dirs.hpp"
 
 namespace fs = std::filesystem;
 using shmcp::sandbox::kResolveBeneath;
@@ -132,13 +133,11 @@ Outcome run_child(const std::function<int()>& body) { return wait_child(spawn(bo
 class LockdownTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/shmcp-lockdown-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
-    root_ = base_ + "/ws";
-    outside_ = base_ + "/outside";
-    ASSERT_EQ(::mkdir(root_.c_str(), 0755), 0);
-    ASSERT_EQ(::mkdir(outside_.c_str(), 0755), 0);
+    dirs_.emplace("lockdown");
+    ASSERT_TRUE(dirs_->ok()) << dirs_->base();
+    base_ = dirs_->base();
+    root_ = dirs_->ws();
+    outside_ = dirs_->outside();
     ASSERT_EQ(::mkdir((root_ + "/sub").c_str(), 0755), 0);
     std::ofstream(root_ + "/data.txt") << "data";
     std::ofstream(outside_ + "/secret.txt") << "SECRET";
@@ -147,8 +146,7 @@ class LockdownTest : public ::testing::Test {
   }
   void TearDown() override {
     EXPECT_EQ(snapshot(), canary_) << "the outside directory changed";
-    std::error_code ec;
-    fs::remove_all(base_, ec);
+    dirs_.reset();
   }
   std::map<std::string, std::string> snapshot() const {
     std::map<std::string, std::string> out;
@@ -204,6 +202,7 @@ class LockdownTest : public ::testing::Test {
     return op(*ws);
   }
 
+  std::optional<shmcp::testing::SandboxDirs> dirs_;
   std::string base_, root_, outside_;
   std::map<std::string, std::string> canary_;
 };

@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include "sandbox/workspace.hpp"
+#include "tests/support/sandbox_dirs.hpp"
 
 namespace fs = std::filesystem;
 using shmcp::Errc;
@@ -54,12 +55,12 @@ std::string read_all(int fd) {
 class PathsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/shmcp-paths-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
-    root_ = base_ + "/ws";
-    outside_ = base_ + "/outside";
-    for (const char* d : {"/ws", "/ws/sub", "/ws/sub/deeper", "/outside", "/outside/dir", "/ws_evil", "/ws ", "/ws'"})
+    dirs_.emplace("paths");
+    ASSERT_TRUE(dirs_->ok()) << dirs_->base();
+    base_ = dirs_->base();
+    root_ = dirs_->ws();
+    outside_ = dirs_->outside();
+    for (const char* d : {"/ws/sub", "/ws/sub/deeper", "/outside/dir", "/ws_evil", "/ws ", "/ws'"})
       ASSERT_EQ(::mkdir((base_ + d).c_str(), 0755), 0) << d;
     write_file(root_ + "/sub/file.txt", "inside");
     write_file(root_ + "/top.txt", "top");
@@ -78,8 +79,7 @@ class PathsTest : public ::testing::Test {
     if (!mounted_.empty()) ::umount2(mounted_.c_str(), MNT_DETACH);
     EXPECT_EQ(snapshot(), canary_) << "something outside the workspace changed";
     ws_.reset();
-    std::error_code ec;
-    fs::remove_all(base_, ec);
+    dirs_.reset();
   }
 
   // Everything under base_ except the workspace itself.
@@ -127,6 +127,7 @@ class PathsTest : public ::testing::Test {
     return "Access denied - symlink target outside allowed directories: " + display;
   }
 
+  std::optional<shmcp::testing::SandboxDirs> dirs_;
   std::string base_, root_, outside_, mounted_;
   std::map<std::string, std::string> canary_;
   std::optional<Workspace> ws_;

@@ -10,6 +10,7 @@
 // answer is checked against the distinct content it must carry), zero worker restarts, and zero
 // leaked lanes (/health lanes_in_use is 0 once the clients are gone). Prints a report and writes it
 // to --report. scripts/soak.sh builds and runs it.
+#include <dirent.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,7 +28,7 @@
 
 #include "channel/base/cli.hpp"
 #include "orchestrator/client.hpp"
-#include "tests/executor/executor_process.hpp"
+#include "tests/support/executor_process.hpp"
 
 using nlohmann::json;
 using namespace shmcp;

@@ -1,6 +1,4 @@
-// Raw-socket HTTP for tests that must control every byte a client sends (Host, Origin,
-// Content-Type, half-sent requests, idle connections): cpp-httplib's client fills some of these in.
-#pragma once
+#include "tests/support/raw_http.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,18 +6,10 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <string>
 
 namespace shmcp::testing {
 
-struct RawReply {
-  int status = 0;  // 0: no (parseable) response
-  std::string headers;
-  std::string body;
-};
-
-// A TCP connection to 127.0.0.1:port with a receive timeout (so a test never hangs); -1 on failure.
-inline int raw_connect(int port, int recv_timeout_s = 10) {
+int raw_connect(int port, int recv_timeout_s) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_in a{};
@@ -36,7 +26,7 @@ inline int raw_connect(int port, int recv_timeout_s = 10) {
   return fd;
 }
 
-inline bool raw_send(int fd, const std::string& bytes) {
+bool raw_send(int fd, const std::string& bytes) {
   std::size_t off = 0;
   while (off < bytes.size()) {
     const ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
@@ -46,8 +36,7 @@ inline bool raw_send(int fd, const std::string& bytes) {
   return true;
 }
 
-// Reads until the peer closes (or the receive timeout): the whole of a Connection: close reply.
-inline std::string raw_read_all(int fd) {
+std::string raw_read_all(int fd) {
   std::string out;
   char buf[65536];
   for (;;) {
@@ -58,7 +47,7 @@ inline std::string raw_read_all(int fd) {
   return out;
 }
 
-inline RawReply parse_raw_reply(const std::string& resp) {
+RawReply parse_raw_reply(const std::string& resp) {
   RawReply r;
   if (std::sscanf(resp.c_str(), "HTTP/1.%*d %d", &r.status) != 1) r.status = 0;
   const auto p = resp.find("\r\n\r\n");
@@ -67,18 +56,17 @@ inline RawReply parse_raw_reply(const std::string& resp) {
   return r;
 }
 
-// One request; `headers` are extra header lines, each ending in \r\n. Host defaults to
-// 127.0.0.1:port unless `headers` has one (pass host = "" to send none).
-inline RawReply raw_request(int port, const std::string& method, const std::string& path, const std::string& headers,
-                            const std::string& body = {}, const std::string* host = nullptr) {
+RawReply raw_request(int port, const std::string& method, const std::string& path, const std::string& headers,
+                     const std::string& body, const std::string* host) {
   const int fd = raw_connect(port);
   if (fd < 0) return {};
-  std::string req = method + " " + path + " HTTP/1.1\r\n";
-  if (host == nullptr) req += "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
-  else if (!host->empty()) req += "Host: " + *host + "\r\n";
-  req += "Connection: close\r\n" + headers;
-  if (!body.empty() || method == "POST") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  req += "\r\n" + body;
+  std::string req = method;
+  req.append(" ").append(path).append(" HTTP/1.1\r\n");
+  if (host == nullptr) req.append("Host: 127.0.0.1:").append(std::to_string(port)).append("\r\n");
+  else if (!host->empty()) req.append("Host: ").append(*host).append("\r\n");
+  req.append("Connection: close\r\n").append(headers);
+  if (!body.empty() || method == "POST") req.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  req.append("\r\n").append(body);
   RawReply r;
   if (raw_send(fd, req)) r = parse_raw_reply(raw_read_all(fd));
   ::close(fd);

@@ -1,5 +1,4 @@
-// The running kernel's version, for tests whose exact expected outcome depends on it.
-#pragma once
+#include "tests/support/kernel.hpp"
 
 #include <sys/utsname.h>
 
@@ -7,8 +6,7 @@
 
 namespace shmcp::testing {
 
-// True if the running kernel is at least major.minor (false if uname can't tell).
-inline bool kernel_at_least(int major, int minor) {
+bool kernel_at_least(int major, int minor) {
   utsname u{};
   if (::uname(&u) != 0) return false;
   int ma = 0, mi = 0;
