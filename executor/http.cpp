@@ -294,7 +294,7 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
         for (auto& ch : lk) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         headers[lk] = v;
       }
-      McpHttpReply r = mcp(req.method, headers, req.body);
+      HttpReply r = mcp(req.method, headers, req.body);
       res.status = r.status;
       for (const auto& [k, v] : r.headers) res.set_header(k, v);
       if (!r.body.empty() || !r.content_type.empty())

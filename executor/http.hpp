@@ -25,16 +25,17 @@ namespace shmcp::executor {
 
 class Supervisor;
 
-// Plugged in by the MCP frontend: (method, headers, body) -> (status, content type, body, headers).
-struct McpHttpReply {
+// One HTTP reply, as the MCP frontend produces it and the HTTP frontend sends it.
+struct HttpReply {
   int status = 200;
-  std::string content_type;
+  std::string content_type;  // empty: no body
   std::string body;
-  std::map<std::string, std::string> headers;
+  std::map<std::string, std::string> headers;  // extra response headers, one value per name
 };
+// Plugged in by the MCP frontend: (method, headers, body) -> reply.
 using McpHttpHandler =
-    std::function<McpHttpReply(const std::string& method, const std::map<std::string, std::string>& headers,
-                               const std::string& body)>;
+    std::function<HttpReply(const std::string& method, const std::map<std::string, std::string>& headers,
+                            const std::string& body)>;
 
 // POST /execute without the transport (the route calls it; so does the fuzz target): a body in,
 // the HTTP status and JSON body out. `call` runs a tool, `ping` the empty call ($ping); `tool` is

@@ -497,7 +497,7 @@ bool accepts(const std::vector<std::string>& types, std::string_view wanted) {
   return std::find(types.begin(), types.end(), wanted) != types.end();
 }
 
-HttpReply json_reply(int status, const json& body, std::vector<std::pair<std::string, std::string>> h = {}) {
+HttpReply json_reply(int status, const json& body, std::map<std::string, std::string> h = {}) {
   return HttpReply{status, "application/json", mcp::dump(body), std::move(h)};
 }
 
@@ -565,9 +565,9 @@ McpHttp::McpHttp(ToolTextCaller caller)
 
 McpHttp::~McpHttp() = default;
 
-McpHttpReply McpHttp::handle(const std::string& method,
-                             const std::map<std::string, std::string>& headers,
-                             const std::string& body) {
+HttpReply McpHttp::handle(const std::string& method,
+                          const std::map<std::string, std::string>& headers,
+                          const std::string& body) {
   const HttpHeaders h(headers.begin(), headers.end());
   HttpReply r;
   if (method == "POST") {
@@ -579,9 +579,7 @@ McpHttpReply McpHttp::handle(const std::string& method,
   } else {
     r = HttpReply{405, "text/plain", "Method Not Allowed\n", {{"Allow", "POST, GET, DELETE"}}};
   }
-  McpHttpReply out{r.status, std::move(r.content_type), std::move(r.body), {}};
-  for (auto& [k, v] : r.headers) out.headers[k] = std::move(v);
-  return out;
+  return r;
 }
 
 std::size_t McpHttp::session_count() const {

@@ -26,7 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/base/result.hpp"
-#include "executor/http.hpp"  // McpHttpReply / McpHttpHandler, the HTTP frontend's plug-in shape
+#include "executor/http.hpp"  // HttpReply / McpHttpHandler, the HTTP frontend's plug-in shape
 
 namespace shmcp::executor {
 
@@ -163,13 +163,6 @@ struct HeaderNameLess {
 };
 using HttpHeaders = std::multimap<std::string, std::string, HeaderNameLess>;
 
-struct HttpReply {
-  int status = 200;
-  std::string content_type;  // empty: no body
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
-};
-
 struct McpHttpOptions {
   // Sessions beyond this evict the least recently used one (its client gets 404 and must
   // re-initialize, as the specification allows), so clients that never DELETE can't grow memory.
@@ -203,8 +196,8 @@ class McpHttp {
 
   // The HttpFrontend's McpHttpHandler shape: dispatches on method (POST, GET, DELETE; others
   // 405). Header names may come in any case.
-  McpHttpReply handle(const std::string& method, const std::map<std::string, std::string>& headers,
-                      const std::string& body);
+  HttpReply handle(const std::string& method, const std::map<std::string, std::string>& headers,
+                   const std::string& body);
 
   std::size_t session_count() const;
 
