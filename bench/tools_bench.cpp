@@ -1536,7 +1536,7 @@ int tools_bench(int argc, char** argv) {
     co.timeout = std::chrono::milliseconds(120'000);
     if (!o.connect.empty()) return std::make_unique<ClientTransport>(name, std::vector<std::string>{}, o.connect, co, fx, log);
     if (name == "shm-spin") {
-      co.wait = WaitStrategy::spin;
+      co.wait = WaitMode::spin;
       const std::string ch = "bench-" + tag + "-spin";
       return std::make_unique<ClientTransport>(name, serve_argv("spin", 1, ch, 0), "shm://" + ch, co, fx, log);
     }

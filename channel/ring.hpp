@@ -17,11 +17,10 @@
 #include <vector>
 
 #include "channel/layout.hpp"
+#include "channel/wait_mode.hpp"
 #include "channel/base/result.hpp"
 
 namespace shmcp::channel {
-
-enum class WaitMode : std::uint32_t { spin = 0, adaptive = 1, block = 2 };
 
 // How a side waits for its peer. Adaptive spins for spin_ns, then sleeps on a futex shared between
 // the processes (non-private FUTEX_WAIT/FUTEX_WAKE).

@@ -214,9 +214,7 @@ sigset_t block_shutdown_signals() {
 ClientOptions frontend_client_options(const ExecutorOptions& o) {
   ClientOptions co;
   co.timeout = std::chrono::milliseconds(o.call_timeout_ms);
-  co.wait = o.wait == channel::WaitMode::spin    ? WaitStrategy::spin
-            : o.wait == channel::WaitMode::block ? WaitStrategy::block
-                                                 : WaitStrategy::adaptive;
+  co.wait = o.wait;
   co.spin_ns = o.spin_ns;
   return co;
 }

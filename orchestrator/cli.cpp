@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/base/cli.hpp"
+#include "channel/ring.hpp"  // parse_wait_mode
 #include "orchestrator/bounded_json.hpp"
 #include "orchestrator/client.hpp"
 
@@ -100,7 +101,7 @@ struct Args {
   std::string connect, token_file, shm_url, http_url, dir = "demo";
   std::vector<std::string> positional;
   std::uint64_t count = 1000, calls = 200, timeout_ms = 30'000, wait_ms = 0, wait_s = 30;
-  WaitStrategy wait = WaitStrategy::adaptive;
+  WaitMode wait = WaitMode::adaptive;
   bool names = false;
 };
 
@@ -111,10 +112,9 @@ void add_connection_options(CLI::App& app, Args& a) {
   cli::number(app, "--timeout-ms", a.timeout_ms);
   cli::number(app, "--wait-ms", a.wait_ms);
   app.add_option_function<std::string>("--wait", [&a](const std::string& v) {
-    if (v == "spin") a.wait = WaitStrategy::spin;
-    else if (v == "adaptive") a.wait = WaitStrategy::adaptive;
-    else if (v == "block") a.wait = WaitStrategy::block;
-    else throw cli::UsageError("--wait expects spin, adaptive or block");
+    auto m = channel::parse_wait_mode(v);
+    if (!m) throw cli::UsageError("--wait expects spin, adaptive or block");
+    a.wait = *m;
   });
 }
 

@@ -64,9 +64,7 @@ std::uint64_t deadline_from(const ClientOptions& c, const CallOptions& o) {
 class ShmClient final : public Client {
  public:
   ShmClient(ShmAddress addr, ClientOptions o) : name_(std::move(addr.name)), dir_(std::move(addr.dir)), opt_(std::move(o)) {
-    policy_.mode = opt_.wait == WaitStrategy::spin       ? channel::WaitMode::spin
-                   : opt_.wait == WaitStrategy::block    ? channel::WaitMode::block
-                                                         : channel::WaitMode::adaptive;
+    policy_.mode = opt_.wait;
     policy_.spin_ns = opt_.spin_ns;
   }
 

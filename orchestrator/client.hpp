@@ -21,14 +21,15 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/base/result.hpp"
+#include "channel/wait_mode.hpp"
 
 namespace shmcp {
 
-enum class WaitStrategy { spin, adaptive, block };
+using WaitMode = channel::WaitMode;
 
 struct ClientOptions {
   // shm: how the calling thread waits for the response.
-  WaitStrategy wait = WaitStrategy::adaptive;
+  WaitMode wait = WaitMode::adaptive;
   std::uint64_t spin_ns = 50'000;
   // Default per-call deadline.
   std::chrono::milliseconds timeout{30'000};
