@@ -59,6 +59,11 @@ void ServerEndpoint::release_current() noexcept {
 }
 
 Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, const std::atomic<bool>* stop) {
+  if (Status s = wait_for_lane(policy, stop); !s) return Error(std::move(s).error());
+  return receive_current();
+}
+
+Status ServerEndpoint::wait_for_lane(const WaitPolicy& policy, const std::atomic<bool>* stop) {
   SegmentHeader& h = seg_->header();
   // Keep serving the current lane (pipelined requests) for a bounded batch, for fairness.
   if (current_ && !(batch_ < 64 && seg_->request_ring(*current_).readable())) release_current();
@@ -153,7 +158,10 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
   }
   unregister();
   if (!defer_handoff_) hand_off_spinner();
+  return {};
+}
 
+Result<ServerEndpoint::Incoming> ServerEndpoint::receive_current() {
   const std::uint32_t lane = *current_;
   ++batch_;
   Ring ring = seg_->request_ring(lane);
@@ -196,7 +204,7 @@ std::uint64_t ServerEndpoint::spin_budget(const WaitPolicy& policy) const noexce
 void ServerEndpoint::release_spinner() noexcept {
   if (!spinner_) return;
   seg_->header().spinner.store(0, std::memory_order_seq_cst);
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // before the caller's final scan (see next())
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // before the caller's final scan (see wait_for_lane())
   spinner_ = false;
 }
 

@@ -58,6 +58,12 @@ class ServerEndpoint {
 
  private:
   bool try_take(std::uint32_t lane) noexcept;
+  // next()'s first half: keeps the current lane while it has a request and the batch allows,
+  // else spins or sleeps until a lane with a pending request is taken. On success current_ is
+  // set; Errc::closed once `stop` is set.
+  Status wait_for_lane(const WaitPolicy& policy, const std::atomic<bool>* stop);
+  // next()'s second half: receives the request on current_ (set), releasing the lane on error.
+  Result<Incoming> receive_current();
   std::uint32_t takes_ = 0;  // lanes taken so far: the upper 24 bits of this worker's owner tokens
   // Adaptive mode: how long the spinner polls before it sleeps. --spin-us while calls are sparse;
   // when the last call came within kSteadySpinFactor x spin_ns of the worker going idle (calls
@@ -76,9 +82,9 @@ class ServerEndpoint {
   std::uint32_t batch_ = 0;
   std::uint32_t scan_from_ = 0;
   std::uint32_t hw_seen_ = 0;  // highest lanes_high_water seen (clamped to lane_count)
-  bool spinner_ = false;       // holds SegmentHeader::spinner (see next())
+  bool spinner_ = false;       // holds SegmentHeader::spinner (see wait_for_lane())
   bool defer_handoff_ = false;  // see defer_spinner_handoff()
-  std::uint64_t last_gap_ns_ = 0;  // how long next() last waited for a call (0: not measured)
+  std::uint64_t last_gap_ns_ = 0;  // how long wait_for_lane() last waited for a call (0: not measured)
   std::vector<Ring> response_rings_;  // one per lane, kept so each producer keeps its head cache
   std::vector<std::byte> buf_;
   std::uint64_t corrupt_count_ = 0;
