@@ -23,7 +23,9 @@ inline constexpr std::uint32_t kMaxTools = 32;        // per-tool counters in St
 inline constexpr std::uint32_t kLatencyBuckets = 24;  // power-of-two microsecond buckets
 
 // WorkerSlot::state, stored as its integer value (the region is a wire format).
-enum class WorkerState : std::uint32_t { empty = 0, starting = 1, serving = 2, dead = 3 };
+// stopped: the worker exited on its own after an idle period (a lazily started pool); the
+// supervisor starts it again when a request waits.
+enum class WorkerState : std::uint32_t { empty = 0, starting = 1, serving = 2, dead = 3, stopped = 4 };
 
 // Per-worker control, written by the worker, read by the supervisor (deadline enforcement,
 // answering the in-flight call of a worker that died, lane-ownership repair, /health).

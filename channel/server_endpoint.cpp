@@ -148,6 +148,13 @@ Status ServerEndpoint::wait_for_lane(const WaitPolicy& policy, const std::atomic
     // Rung (a client published, a worker handed a lane back): a burst may follow, so compete for
     // the spinner token again. Timed out: nothing happened, keep sleeping between scans.
     may_spin = h.doorbell.load(std::memory_order_seq_cst) != seen;
+    if (!may_spin && idle_exit_ns_ != 0 && monotonic_ns() - idle_since >= idle_exit_ns_) {
+      // A request published after the last scan stays queued: the supervisor sees it and starts
+      // a worker for it (lazy pools).
+      unregister();
+      release_spinner();
+      return make_error(Errc::timeout, "idle");
+    }
   }
   if (policy.mode == WaitMode::adaptive) {
     // How long this worker waited for the call, when it waited at all (the clock was read while

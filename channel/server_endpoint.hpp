@@ -56,6 +56,11 @@ class ServerEndpoint {
 
   std::uint64_t corrupt_lanes() const noexcept { return corrupt_count_; }
 
+  // A worker of a lazily started pool: once it has slept this long without a request, next()
+  // returns Errc::timeout so that it can exit (0: never). Checked at the periodic wake-ups while
+  // sleeping, so it takes effect within kPeerCheckIntervalNs; a spinning worker never idles out.
+  void set_idle_exit(std::uint64_t ns) noexcept { idle_exit_ns_ = ns; }
+
  private:
   bool try_take(std::uint32_t lane) noexcept;
   // next()'s first half: keeps the current lane while it has a request and the batch allows,
@@ -88,6 +93,7 @@ class ServerEndpoint {
   std::vector<Ring> response_rings_;  // one per lane, kept so each producer keeps its head cache
   std::vector<std::byte> buf_;
   std::uint64_t corrupt_count_ = 0;
+  std::uint64_t idle_exit_ns_ = 0;  // see set_idle_exit()
 };
 
 // Executor side, supervisor: answers the in-flight call of a worker that died or was killed, and

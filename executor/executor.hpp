@@ -51,6 +51,13 @@ struct ExecutorOptions {
   std::string worker_exe;                     // binary to exec for workers (our own)
   std::string log_level = "info";
   bool test_hooks = false;                    // --enable-test-hooks: TEST-ONLY pseudo-tools
+  // A lazily started pool (tenants): no worker runs until a request waits in a lane, and workers
+  // exit after idle_stop_ms without a call (0: they never do). Eager pools (the default) start
+  // every worker in Supervisor::start and respawn them whenever they die.
+  bool lazy_workers = false;
+  std::uint64_t quota_bytes = 0;  // STUB until the quota work merges
+  std::uint64_t quota_files = 0;
+  std::uint64_t idle_stop_ms = 0;
 };
 
 }  // namespace shmcp::executor

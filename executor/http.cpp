@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
@@ -118,11 +119,10 @@ class ConnectionPool final : public httplib::TaskQueue {
   bool stopping_ = false;
 };
 
-// The one gate in front of every endpoint. A browser-borne request (foreign Origin, or a Host that
-// only DNS rebinding could produce) and an unauthenticated one are refused before routing;
-// GET /health answers them too (probes must reach it) but with the status alone.
+// The one gate in front of every endpoint: a browser-borne request (foreign Origin, or a Host that
+// only DNS rebinding could produce) is refused before routing; GET /health answers it too (probes
+// must reach it) but with the status alone. Authorization is the backend's (per endpoint).
 struct Gate {
-  std::string token;
   std::string bound_host;
   std::vector<std::string> allowed_hosts;
 
@@ -131,13 +131,48 @@ struct Gate {
     if (req.has_header("Origin") && !origin_allowed(req.get_header_value("Origin"), {})) return false;
     return true;
   }
-  bool authorized(const httplib::Request& req) const {
-    if (token.empty()) return true;
-    const std::string auth = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    return auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
-           token_equal(auth.substr(prefix.size()), token);
+};
+
+// The bearer token of a request ("" if none or malformed).
+std::string bearer_of(const httplib::Request& req) {
+  const std::string auth = req.get_header_value("Authorization");
+  constexpr std::string_view prefix = "Bearer ";
+  if (auth.size() <= prefix.size() || auth.compare(0, prefix.size(), prefix) != 0) return {};
+  return auth.substr(prefix.size());
+}
+
+HttpAccess access_of(const std::string& path) {
+  if (path == "/metrics") return HttpAccess::metrics;
+  if (path == "/admin" || path.rfind("/admin/", 0) == 0) return HttpAccess::admin;
+  return HttpAccess::call;
+}
+
+class WorkspaceBackend final : public HttpBackend {
+ public:
+  WorkspaceBackend(Supervisor& sup, std::shared_ptr<Client> client, McpHttpHandler mcp, std::string token)
+      : sup_(sup), client_(std::move(client)), mcp_(std::move(mcp)), token_(std::move(token)) {}
+  bool authorized(HttpAccess what, std::string_view bearer) const override {
+    if (what == HttpAccess::admin) return false;
+    return token_.empty() || token_equal(std::string(bearer), token_);
   }
+  Result<HttpTarget> target(std::string_view bearer) override {
+    if (!authorized(HttpAccess::call, bearer)) return make_error(Errc::access_denied, "missing or invalid bearer token");
+    return HttpTarget{client_, mcp_, nullptr};
+  }
+  nlohmann::json health(bool detailed) const override {
+    auto j = status_json(sup_.segment(), sup_.options().workspace, sup_.options().read_only);
+    if (!detailed) return {{"status", j["status"]}};
+    j["workspace"] = sup_.options().workspace;
+    j["worker_restarts"] = sup_.worker_restarts();
+    return j;
+  }
+  std::string metrics() const override { return sup_.metrics_text(); }
+
+ private:
+  Supervisor& sup_;
+  std::shared_ptr<Client> client_;
+  McpHttpHandler mcp_;
+  std::string token_;
 };
 
 // End-to-end latency of POST /execute as seen by the HTTP frontend (request parsed to response
@@ -168,6 +203,16 @@ struct HttpLatency {
 };
 
 }  // namespace
+
+HttpReply HttpBackend::admin(const std::string&, const std::string&, const std::map<std::string, std::string>&,
+                             const std::string&) {
+  return HttpReply{404, "application/json", R"({"error":"no admin API (serve --tenants ... --admin-token-file F)"})", {}};
+}
+
+std::shared_ptr<HttpBackend> make_workspace_backend(Supervisor& sup, std::shared_ptr<Client> client, McpHttpHandler mcp,
+                                                    std::string token) {
+  return std::make_shared<WorkspaceBackend>(sup, std::move(client), std::move(mcp), std::move(token));
+}
 
 ExecuteReply handle_execute(std::string_view text, std::size_t max_body_bytes, const ExecuteCall& call,
                             const ExecutePing& ping) {
@@ -216,8 +261,7 @@ ExecuteReply handle_execute(std::string_view text, std::size_t max_body_bytes, c
   }
 }
 
-Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::shared_ptr<Client> client,
-                                                          const HttpOptions& opts, McpHttpHandler mcp) {
+Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(std::shared_ptr<HttpBackend> backend, const HttpOptions& opts) {
   auto log = component_logger("executor");
   std::unique_ptr<HttpFrontend> f(new HttpFrontend());
   f->server_ = std::make_unique<httplib::Server>();
@@ -230,8 +274,8 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
   srv.set_keep_alive_timeout(opts.idle_timeout_s);
   srv.new_task_queue = [max = opts.max_connections] { return new ConnectionPool(max); };
 
-  auto gate = std::make_shared<const Gate>(Gate{opts.token, opts.host, opts.allowed_hosts});
-  srv.set_pre_routing_handler([gate](const httplib::Request& req, httplib::Response& res) {
+  auto gate = std::make_shared<const Gate>(Gate{opts.host, opts.allowed_hosts});
+  srv.set_pre_routing_handler([gate, backend](const httplib::Request& req, httplib::Response& res) {
     const bool health = req.path == "/health";
     if (!gate->browser_safe(req)) {
       if (health) return httplib::Server::HandlerResponse::Unhandled;
@@ -239,21 +283,36 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
       return httplib::Server::HandlerResponse::Handled;
     }
     if (health) return httplib::Server::HandlerResponse::Unhandled;
-    if (!gate->authorized(req)) {
+    if (!backend->authorized(access_of(req.path), bearer_of(req))) {
       res.set_header("WWW-Authenticate", "Bearer");
       json_reply(res, 401, {{"error", "missing or invalid bearer token"}});
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (req.method == "POST" && !is_json_content_type(req.get_header_value("Content-Type"))) {
+    if ((req.method == "POST" || req.method == "PATCH") && !is_json_content_type(req.get_header_value("Content-Type"))) {
       json_reply(res, 415, {{"error", "Content-Type must be application/json"}});
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
+  // The call's target, or the reply that refuses it.
+  auto target_of = [backend](const httplib::Request& req, httplib::Response& res) -> std::optional<HttpTarget> {
+    auto t = backend->target(bearer_of(req));
+    if (t) return std::move(*t);
+    const Errc c = t.error().code;
+    const int status = c == Errc::access_denied ? 401 : c == Errc::busy ? 429 : c == Errc::closed ? 503 : 500;
+    if (status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    if (status == 429) res.set_header("Retry-After", "1");
+    json_reply(res, status, {{"error", t.error().message}});
+    return std::nullopt;
+  };
+
   auto latency = std::make_shared<HttpLatency>();
-  srv.Post("/execute", [client, latency, max_body = opts.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
+  srv.Post("/execute", [target_of, latency, max_body = opts.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
     const std::uint64_t t0 = channel::monotonic_ns();
+    auto target = target_of(req, res);
+    if (!target) return;
+    const std::shared_ptr<Client>& client = target->client;
     ExecuteReply r = handle_execute(
         req.body, max_body,
         ExecuteTextCall([&](const std::string& tool, const nlohmann::json& args) {
@@ -266,44 +325,56 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
     set_body(res, std::move(r.body), "application/json");
   });
 
-  srv.Get("/health", [&sup, gate](const httplib::Request& req, httplib::Response& res) {
-    auto j = status_json(sup.segment(), sup.options().workspace, sup.options().read_only);
-    const int status = j["status"] == "ok" ? 200 : 503;
+  srv.Get("/health", [backend, gate](const httplib::Request& req, httplib::Response& res) {
     // Probes (the kubelet's carry no token) learn whether it serves; paths, the channel name and
     // the configuration are for authenticated, non-browser callers.
-    if (!gate->browser_safe(req) || (!gate->token.empty() && !gate->authorized(req)))
-      return json_reply(res, status, {{"status", j["status"]}});
-    j["workspace"] = sup.options().workspace;
-    j["worker_restarts"] = sup.worker_restarts();
-    json_reply(res, status, j);
+    const bool detailed = gate->browser_safe(req) && backend->authorized(HttpAccess::metrics, bearer_of(req));
+    auto j = backend->health(detailed);
+    json_reply(res, j["status"] == "ok" ? 200 : 503, j);
   });
 
-  srv.Get("/metrics", [&sup, latency](const httplib::Request&, httplib::Response& res) {
-    res.set_content(sup.metrics_text() + latency->prometheus(), "text/plain; version=0.0.4");
+  srv.Get("/metrics", [backend, latency](const httplib::Request&, httplib::Response& res) {
+    res.set_content(backend->metrics() + latency->prometheus(), "text/plain; version=0.0.4");
   });
 
   srv.Get("/tools", [](const httplib::Request&, httplib::Response& res) {
     json_reply(res, 200, {{"tools", Tools::list()}});
   });
 
-  if (mcp) {
-    auto handle = [mcp](const httplib::Request& req, httplib::Response& res) {
-      std::map<std::string, std::string> headers;
-      for (const auto& [k, v] : req.headers) {
-        std::string lk = k;
-        for (auto& ch : lk) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        headers[lk] = v;
-      }
-      HttpReply r = mcp(req.method, headers, req.body);
-      res.status = r.status;
-      for (const auto& [k, v] : r.headers) res.set_header(k, v);
-      if (!r.body.empty() || !r.content_type.empty())
-        set_body(res, std::move(r.body), r.content_type.empty() ? "application/json" : r.content_type);
-    };
-    srv.Post("/mcp", handle);
-    srv.Get("/mcp", handle);
-    srv.Delete("/mcp", handle);
-  }
+  auto admin = [backend](const httplib::Request& req, httplib::Response& res) {
+    std::map<std::string, std::string> params;
+    for (const auto& [k, v] : req.params) params[k] = v;
+    const std::string sub = req.path.size() > 6 ? req.path.substr(6) : std::string("/");
+    HttpReply r = backend->admin(req.method, sub, params, req.body);
+    res.status = r.status;
+    for (const auto& [k, v] : r.headers) res.set_header(k, v);
+    if (!r.body.empty() || !r.content_type.empty())
+      set_body(res, std::move(r.body), r.content_type.empty() ? "application/json" : r.content_type);
+  };
+  srv.Get(R"(/admin(/.*)?)", admin);
+  srv.Post(R"(/admin(/.*)?)", admin);
+  srv.Patch(R"(/admin(/.*)?)", admin);
+  srv.Delete(R"(/admin(/.*)?)", admin);
+
+  auto handle = [target_of](const httplib::Request& req, httplib::Response& res) {
+    auto target = target_of(req, res);
+    if (!target) return;
+    if (!target->mcp) return json_reply(res, 404, {{"error", "no MCP endpoint"}});
+    std::map<std::string, std::string> headers;
+    for (const auto& [k, v] : req.headers) {
+      std::string lk = k;
+      for (auto& ch : lk) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      headers[lk] = v;
+    }
+    HttpReply r = target->mcp(req.method, headers, req.body);
+    res.status = r.status;
+    for (const auto& [k, v] : r.headers) res.set_header(k, v);
+    if (!r.body.empty() || !r.content_type.empty())
+      set_body(res, std::move(r.body), r.content_type.empty() ? "application/json" : r.content_type);
+  };
+  srv.Post("/mcp", handle);
+  srv.Get("/mcp", handle);
+  srv.Delete("/mcp", handle);
 
   const std::string& host = opts.host;
   if (opts.port == 0) {
@@ -316,7 +387,7 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(Supervisor& sup, std::
   }
   f->thread_ = std::thread([p = f.get()] { p->server_->listen_after_bind(); });
   log->info("HTTP on http://{}:{} (POST /execute, /mcp; GET /health, /metrics, /tools){}", host, f->port_,
-            opts.token.empty() ? "" : ", bearer token required");
+            backend->authorized(HttpAccess::call, "") ? "" : ", bearer token required");
   return f;
 }
 

@@ -17,6 +17,8 @@
 #include "channel/base/result.hpp"
 #include "orchestrator/client.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace httplib {
 class Server;
 }
@@ -71,12 +73,43 @@ struct HttpOptions {
   int idle_timeout_s = 5;               // a connection waiting for its (next) request this long is closed
 };
 
+// What an authenticated call is served by: the executor's workspace, or the tenant the bearer
+// token belongs to.
+struct HttpTarget {
+  std::shared_ptr<Client> client;  // the workers' channel
+  McpHttpHandler mcp;              // /mcp (empty: 404)
+  std::shared_ptr<void> hold;      // kept for the request's duration (a tenant's call in flight)
+};
+
+// Which endpoints a bearer token opens: tool calls (/execute, /mcp, /tools), /metrics, /admin.
+enum class HttpAccess { call, metrics, admin };
+
+// Where the HTTP frontend sends requests once they pass the browser gate. Connection threads
+// call every function concurrently.
+class HttpBackend {
+ public:
+  virtual ~HttpBackend() = default;
+  virtual bool authorized(HttpAccess what, std::string_view bearer) const = 0;
+  // The target of a tool call. Errc::access_denied -> 401, Errc::busy -> 429 (calls in flight at
+  // the tenant's quota), Errc::closed -> 503 (draining).
+  virtual Result<HttpTarget> target(std::string_view bearer) = 0;
+  // GET /health; `detailed` for an authenticated, non-browser caller. Has "status".
+  virtual nlohmann::json health(bool detailed) const = 0;
+  virtual std::string metrics() const = 0;
+  // /admin/...: path below /admin, query parameters; the caller is authorized for admin.
+  virtual HttpReply admin(const std::string& method, const std::string& path,
+                          const std::map<std::string, std::string>& params, const std::string& body);
+};
+
+// The executor's single workspace: `token` (empty: none) opens everything; no admin API.
+std::shared_ptr<HttpBackend> make_workspace_backend(Supervisor& sup, std::shared_ptr<Client> client, McpHttpHandler mcp,
+                                                    std::string token);
+
 class HttpFrontend {
  public:
   // Binds opts.host:opts.port (Errc::io with the reason if it can't) and serves on a background
-  // thread.
-  static Result<std::unique_ptr<HttpFrontend>> start(Supervisor& sup, std::shared_ptr<Client> client,
-                                                     const HttpOptions& opts, McpHttpHandler mcp);
+  // thread. opts.token is not used here: the backend authorizes.
+  static Result<std::unique_ptr<HttpFrontend>> start(std::shared_ptr<HttpBackend> backend, const HttpOptions& opts);
   ~HttpFrontend();
   void stop();
   int port() const noexcept { return port_; }

@@ -23,6 +23,8 @@
 #include "executor/worker.hpp"
 #include "executor/http.hpp"
 #include "executor/mcp.hpp"
+#include "executor/tenants/tenant_backend.hpp"
+#include "executor/tenants/tenant_manager.hpp"
 
 using namespace shmcp;
 using namespace shmcp::executor;
@@ -82,6 +84,20 @@ Options:
   --allow-unsandboxed     start even if Landlock or seccomp cannot be applied (NOT for
                           production: the executor otherwise refuses to start)
   --log-level LEVEL       trace, debug, info, warn, error, critical, off          [default: info]
+
+Tenants (one executor, many isolated workspaces; see README "Tenants"):
+  --tenants FILE          serve the tenants FILE declares (JSON: {"tenants": [{"name", "root",
+                          "tokens", "token_file", "group", "quota": {"bytes", "files",
+                          "calls_in_flight"}}]}) instead of one workspace: each gets its own
+                          root (default DIR/NAME, created), segment SHMDIR/shmcp.NAME.TENANT
+                          (client URL shm://NAME.TENANT), sandboxed workers (--workers each,
+                          started by its first call) and bearer tokens for HTTP and /mcp
+  --admin-token-file F    enable the admin API (/admin/tenants: create, list, update quotas,
+                          drain, delete; `shmcp tenant ...`) and /metrics for this token
+  --max-workers N         worker processes over all tenants; a tenant over the cap waits for
+                          others to idle                                          [default: 64]
+  --tenant-idle-s N       a tenant's workers stop after N s without a call         [default: 60]
+
   --enable-test-hooks     TEST-ONLY, never in production: workers serve the pseudo-tools
                           __shmcp_test_forbidden_syscall (makes a syscall the sandbox kills
                           the worker for) and __shmcp_test_abort_mid_write (write_file that
@@ -129,6 +145,23 @@ CLI::Option* value(CLI::App& app, const std::string& name, std::function<void(co
   return app.add_option_function<std::string>(name, std::move(check));
 }
 
+struct TenantFlags {
+  std::string file;
+  std::string admin_token;
+  std::uint32_t max_workers = 64;
+  std::uint64_t idle_s = 60;
+};
+
+std::string read_token_file(const std::string& flag, const std::string& f) {
+  std::ifstream in(f);
+  if (!in) throw cli::UsageError("cannot read " + flag + " " + f);
+  std::string token;
+  std::getline(in, token);
+  if (!token.empty() && token.back() == '\r') token.pop_back();
+  if (token.empty()) throw cli::UsageError(flag + " " + f + " is empty");
+  return token;
+}
+
 // The options shared by serve and mcp.
 void add_common_options(CLI::App& app, ExecutorOptions& o) {
   app.add_option("--workspace", o.workspace);
@@ -156,7 +189,12 @@ void add_common_options(CLI::App& app, ExecutorOptions& o) {
 }
 
 // serve's own options (HTTP, channel geometry, authentication).
-void add_serve_options(CLI::App& app, ExecutorOptions& o, HttpOptions& ho, std::vector<std::string>& allowed_hosts) {
+void add_serve_options(CLI::App& app, ExecutorOptions& o, HttpOptions& ho, std::vector<std::string>& allowed_hosts,
+                       TenantFlags& tf) {
+  app.add_option("--tenants", tf.file);
+  value(app, "--admin-token-file", [&tf](const std::string& f) { tf.admin_token = read_token_file("--admin-token-file", f); });
+  cli::number(app, "--max-workers", tf.max_workers, 1, 4096);
+  cli::number(app, "--tenant-idle-s", tf.idle_s, 1, 86400);
   app.add_option("--channel", o.channel);
   value(app, "--http", [&o](const std::string& v) {
     const auto colon = v.rfind(':');
@@ -171,13 +209,7 @@ void add_serve_options(CLI::App& app, ExecutorOptions& o, HttpOptions& ho, std::
   cli::number(app, "--http-io-timeout-ms", ho.io_timeout_ms, 1, 3'600'000);
   cli::number(app, "--http-idle-timeout-s", ho.idle_timeout_s, 1, 3600);
   app.add_flag("--enable-test-hooks", o.test_hooks);  // test-only (see --help)
-  value(app, "--token-file", [&o](const std::string& f) {
-    std::ifstream in(f);
-    if (!in) throw cli::UsageError("cannot read --token-file " + f);
-    std::getline(in, o.token);
-    if (!o.token.empty() && o.token.back() == '\r') o.token.pop_back();
-    if (o.token.empty()) throw cli::UsageError("--token-file " + f + " is empty");
-  });
+  value(app, "--token-file", [&o](const std::string& f) { o.token = read_token_file("--token-file", f); });
   cli::number(app, "--lanes", o.channel_config.lanes, 1, channel::kMaxLanes);
   cli::number(app, "--slots", o.channel_config.slots_per_ring, 2, 65536);
   cli::number(app, "--slot-size", o.channel_config.slot_size, 128, 1u << 24);
@@ -219,6 +251,45 @@ ClientOptions frontend_client_options(const ExecutorOptions& o) {
   return co;
 }
 
+// serve --tenants: no shared workspace channel; every tenant has its own (TenantManager).
+int serve_tenants(ExecutorOptions o, HttpOptions ho, const TenantFlags& tf) {
+  o.worker_exe = self_exe();
+  sigset_t sigs = block_shutdown_signals();
+  auto log = component_logger("executor");
+  auto specs = load_tenants_file(tf.file);
+  if (!specs) {
+    log->critical("{}", specs.error().describe());
+    return 2;
+  }
+  TenantManagerOptions to;
+  to.base = o;
+  to.base.idle_stop_ms = tf.idle_s * 1000;
+  to.max_workers = tf.max_workers;
+  auto mgr = TenantManager::start(to, *specs);
+  if (!mgr) {
+    log->critical("{}", mgr.error().describe());
+    return 1;
+  }
+  std::shared_ptr<TenantManager> tenants = std::move(*mgr);
+  std::unique_ptr<HttpFrontend> http;
+  if (o.http) {
+    ho.host = o.http_host;
+    ho.port = o.http_port;
+    auto h = HttpFrontend::start(make_tenant_backend(tenants, tf.admin_token, ho.max_body_bytes), ho);
+    if (!h) {
+      log->critical("{}", h.error().describe());
+      return 1;
+    }
+    http = std::move(*h);
+  }
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log->info("received {}: finishing in-flight calls", sigabbrev_np(sig));
+  if (http) http->stop();
+  tenants->stop();
+  return 0;
+}
+
 int serve(ExecutorOptions o, HttpOptions ho) {
   o.worker_exe = self_exe();
   sigset_t sigs = block_shutdown_signals();
@@ -246,8 +317,7 @@ int serve(ExecutorOptions o, HttpOptions ho) {
                                                   const std::string& body) { return m->handle(method, headers, body); };
     ho.host = o.http_host;
     ho.port = o.http_port;
-    ho.token = o.token;
-    auto h = HttpFrontend::start(**sup, client, ho, handler);
+    auto h = HttpFrontend::start(make_workspace_backend(**sup, client, handler, o.token), ho);
     if (!h) {
       log->critical("{}", h.error().describe());
       return 1;
@@ -311,7 +381,8 @@ int main(int argc, char** argv) {
   CLI::App* serve_cmd = app.add_subcommand("serve");
   cli::configure(*serve_cmd, kServeHelp);
   add_common_options(*serve_cmd, serve_o);
-  add_serve_options(*serve_cmd, serve_o, ho, allowed_hosts);
+  TenantFlags tenant_flags;
+  add_serve_options(*serve_cmd, serve_o, ho, allowed_hosts, tenant_flags);
 
   ExecutorOptions mcp_o;
   mcp_o.http = false;
@@ -333,6 +404,11 @@ int main(int argc, char** argv) {
       ho.allowed_hosts.push_back(h);
     }
     if (serve_o.workspace.empty()) cli::usage_error(kProg, cmd, "--workspace is required");
+    if (!tenant_flags.file.empty()) {
+      if (!serve_o.token.empty()) cli::usage_error(kProg, cmd, "--token-file is for one workspace; tenants have their own tokens");
+      return serve_tenants(std::move(serve_o), std::move(ho), tenant_flags);
+    }
+    if (!tenant_flags.admin_token.empty()) cli::usage_error(kProg, cmd, "--admin-token-file needs --tenants");
     return serve(std::move(serve_o), std::move(ho));
   }
   if (&cmd == mcp_cmd) {

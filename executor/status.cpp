@@ -10,13 +10,16 @@ namespace shmcp::executor {
 
 nlohmann::json status_json(const channel::Segment& seg, const std::string& workspace, bool read_only) {
   const auto& h = seg.header();
-  std::uint32_t alive = 0, sandboxed = 0;
+  std::uint32_t alive = 0, sandboxed = 0, idle = 0;
   for (std::uint32_t i = 0; i < seg.worker_count(); ++i) {
     const auto& w = seg.worker(i);
-    if (w.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(channel::WorkerState::serving)) {
+    const auto state = static_cast<channel::WorkerState>(w.state.load(std::memory_order_acquire));
+    if (state == channel::WorkerState::serving) {
       ++alive;
       sandboxed += w.sandboxed.load(std::memory_order_relaxed);
     }
+    // A lazy pool's worker not started yet or stopped after its idle period: starts on demand.
+    idle += state == channel::WorkerState::empty || state == channel::WorkerState::stopped;
   }
   std::uint32_t in_use = 0;
   const std::uint32_t hw = std::min(h.lanes_high_water.load(), seg.lane_count());
@@ -29,12 +32,12 @@ nlohmann::json status_json(const channel::Segment& seg, const std::string& works
   std::snprintf(epoch, sizeof epoch, "%016llx", static_cast<unsigned long long>(seg.epoch()));
   const bool closing = h.state.load() == static_cast<std::uint32_t>(channel::SegmentState::closing);
   return {
-      {"status", closing ? "stopping" : (alive == seg.worker_count() ? "ok" : "degraded")},
+      {"status", closing ? "stopping" : (alive + idle == seg.worker_count() ? "ok" : "degraded")},
       {"version", kVersion},
       {"workspace", workspace},
       {"read_only", read_only},
       {"uptime_s", now > created ? static_cast<double>(now - created) / 1e9 : 0.0},
-      {"workers", {{"configured", seg.worker_count()}, {"alive", alive}, {"sandboxed", sandboxed}}},
+      {"workers", {{"configured", seg.worker_count()}, {"alive", alive}, {"idle", idle}, {"sandboxed", sandboxed}}},
       {"channel",
        {{"name", seg.name()},
         {"path", seg.path()},

@@ -22,6 +22,7 @@ constexpr std::uint64_t kMonitorPeriodNs = 5'000'000;     // deadline enforcemen
 constexpr std::uint64_t kReclaimPeriodNs = 100'000'000;   // dead-client lane reclaim
 constexpr std::uint64_t kStartTimeoutNs = 15'000'000'000; // worker attach + sandbox
 constexpr std::uint64_t kDrainTimeoutNs = 10'000'000'000; // in-flight calls at shutdown
+constexpr std::uint64_t kIdleDemandWaitNs = 100'000'000; // a lazy pool with no worker: repair passes
 
 void sleep_ns(std::uint64_t ns) {
   timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
@@ -40,10 +41,12 @@ std::string describe_exit(int st) {
 }
 }  // namespace
 
-Result<std::unique_ptr<Supervisor>> Supervisor::start(const ExecutorOptions& options) {
+Result<std::unique_ptr<Supervisor>> Supervisor::start(const ExecutorOptions& options,
+                                                     std::shared_ptr<WorkerBudget> budget) {
   auto log = component_logger("executor");
   std::unique_ptr<Supervisor> s(new Supervisor());
   s->opt_ = options;
+  s->budget_ = std::move(budget);
   if (s->opt_.workers < 1 || s->opt_.workers > channel::kMaxWorkers)
     return make_error(Errc::invalid_argument, "--workers must be 1.." + std::to_string(channel::kMaxWorkers));
   if (s->opt_.worker_exe.empty()) return make_error(Errc::invalid_argument, "no worker executable");
@@ -64,6 +67,12 @@ Result<std::unique_ptr<Supervisor>> Supervisor::start(const ExecutorOptions& opt
   channel::install_truncation_guard();
 
   s->workers_.resize(s->opt_.workers);
+  if (s->opt_.lazy_workers) {
+    for (auto& w : s->workers_) w.idle = true;
+    log->debug("channel '{}' for {} ready; its workers start with the first call", s->opt_.channel, s->root_);
+    s->monitor_ = std::make_unique<std::thread>([p = s.get()] { p->monitor(); });
+    return s;
+  }
   for (std::uint32_t i = 0; i < s->opt_.workers; ++i)
     if (auto st = s->spawn(i); !st) return st.error();
 
@@ -126,6 +135,7 @@ Status Supervisor::spawn(std::uint32_t index) {
   wo.max_call_timeout_ms = opt_.max_call_timeout_ms;
   wo.log_level = opt_.log_level;
   wo.test_hooks = opt_.test_hooks;  // test-only (see kTestHookForbiddenSyscall)
+  wo.idle_exit_ms = opt_.lazy_workers ? opt_.idle_stop_ms : 0;
   std::vector<std::string> args = to_argv(wo, opt_.worker_exe);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -203,7 +213,8 @@ void Supervisor::monitor() {
   std::uint64_t next_reclaim = 0, next_header_warning = 0, next_owner_warning = 0;
   std::vector<std::uint64_t> respawn_at(workers_.size(), 0);
   while (!stopping_.load()) {
-    sleep_ns(kMonitorPeriodNs);
+    if (opt_.lazy_workers && workers_alive() == 0 && !draining_.load()) wait_for_demand(kIdleDemandWaitNs);
+    else sleep_ns(kMonitorPeriodNs);
     const std::uint64_t now = channel::monotonic_ns();
     seg_->heartbeat();
     if (seg_->restore_size()) {
@@ -225,6 +236,16 @@ void Supervisor::monitor() {
         int st = 0;
         if (waitpid(w.pid, &st, WNOHANG) == w.pid) {
           std::lock_guard lock(mu_);
+          if (w.budgeted) budget_->release();
+          w.budgeted = false;
+          if (WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+              seg_->worker(i).state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(channel::WorkerState::stopped)) {
+            // Exited on its own between calls after its idle period: nothing was in flight.
+            log->debug("worker {} (pid {}) of channel '{}' stopped after {} ms idle", i, w.pid, opt_.channel, opt_.idle_stop_ms);
+            w.pid = -1;
+            w.idle = true;
+            continue;
+          }
           on_worker_exit(i, st);
           // Crash loops back off (10 ms doubling to 2 s); a worker that lived a while respawns at once.
           w.quick_deaths = now - w.last_spawn_ns < 1'000'000'000ull ? w.quick_deaths + 1 : 0;
@@ -239,7 +260,24 @@ void Supervisor::monitor() {
           seg_->stats().timeouts.fetch_add(1, std::memory_order_relaxed);
           kill(w.pid, SIGKILL);
         }
+      } else if (w.idle) {
+        if (stopping_.load() || draining_.load() || !request_waiting()) continue;
+        if (budget_ && !budget_->try_acquire()) continue;  // the executor's worker cap: the call waits
+        w.budgeted = budget_ != nullptr;
+        w.idle = false;
+        if (auto s = spawn(i); !s) {
+          log->error("cannot start worker {} of channel '{}': {}", i, opt_.channel, s.error().describe());
+          if (w.budgeted) budget_->release();
+          w.budgeted = false;
+          w.idle = true;
+        } else {
+          log->debug("started worker {} (pid {}) of channel '{}' for a waiting call", i, workers_[i].pid, opt_.channel);
+        }
       } else if (!stopping_.load() && !draining_.load() && now >= respawn_at[i]) {
+        if (budget_ && !w.budgeted) {
+          if (!budget_->try_acquire()) continue;
+          w.budgeted = true;
+        }
         restarts_.fetch_add(1);
         seg_->stats().worker_restarts.fetch_add(1, std::memory_order_relaxed);
         if (auto s = spawn(i); !s) log->error("cannot respawn worker {}: {}", i, s.error().describe());
@@ -265,6 +303,33 @@ void Supervisor::monitor() {
       if (auto n = channel::reclaim_dead_clients(*seg_); n > 0) log->info("reclaimed {} lane(s) from dead clients", n);
     }
   }
+}
+
+bool Supervisor::request_waiting() const {
+  // lanes_high_water is client-written: a client lowering it hides only its own trust domain's
+  // requests (one segment, one tenant), which then wait for their deadline.
+  const std::uint32_t hw = std::min(seg_->header().lanes_high_water.load(std::memory_order_acquire), seg_->lane_count());
+  for (std::uint32_t l = 0; l < hw; ++l)
+    if (seg_->lane(l).server_owner.load(std::memory_order_relaxed) == 0 && seg_->request_ring(l).readable()) return true;
+  return false;
+}
+
+void Supervisor::wait_for_demand(std::uint64_t ns) {
+  channel::SegmentHeader& h = seg_->header();
+  // The worker's sleeping protocol (ServerEndpoint::wait_for_lane): announce, then look, then
+  // sleep on the doorbell value seen before looking, so a client that publishes after the look
+  // sees a sleeper and rings.
+  h.sleepers.fetch_add(1, std::memory_order_seq_cst);
+  const std::uint32_t seen = h.doorbell.load(std::memory_order_seq_cst);
+  if (!request_waiting() && !stopping_.load()) channel::futex_wait(&h.doorbell, seen, ns);
+  h.sleepers.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+std::uint32_t Supervisor::workers_alive() const {
+  std::lock_guard lock(mu_);
+  std::uint32_t n = 0;
+  for (const auto& w : workers_) n += w.pid > 0;
+  return n;
 }
 
 std::vector<pid_t> Supervisor::worker_pids() const {
@@ -295,19 +360,27 @@ void Supervisor::stop() {
     seg_->mark_closing();
     const std::uint64_t give_up = channel::monotonic_ns() + kDrainTimeoutNs;
     for (;;) {
-      bool busy = false;
+      bool busy = false, alive = false;
       {
         std::lock_guard lock(mu_);  // the monitor updates pids concurrently
-        for (std::uint32_t i = 0; i < workers_.size(); ++i)
+        for (std::uint32_t i = 0; i < workers_.size(); ++i) {
+          alive = alive || workers_[i].pid > 0;
           if (workers_[i].pid > 0 && seg_->worker(i).lane_plus1.load() != 0) busy = true;
+        }
       }
+      // Queued requests are worth waiting for only if a worker will take them (a lazy pool
+      // starts none while draining: they end with the segment, their clients see it close).
       const std::uint32_t hw = std::min(seg_->header().lanes_high_water.load(), seg_->lane_count());
-      for (std::uint32_t l = 0; l < hw && !busy; ++l) busy = seg_->request_ring(l).readable();
+      for (std::uint32_t l = 0; l < hw && !busy && alive; ++l) busy = seg_->request_ring(l).readable();
       if (!busy || channel::monotonic_ns() > give_up) break;
       sleep_ns(2'000'000);
     }
   }
   stopping_.store(true);
+  if (seg_) {  // a lazy pool's monitor may be asleep on the doorbell (wait_for_demand)
+    seg_->header().doorbell.fetch_add(1, std::memory_order_seq_cst);
+    channel::futex_wake(&seg_->header().doorbell, INT32_MAX);
+  }
   if (monitor_ && monitor_->joinable()) monitor_->join();
   monitor_.reset();
   if (!seg_) return;
@@ -319,6 +392,8 @@ void Supervisor::stop() {
       waitpid(w.pid, &st, 0);
       w.pid = -1;
     }
+    if (w.budgeted) budget_->release();
+    w.budgeted = false;
   }
   log->info("stopped; removing {}", seg_->path());
   seg_.reset();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "channel/base/result.hpp"
 #include "channel/segment.hpp"
 #include "executor/executor.hpp"
+#include "executor/worker_budget.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::executor {
@@ -23,7 +25,10 @@ class Supervisor {
  public:
   // Creates the channel, spawns the workers and waits until each is sandboxed and serving. Fails
   // (and cleans up) if a worker cannot apply the sandbox, unless allow_unsandboxed.
-  static Result<std::unique_ptr<Supervisor>> start(const ExecutorOptions& options);
+  // A lazy pool (options.lazy_workers) starts no worker here: the first request that waits in a
+  // lane starts them (budget permitting: each live worker holds one unit of `budget`, if given).
+  static Result<std::unique_ptr<Supervisor>> start(const ExecutorOptions& options,
+                                                   std::shared_ptr<WorkerBudget> budget = nullptr);
   ~Supervisor();
 
   // Graceful stop: marks the channel closing, lets in-flight calls finish (bounded), kills the
@@ -34,12 +39,21 @@ class Supervisor {
   channel::Segment& segment() const noexcept { return *seg_; }
   std::uint64_t worker_restarts() const noexcept { return restarts_.load(); }
   std::vector<pid_t> worker_pids() const;
-  std::string metrics_text() const;  // Prometheus exposition of the channel's counters
+  std::uint32_t workers_alive() const;  // worker processes running (a lazy pool may have none)
+  std::string metrics_text() const;
+  struct QuotaUsage { std::uint64_t used_bytes = 0, used_files = 0, limit_bytes = 0, limit_files = 0; };  // STUB
+  std::optional<QuotaUsage> quota_usage() const { return std::nullopt; }  // STUB
+  void set_quota_limits(std::uint64_t, std::uint64_t) {}  // STUB  // Prometheus exposition of the channel's counters
 
  private:
   Supervisor() = default;
   Status spawn(std::uint32_t index);
   void monitor();
+  // Lazy pools: a request waits in a lane no worker has taken.
+  bool request_waiting() const;
+  // Lazy pools with no worker running: sleeps on the doorbell (clients ring it for sleepers) up
+  // to `ns`, so a pool that stays idle costs no 5 ms polling and a first call is seen at once.
+  void wait_for_demand(std::uint64_t ns);
   void on_worker_exit(std::uint32_t index, int wstatus);
 
   struct Worker {
@@ -47,6 +61,8 @@ class Supervisor {
     bool killed_for_deadline = false;
     std::uint64_t last_spawn_ns = 0;
     std::uint32_t quick_deaths = 0;
+    bool idle = false;      // not started or exited idle (lazy pools): started on demand, not respawned
+    bool budgeted = false;  // holds a unit of budget_
   };
 
   ExecutorOptions opt_;
@@ -55,6 +71,7 @@ class Supervisor {
   std::string root_;
   mutable std::mutex mu_;
   std::vector<Worker> workers_;
+  std::shared_ptr<WorkerBudget> budget_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};  // stop(): no more respawns, monitor still running
   std::atomic<std::uint64_t> restarts_{0};

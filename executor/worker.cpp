@@ -252,6 +252,13 @@ Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const 
   channel::PongBuffer pong;
   for (;;) {
     auto in = s.ep.next(s.args.policy, nullptr);
+    if (!in && in.error().code == Errc::timeout) {
+      // Idle long enough (a lazily started pool): give the process back; the supervisor starts
+      // one again when a request waits. Between calls, so nothing is in flight here.
+      s.log.debug("worker {}: idle for {} ms, exiting", s.args.index, s.args.idle_exit_ms);
+      s.slot.state.store(static_cast<std::uint32_t>(channel::WorkerState::stopped), std::memory_order_release);
+      _exit(0);
+    }
     if (!in) {
       if (in.error().code == Errc::corrupt) s.log.warn("worker {}: hostile or corrupt lane dropped: {}", s.args.index, in.error().message);
       continue;
@@ -354,6 +361,7 @@ int worker_main(int argc, char** argv) {
   // Pings are answered at once; everything else hands the spinner role to a sleeping worker
   // first (see ServerEndpoint::defer_spinner_handoff), so other lanes are not left waiting.
   ep.defer_spinner_handoff(true);
+  ep.set_idle_exit(args->idle_exit_ms * 1'000'000ull);
   flatbuffers::FlatBufferBuilder fbb(64 * 1024);
   // Tool arguments are model-written: the tools validate and walk them recursively.
   Serving s{*args,

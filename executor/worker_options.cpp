@@ -16,7 +16,7 @@ std::vector<std::string> to_argv(const WorkerOptions& o, const std::string& exe)
                                 "--max-walk-ms", std::to_string(o.tools.max_walk_millis),
                                 "--call-timeout-ms", std::to_string(o.call_timeout_ms),
                                 "--max-call-timeout-ms", std::to_string(o.max_call_timeout_ms),
-                                "--log-level", o.log_level};
+                                "--log-level", o.log_level, "--idle-exit-ms", std::to_string(o.idle_exit_ms)};
   if (o.read_only) a.emplace_back("--read-only");
   if (o.allow_unsandboxed) a.emplace_back("--allow-unsandboxed");
   if (o.tools.allow_hardlinks) a.emplace_back("--allow-hardlinks");
@@ -52,6 +52,7 @@ Result<WorkerOptions> parse_worker_options(int argc, const char* const* argv) {
   cli::number(app, "--call-timeout-ms", o.call_timeout_ms);
   cli::number(app, "--max-call-timeout-ms", o.max_call_timeout_ms);
   app.add_option("--log-level", o.log_level);
+  cli::number(app, "--idle-exit-ms", o.idle_exit_ms);
   app.add_flag("--enable-test-hooks", o.test_hooks);
   try {
     app.parse(argc - 1, argv + 1);

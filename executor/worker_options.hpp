@@ -29,6 +29,9 @@ struct WorkerOptions {
   std::uint64_t max_call_timeout_ms = 600'000;
   std::string log_level = "info";
   bool test_hooks = false;                    // TEST-ONLY pseudo-tools (serve --enable-test-hooks)
+  // A lazily started pool's worker exits (WorkerState::stopped) after this long without a
+  // request; 0: serves until killed.
+  std::uint64_t idle_exit_ms = 0;
 };
 
 // exe, "worker", then the options as flags.

@@ -39,6 +39,7 @@ void expect_same(const WorkerOptions& a, const WorkerOptions& b) {
   EXPECT_EQ(a.max_call_timeout_ms, b.max_call_timeout_ms);
   EXPECT_EQ(a.log_level, b.log_level);
   EXPECT_EQ(a.test_hooks, b.test_hooks);
+  EXPECT_EQ(a.idle_exit_ms, b.idle_exit_ms);
 }
 
 // Every field set away from its default, so a field the serialiser forgets fails the comparison.
@@ -64,6 +65,7 @@ WorkerOptions everything_changed() {
   o.max_call_timeout_ms = 90'000;
   o.log_level = "debug";
   o.test_hooks = true;
+  o.idle_exit_ms = 2500;
   return o;
 }
 
