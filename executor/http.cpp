@@ -206,7 +206,7 @@ struct HttpLatency {
 
 HttpReply HttpBackend::admin(const std::string&, const std::string&, const std::map<std::string, std::string>&,
                              const std::string&) {
-  return HttpReply{404, "application/json", R"({"error":"no admin API (serve --tenants ... --admin-token-file F)"})", {}};
+  return HttpReply{404, "application/json", R"x({"error":"no admin API (serve --tenants FILE --admin-token-file F)"})x", {}};
 }
 
 std::shared_ptr<HttpBackend> make_workspace_backend(Supervisor& sup, std::shared_ptr<Client> client, McpHttpHandler mcp,

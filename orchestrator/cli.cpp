@@ -4,6 +4,7 @@
 //   shmcp ping   --connect URL [--count N]    empty round trips with percentiles
 //   shmcp health --connect URL                the executor's status
 //   shmcp demo   --shm URL --http URL         shm vs HTTP workload comparison
+//   shmcp tenant COMMAND ...                  the executor's tenants (admin API; cli_tenant.cpp)
 // Exit codes: 0 success, 1 the tool reported isError (or the demo failed), 2 transport or usage error.
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "channel/base/cli.hpp"
 #include "channel/ring.hpp"  // parse_wait_mode
 #include "orchestrator/bounded_json.hpp"
+#include "orchestrator/cli_tenant.hpp"
 #include "orchestrator/client.hpp"
 
 using namespace shmcp;
@@ -43,6 +45,7 @@ Commands:
   ping      measure empty round trips
   health    print the executor's status
   demo      run a workload over shm and HTTP and compare them
+  tenant    create, list, update, drain and delete an executor's tenants
 
 Run `shmcp COMMAND --help` for details. Exit status: 0 ok, 1 tool error, 2 transport/usage error.
 )";
@@ -340,6 +343,7 @@ int main(int argc, char** argv) {
     std::fputs(kTopHelp, stdout);
     return 0;
   }
+  if (std::string_view(argv[1]) == "tenant") return cli_tenant::main(argc, argv);
   CLI::App app("shmcp", kProg);
   cli::configure(app, kTopHelp);
   Args a;  // one command runs: each binds the fields it uses

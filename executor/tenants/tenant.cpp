@@ -88,7 +88,9 @@ Result<std::shared_ptr<Tenant>> Tenant::start(const ExecutorOptions& base, const
     o.channel_config.group = *spec.group;
     o.channel_config.mode = 0660;
   }
-  if (spec.quota.calls_in_flight != 0) o.channel_config.lanes = std::min(o.channel_config.lanes, spec.quota.calls_in_flight);
+  // A tenant's lanes are its concurrent shm calls: calls_in_flight, else kDefaultTenantLanes (an
+  // idle tenant's segment is mostly its lanes' rings: 2 MiB with 8 lanes of 16 x 8 KiB slots).
+  o.channel_config.lanes = std::min(o.channel_config.lanes, spec.quota.calls_in_flight != 0 ? spec.quota.calls_in_flight : kDefaultTenantLanes);
   o.quota_bytes = spec.quota.bytes;
   o.quota_files = spec.quota.files;
   t->channel_ = o.channel;

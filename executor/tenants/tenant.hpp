@@ -23,6 +23,9 @@ namespace shmcp::executor {
 
 class McpHttp;
 
+// Lanes of a tenant's segment without a calls_in_flight quota (--lanes caps it either way).
+inline constexpr std::uint32_t kDefaultTenantLanes = 8;
+
 class Tenant {
  public:
   // `base` holds the executor-wide settings (workspace, channel prefix, shm dir, workers per

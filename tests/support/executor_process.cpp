@@ -1,5 +1,6 @@
 #include "tests/support/executor_process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -10,14 +11,17 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 namespace shmcp::testing {
 
 ExecutorProcess::ExecutorProcess(std::string workspace, std::string channel, std::vector<std::string> extra, bool http)
     : workspace_(std::move(workspace)), channel_(std::move(channel)), extra_(std::move(extra)), http_(http) {
   // An executor told --shm-dir DIR has its segment (and its clients' URL) there.
-  for (std::size_t i = 0; i + 1 < extra_.size(); ++i)
+  for (std::size_t i = 0; i + 1 < extra_.size(); ++i) {
     if (extra_[i] == "--shm-dir") shm_dir_ = extra_[i + 1];
+    if (extra_[i] == "--tenants") tenants_ = true;
+  }
   char t[] = "/tmp/shmcp-it-log-XXXXXX";
   const int fd = ::mkstemp(t);
   if (fd >= 0) ::close(fd);
@@ -33,6 +37,15 @@ ExecutorProcess::~ExecutorProcess() {
   }
   // A killed executor leaves its segment behind; never leak it into /dev/shm.
   ::unlink(segment().c_str());
+  if (tenants_) {  // and its tenants' segments, shmcp.CHANNEL.TENANT
+    const std::string dir = shm_dir_.empty() ? "/dev/shm" : shm_dir_;
+    const std::string prefix = "shmcp." + channel_ + ".";
+    if (DIR* d = ::opendir(dir.c_str())) {
+      while (dirent* e = ::readdir(d))
+        if (std::string_view(e->d_name).starts_with(prefix)) ::unlinkat(::dirfd(d), e->d_name, 0);
+      ::closedir(d);
+    }
+  }
   if (!log_path_.empty()) {
     keep_sanitizer_report(log_path_);
     ::unlink(log_path_.c_str());
@@ -76,7 +89,7 @@ bool ExecutorProcess::start(std::string* why, int timeout_ms) {
       exit_status_ = st;
       return fail(why, "executor exited during startup (status " + std::to_string(st) + ")");
     }
-    if (path_exists(segment())) {
+    if (tenants_ || path_exists(segment())) {  // tenant mode serves no shmcp.CHANNEL
       const std::string log = stderr_text();
       if (http_) {
         if (port_ == 0) {

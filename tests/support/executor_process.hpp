@@ -6,6 +6,9 @@
 //   ... ex.port(), ex.shm_url(), ex.http_url(), ex.worker_pids() ...
 //   EXPECT_EQ(ex.stop(), 0);                              // SIGTERM; returns the exit code
 //
+// With --tenants in extra, readiness is GET /health alone and the destructor also unlinks the
+// tenants' segments.
+//
 // The executor's stdout and stderr go to a file (stderr_text() reads it back) so tests can assert
 // on its log. HTTP binds 127.0.0.1:0 and the port is read from the "HTTP on http://..." log line.
 // The destructor SIGKILLs a still-running executor, reaps it and unlinks its segment, so a failing
@@ -68,6 +71,7 @@ class ExecutorProcess {
 
   std::string workspace_, channel_;
   std::string shm_dir_;  // --shm-dir in extra_, or empty (/dev/shm)
+  bool tenants_ = false; // --tenants in extra_: no shmcp.CHANNEL; tenants' segments are shmcp.CHANNEL.NAME
   std::vector<std::string> extra_;
   bool http_;
   std::string log_path_;
