@@ -36,11 +36,13 @@ HttpAnswer TenantExecutor::request(const std::string& method, const std::string&
   if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
   if (!session.empty()) h.emplace("Mcp-Session-Id", session);
   h.emplace("Accept", "application/json, text/event-stream");
-  httplib::Result r;
-  if (method == "GET") r = c.Get(path, h);
-  else if (method == "DELETE") r = c.Delete(path, h);
-  else if (method == "PATCH") r = c.Patch(path, h, body, "application/json");
-  else r = c.Post(path, h, body, "application/json");
+  auto send = [&]() -> httplib::Result {
+    if (method == "GET") return c.Get(path, h);
+    if (method == "DELETE") return c.Delete(path, h);
+    if (method == "PATCH") return c.Patch(path, h, body, "application/json");
+    return c.Post(path, h, body, "application/json");
+  };
+  const httplib::Result r = send();
   HttpAnswer a;
   if (!r) return a;
   a.status = r->status;

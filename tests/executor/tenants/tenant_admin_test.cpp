@@ -1,0 +1,257 @@
+// The admin API and tenant life cycle against a real executor: who may call it, create / list /
+// update / drain / delete (with and without purge), deleting a tenant with calls in flight,
+// lazily started pools that stop when idle, the executor-wide worker cap, and metrics.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/executor/tenants/tenant_fixture.hpp"
+#include "tests/support/eventually.hpp"
+
+namespace shmcp::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+std::size_t workers_of(const TenantExecutor& t, const std::string& tenant) {
+  std::size_t n = 0;
+  for (pid_t p : t.ex->worker_pids()) {
+    const std::string cmd = read_file("/proc/" + std::to_string(p) + "/cmdline");
+    if (cmd.find(t.channel + "." + tenant + std::string(1, '\0')) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+TEST(TenantAdmin, OnlyTheAdminTokenOpensTheAdminApiAndMetrics) {
+  TenantExecutor t("tenant-adm-auth");
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  EXPECT_EQ(t.request("GET", "/admin/tenants", "").status, 401);
+  EXPECT_EQ(t.request("GET", "/admin/tenants", kAliceToken).status, 401);
+  EXPECT_EQ(t.request("POST", "/admin/tenants", kAliceToken, R"({"name":"eve"})").status, 401);
+  EXPECT_EQ(t.request("DELETE", "/admin/tenants/bob", kAliceToken).status, 401);
+  EXPECT_EQ(t.request("GET", "/metrics", kAliceToken).status, 401);
+  EXPECT_FALSE(path_exists(t.segment("eve")));
+  EXPECT_TRUE(path_exists(t.segment("bob")));
+  // Positive controls.
+  HttpAnswer list = t.admin("GET", "/admin/tenants");
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.json["tenants"].size(), 2u);
+  EXPECT_EQ(list.json["tenants"][0]["name"], "alice");
+  EXPECT_EQ(list.json["tenants"][1]["name"], "bob");
+  EXPECT_TRUE(list.json["volume"].contains("bytes_free"));
+  EXPECT_EQ(t.request("GET", "/metrics", kAdminToken).status, 200);
+}
+
+TEST(TenantAdmin, CreateServesANewTenantAtOnceAndRefusesBadOnes) {
+  TenantExecutor t("tenant-adm-create");
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  HttpAnswer c = t.admin("POST", "/admin/tenants", R"({"name": "carol", "quota": {"calls_in_flight": 3}})");
+  ASSERT_EQ(c.status, 201) << c.body;
+  const std::string token = c.json.value("token", "");
+  ASSERT_GE(token.size(), 32u);
+  EXPECT_EQ(c.json["url"], "shm://" + t.channel + ".carol");
+  EXPECT_TRUE(path_exists(t.segment("carol")));
+  HttpAnswer w = t.execute(token, "write_file", {{"path", "hello.txt"}, {"content", "from carol"}});
+  ASSERT_EQ(w.status, 200) << w.body;
+  EXPECT_EQ(read_file(t.root("carol") + "/hello.txt"), "from carol");
+  auto shm = t.shm_client("carol");
+  ASSERT_TRUE(shm);
+  auto r = shm->call("read_text_file", {{"path", "hello.txt"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->text(), "from carol");
+
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "carol"})").status, 409);  // taken
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "Bad Name"})").status, 400);
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "up", "root": "../outside"})").status, 400);
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "abs", "root": "/etc"})").status, 400);
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "inner", "root": "alice/sub"})").status, 400);  // nests in alice
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "dup", "tokens": ["alice-token-0123456789abcdef"]})").status, 409);
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "tf", "token_file": "/etc/passwd"})").status, 400);
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "short", "tokens": ["abc"]})").status, 400);
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "q", "quota": {"bytes": -1}})").status, 400);
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", "[[[[").status, 400);
+  EXPECT_FALSE(path_exists(t.dirs.outside() + "/up"));
+  EXPECT_FALSE(path_exists(t.root("alice") + "/sub"));
+  EXPECT_EQ(t.admin("GET", "/admin/tenants").json["tenants"].size(), 3u);
+
+  // A root through a symlink is refused (it could point into another tenant).
+  ASSERT_EQ(::symlink(t.root("bob").c_str(), (t.dirs.ws() + "/sneaky").c_str()), 0);
+  HttpAnswer s = t.admin("POST", "/admin/tenants", R"({"name": "sneaky"})");
+  EXPECT_EQ(s.status, 403) << s.body;
+  EXPECT_FALSE(path_exists(t.segment("sneaky")));
+}
+
+TEST(TenantAdmin, QuotaUpdatesAndCallsInFlightLimitTheTenantOnly) {
+  TenantExecutor t("tenant-adm-quota", {}, R"([{"name": "alice", "token_file": "alice.token"}, {"name": "bob", "token_file": "bob.token"}])");
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  HttpAnswer u = t.admin("PATCH", "/admin/tenants/alice", R"({"quota": {"calls_in_flight": 2, "bytes": 5000}})");
+  ASSERT_EQ(u.status, 200) << u.body;
+  EXPECT_EQ(u.json["quota"]["calls_in_flight"], 2);
+  EXPECT_EQ(u.json["quota"]["bytes"], 5000);
+  EXPECT_EQ(t.admin("PATCH", "/admin/tenants/alice", R"({"name": "x"})").status, 400);
+  EXPECT_EQ(t.admin("PATCH", "/admin/tenants/nobody", R"({"quota": {}})").status, 404);
+  EXPECT_EQ(t.admin("GET", "/admin/tenants/alice").json["quota"]["bytes"], 5000);
+}
+
+TEST(TenantAdmin, DrainRefusesNewCallsAndDeleteKeepsOrPurgesFiles) {
+  TenantExecutor t("tenant-adm-del");
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  ASSERT_EQ(t.execute(kAliceToken, "read_text_file", {{"path", "secret.txt"}}).status, 200);
+  HttpAnswer d = t.admin("POST", "/admin/tenants/alice/drain", "{}");
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(d.json["state"], "draining");
+  EXPECT_EQ(t.execute(kAliceToken, "read_text_file", {{"path", "secret.txt"}}).status, 503);
+  EXPECT_EQ(t.execute(kBobToken, "read_text_file", {{"path", "secret.txt"}}).status, 200);  // bob unaffected
+
+  ASSERT_EQ(t.admin("DELETE", "/admin/tenants/alice").status, 200);
+  EXPECT_FALSE(path_exists(t.segment("alice")));
+  EXPECT_EQ(read_file(t.root("alice") + "/secret.txt"), kAliceSecret);  // files kept
+  EXPECT_EQ(t.execute(kAliceToken, "read_text_file", {{"path", "secret.txt"}}).status, 401);
+  EXPECT_EQ(t.admin("DELETE", "/admin/tenants/alice").status, 404);
+
+  // Purge removes the root without following symlinks out of it.
+  ASSERT_EQ(::symlink(t.dirs.outside().c_str(), (t.root("bob") + "/out-link").c_str()), 0);
+  ASSERT_EQ(::mkdir((t.root("bob") + "/deep").c_str(), 0755), 0);
+  ASSERT_TRUE(write_file(t.root("bob") + "/deep/f.txt", "x"));
+  ASSERT_EQ(t.admin("DELETE", "/admin/tenants/bob?purge=1").status, 200);
+  EXPECT_FALSE(path_exists(t.root("bob")));
+  EXPECT_EQ(read_file(t.dirs.outside() + "/secret.txt"), "OUTSIDE-SECRET");
+  EXPECT_EQ(t.admin("GET", "/admin/tenants").json["tenants"].size(), 0u);
+  // The name is free again.
+  EXPECT_EQ(t.admin("POST", "/admin/tenants", R"({"name": "bob"})").status, 201);
+}
+
+TEST(TenantAdmin, DeletingATenantWithCallsInFlightEndsThemCleanly) {
+  ::signal(SIGPIPE, SIG_IGN);  // a connection the executor closes mid-upload must not kill the test
+  TenantExecutor t("tenant-adm-busy");
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  const std::string big(8u << 20, 'b');
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, refused{0}, other{0};
+  std::mutex mu;
+  std::string others;
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 3; ++i)
+    callers.emplace_back([&, i] {
+      while (!stop.load()) {
+        HttpAnswer a = t.execute(kAliceToken, "write_file", {{"path", "big" + std::to_string(i) + ".txt"}, {"content", big}});
+        if (a.status == 200) ++ok;
+        else if (a.status == 401 || a.status == 503) ++refused;  // deleted / draining
+        else {
+          ++other;
+          std::lock_guard lock(mu);
+          others += std::to_string(a.status) + " " + a.body.substr(0, 200) + "\n";
+        }
+        if (a.status == 401) break;
+      }
+    });
+  ASSERT_TRUE(eventually([&] { return ok.load() > 0; }, 30s));
+  HttpAnswer d = t.admin("DELETE", "/admin/tenants/alice");
+  EXPECT_EQ(d.status, 200) << d.body;
+  stop = true;
+  for (auto& th : callers) th.join();
+  EXPECT_EQ(other.load(), 0) << others;
+  EXPECT_FALSE(path_exists(t.segment("alice")));
+  // No half-written file under a final name: every big file is whole.
+  for (int i = 0; i < 3; ++i) {
+    const std::string f = t.root("alice") + "/big" + std::to_string(i) + ".txt";
+    if (path_exists(f)) {
+      EXPECT_EQ(read_file(f).size(), big.size());
+    }
+  }
+  EXPECT_EQ(t.execute(kBobToken, "read_text_file", {{"path", "secret.txt"}}).status, 200);
+  EXPECT_EQ(::kill(t.ex->pid(), 0), 0);
+}
+
+TEST(TenantAdmin, OneTenantsCrashingWorkerLeavesOtherTenantsUntouched) {
+  TenantExecutor t("tenant-adm-crash", {"--enable-test-hooks"});
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  ASSERT_EQ(t.execute(kBobToken, "read_text_file", {{"path", "secret.txt"}}).status, 200);
+  ASSERT_TRUE(eventually([&] { return workers_of(t, "bob") == 1; }));
+  const auto bob_before = t.ex->worker_pids();
+  auto alice = t.shm_client("alice");  // the test hooks are channel-only pseudo-tools
+  ASSERT_TRUE(alice);
+  auto crash = alice->call("__shmcp_test_forbidden_syscall", json::object());
+  ASSERT_FALSE(crash);
+  EXPECT_NE(crash.error().message.find("seccomp"), std::string::npos) << crash.error().describe();
+  // bob's worker is the same process and serves on.
+  HttpAnswer b = t.execute(kBobToken, "read_text_file", {{"path", "secret.txt"}});
+  ASSERT_EQ(b.status, 200);
+  EXPECT_EQ(result_text(b.json), kBobSecret);
+  bool bob_kept = false;
+  for (pid_t p : t.ex->worker_pids())
+    for (pid_t q : bob_before) bob_kept = bob_kept || (p == q && workers_of(t, "bob") == 1);
+  EXPECT_TRUE(bob_kept);
+  // alice is served again too.
+  EXPECT_TRUE(eventually([&] { return t.execute(kAliceToken, "read_text_file", {{"path", "secret.txt"}}).status == 200; }, 20s));
+}
+
+TEST(TenantAdmin, PoolsStartWithTheFirstCallAndStopWhenIdle) {
+  TenantExecutor t("tenant-adm-lazy", {"--tenant-idle-s", "1"});
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  EXPECT_EQ(workers_of(t, "alice"), 0u);
+  EXPECT_EQ(workers_of(t, "bob"), 0u);
+  auto c = t.shm_client("alice");
+  ASSERT_TRUE(c);
+  auto r = c->call("read_text_file", {{"path", "secret.txt"}});  // the cold start
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(r->text(), kAliceSecret);
+  EXPECT_EQ(workers_of(t, "alice"), 1u);
+  EXPECT_EQ(workers_of(t, "bob"), 0u);
+  EXPECT_TRUE(eventually([&] { return workers_of(t, "alice") == 0; }, 20s));  // idled out
+  auto again = c->call("read_text_file", {{"path", "secret.txt"}});            // and back
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_EQ(again->text(), kAliceSecret);
+}
+
+TEST(TenantAdmin, TheWorkerCapMakesATenantWaitForAnotherToIdle) {
+  TenantExecutor t("tenant-adm-cap", {"--tenant-idle-s", "1", "--max-workers", "1"});
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  ASSERT_EQ(t.execute(kAliceToken, "read_text_file", {{"path", "secret.txt"}}).status, 200);
+  EXPECT_EQ(workers_of(t, "alice"), 1u);
+  // bob's call waits until alice's worker idles out, then runs: never two workers at once.
+  auto bob = std::async(std::launch::async, [&] { return t.execute(kBobToken, "read_text_file", {{"path", "secret.txt"}}); });
+  bool both = false;
+  while (bob.wait_for(5ms) != std::future_status::ready) both = both || (workers_of(t, "alice") + workers_of(t, "bob") > 1);
+  HttpAnswer b = bob.get();
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(result_text(b.json), kBobSecret);
+  EXPECT_FALSE(both);
+}
+
+TEST(TenantAdmin, MetricsCarryATenantLabelAndTheVolumesUsage) {
+  TenantExecutor t("tenant-adm-metrics");
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  ASSERT_EQ(t.execute(kAliceToken, "read_text_file", {{"path", "secret.txt"}}).status, 200);
+  std::string text;
+  ASSERT_TRUE(eventually([&] {
+    text = t.request("GET", "/metrics", kAdminToken).body;
+    return text.find("shmcp_calls_total{tenant=\"alice\",tool=\"read_text_file\",outcome=\"ok\"} 1") != std::string::npos;
+  })) << text;
+  EXPECT_NE(text.find("shmcp_calls_total{tenant=\"bob\",tool=\"read_text_file\",outcome=\"ok\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("shmcp_tenant_calls_in_flight{tenant=\"alice\"}"), std::string::npos);
+  EXPECT_NE(text.find("shmcp_volume_bytes_free "), std::string::npos);
+  EXPECT_NE(text.find("shmcp_volume_inodes_used "), std::string::npos);
+  // Each family's HELP appears once although every tenant reports it.
+  const std::string help = "# HELP shmcp_calls_total ";
+  EXPECT_EQ(text.find(help), text.rfind(help));
+}
+
+}  // namespace
+}  // namespace shmcp::testing
