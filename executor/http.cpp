@@ -27,7 +27,7 @@ namespace {
 int http_status_for(Errc c) {
   switch (c) {
     case Errc::invalid_argument: return 400;
-    case Errc::not_found: return 400;
+    case Errc::not_found: return 503;  // the channel is gone (a tenant deleted under the call)
     case Errc::timeout: return 504;
     case Errc::too_large: return 413;
     case Errc::closed: return 503;
