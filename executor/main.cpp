@@ -280,7 +280,8 @@ int mcp_command(ExecutorOptions o) {  // not "mcp": that would clash with namesp
   }
   std::shared_ptr<Client> client = std::move(*c);
   McpSession session(make_tool_text_caller(client));
-  const int rc = run_stdio_fd(session, STDIN_FILENO, STDOUT_FILENO, o.wait == channel::WaitMode::block ? 0 : o.spin_ns);
+  const int rc = run_stdio_fd(session, STDIN_FILENO, STDOUT_FILENO, o.wait == channel::WaitMode::block ? 0 : o.spin_ns,
+                              make_roots_support(client, (*sup)->options().workspace));
   (*sup)->stop();
   return rc;
 }
