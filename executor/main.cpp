@@ -240,7 +240,10 @@ int serve(ExecutorOptions o, HttpOptions ho) {
       return 1;
     }
     client = std::move(*c);
-    mcp_http = std::make_unique<McpHttp>(make_tool_text_caller(client));
+    McpHttpOptions mo;
+    mo.roots = make_roots_support(client, o.workspace);
+    mcp_http = std::make_unique<McpHttp>(make_tool_text_caller(client), std::string(kMcpServerName), kVersion,
+                                         std::move(mo));
     McpHttpHandler handler = [m = mcp_http.get()](const std::string& method,
                                                   const std::map<std::string, std::string>& headers,
                                                   const std::string& body) { return m->handle(method, headers, body); };
@@ -257,6 +260,7 @@ int serve(ExecutorOptions o, HttpOptions ho) {
   int sig = 0;
   sigwait(&sigs, &sig);
   log->info("received {}: finishing in-flight calls", sigabbrev_np(sig));
+  if (mcp_http) mcp_http->close();  // parked GET long polls end now, not after get_park
   if (http) http->stop();
   (*sup)->stop();
   return 0;

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <condition_variable>
+#include <deque>
 #include <array>
 #include <cerrno>
 #include <istream>
@@ -249,6 +251,11 @@ void McpSession::enable_roots(McpRootsSupport support, McpOutbound send, bool qu
   roots_support_ = std::move(support);
   send_ = std::move(send);
   queue_calls_ = queue_calls;
+}
+
+bool McpSession::roots_requested() const {
+  std::lock_guard lock(mu_);
+  return roots_support_.has_value() && client_roots_;
 }
 
 std::optional<std::vector<std::string>> McpSession::effective_roots() const {
@@ -826,6 +833,31 @@ struct McpHttp::Entry {
       : session(std::move(caller), std::move(name), std::move(version)) {}
   McpSession session;
   std::chrono::steady_clock::time_point last_used;  // guarded by McpHttp::mu_
+  // Server-initiated messages waiting for a GET (roots/list requests; the newest few suffice,
+  // a newer roots/list supersedes an older one).
+  std::mutex out_mu;
+  std::condition_variable out_cv;
+  std::deque<std::string> outbox;
+  bool closed = false;  // guarded by out_mu: McpHttp::close() or the session was dropped
+  static constexpr std::size_t kMaxOutbox = 8;
+
+  bool push(std::string msg) {
+    {
+      std::lock_guard lock(out_mu);
+      if (closed) return false;
+      if (outbox.size() >= kMaxOutbox) outbox.pop_front();
+      outbox.push_back(std::move(msg));
+    }
+    out_cv.notify_all();
+    return true;
+  }
+  void close() {
+    {
+      std::lock_guard lock(out_mu);
+      closed = true;
+    }
+    out_cv.notify_all();
+  }
 };
 
 McpHttp::McpHttp(ToolCaller caller, std::string server_name, std::string version,
@@ -877,6 +909,7 @@ std::shared_ptr<McpHttp::Entry> McpHttp::find_session(const std::string& id) {
   if (it == sessions_.end()) return nullptr;
   const auto now = std::chrono::steady_clock::now();
   if (now - it->second->last_used > opts_.idle_timeout) {
+    it->second->close();
     sessions_.erase(it);
     return nullptr;
   }
@@ -888,11 +921,17 @@ void McpHttp::add_session(const std::string& id, std::shared_ptr<Entry> e) {
   std::lock_guard lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   e->last_used = now;
-  std::erase_if(sessions_, [&](const auto& kv) { return now - kv.second->last_used > opts_.idle_timeout; });
+  std::erase_if(sessions_, [&](const auto& kv) {
+    if (now - kv.second->last_used <= opts_.idle_timeout) return false;
+    kv.second->close();
+    return true;
+  });
+  if (closed_) e->close();
   while (!sessions_.empty() && sessions_.size() >= std::max<std::size_t>(opts_.max_sessions, 1)) {
     auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](const auto& a, const auto& b) {
       return a.second->last_used < b.second->last_used;
     });
+    oldest->second->close();
     sessions_.erase(oldest);
   }
   sessions_.emplace(id, std::move(e));
@@ -949,6 +988,12 @@ HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
     }
     auto entry = text_caller_ ? std::make_shared<Entry>(text_caller_, server_name_, version_)
                               : std::make_shared<Entry>(caller_, server_name_, version_);
+    if (opts_.roots) {
+      // Tool calls of this session block (on their own connection's thread) while a roots/list
+      // answer is outstanding; the request goes out on the session's GET long poll.
+      entry->session.enable_roots(*opts_.roots, [e = entry.get()](std::string m) { return e->push(std::move(m)); },
+                                  /*queue_calls=*/false);
+    }
     auto out = entry->session.handle_message_text(msg);
     if (!out) return error_reply(500, mcp::kInternalError, "Internal error");
     if (!out->has_result) return HttpReply{200, "application/json", std::move(out->text), {}};  // failed initialize: no session
@@ -981,11 +1026,47 @@ HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
 }
 
 HttpReply McpHttp::get(const HttpHeaders& headers) {
-  (void)headers;
-  // The transport lets a server decline the server-to-client SSE stream with 405; this server
-  // never initiates messages, so it has nothing to stream.
-  return HttpReply{405, "text/plain", "Method Not Allowed: no SSE stream is offered\n",
-                   {{"Allow", "POST, DELETE"}}};
+  // The transport lets a server decline the server-to-client SSE stream with 405: what this
+  // server does unless the session's client takes roots, the only messages it initiates.
+  const HttpReply declined{405, "text/plain", "Method Not Allowed: no SSE stream is offered\n",
+                           {{"Allow", "POST, DELETE"}}};
+  if (!opts_.roots) return declined;
+  if (!origin_allowed(headers)) return error_reply(403, mcp::kInvalidRequest, "Forbidden: Origin not allowed");
+  const auto sid = header(headers, kSessionHeader);
+  if (!sid) return declined;
+  auto entry = find_session(std::string(trim(*sid)));
+  if (!entry) return error_reply(404, mcp::kInvalidRequest, "Session not found");
+  if (auto pv = header(headers, kProtocolHeader); pv && !mcp::protocol_version_supported(trim(*pv))) {
+    return error_reply(400, mcp::kInvalidRequest,
+                       "Bad Request: unsupported MCP-Protocol-Version: " + std::string(trim(*pv)));
+  }
+  if (!entry->session.roots_requested()) return declined;
+  if (!accepts(accepted_types(header(headers, "Accept").value_or("")), "text/event-stream")) {
+    return error_reply(406, mcp::kInvalidRequest, "Not Acceptable: Accept must list text/event-stream");
+  }
+  std::string body = "retry: " + std::to_string(kSseRetryMs) + "\n\n";
+  {
+    std::unique_lock lock(entry->out_mu);
+    entry->out_cv.wait_for(lock, opts_.get_park, [&] { return entry->closed || !entry->outbox.empty(); });
+    for (auto& m : entry->outbox) {
+      // One JSON-RPC message per event; mcp::dump() output has no raw newline.
+      body += "event: message\ndata: ";
+      body += m;
+      body += "\n\n";
+    }
+    entry->outbox.clear();
+  }
+  return HttpReply{200, "text/event-stream", std::move(body), {{"Cache-Control", "no-cache"}}};
+}
+
+void McpHttp::close() {
+  std::vector<std::shared_ptr<Entry>> entries;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    for (auto& [id, e] : sessions_) entries.push_back(e);
+  }
+  for (auto& e : entries) e->close();
 }
 
 HttpReply McpHttp::del(const HttpHeaders& headers) {
@@ -1001,6 +1082,7 @@ HttpReply McpHttp::del(const HttpHeaders& headers) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(std::string(trim(*sid)));
   if (it == sessions_.end()) return error_reply(404, mcp::kInvalidRequest, "Session not found");
+  it->second->close();
   sessions_.erase(it);
   return HttpReply{200, "", "", {}};
 }

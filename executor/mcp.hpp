@@ -156,6 +156,8 @@ class McpSession {
   // The effective roots (workspace-relative) once a roots/list answer was applied; nullopt while
   // the session is not narrowed (no roots capability, or no answer yet).
   std::optional<std::vector<std::string>> effective_roots() const;
+  // Roots are on and the client declared the capability: the session sends roots/list.
+  bool roots_requested() const;
 
   // True once an initialize request succeeded.
   bool initialized() const;
@@ -228,7 +230,10 @@ void grow_output_pipe(int fd) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Streamable HTTP (MCP 2025-11-25, "Streamable HTTP" transport) with JSON responses only: every
-// request POST is answered with one application/json body; no SSE stream is offered (GET is 405).
+// request POST is answered with one application/json body. GET is 405, except for a session with
+// roots (its client declared the capability and McpHttpOptions::roots is set): there GET is a long
+// poll carrying the server's roots/list requests as SSE events, ended after each batch (or
+// get_park) with a short `retry`, so the client reconnects; the client POSTs its answers.
 
 // Header names compare case-insensitively (HTTP field names are case-insensitive); httplib's
 // Headers has the same shape, so `HttpHeaders(req.headers.begin(), req.headers.end())` converts.
@@ -247,6 +252,13 @@ struct McpHttpOptions {
   // specification requires validating Origin against DNS rebinding; requests without an Origin
   // header (non-browser clients) are always accepted.
   std::vector<std::string> allowed_origins;
+  // Roots (see McpRootsSupport). A session whose client declared the roots capability gets its
+  // roots/list requests on the GET stream; without this, or for clients without the capability,
+  // GET stays 405 as before.
+  std::optional<McpRootsSupport> roots;
+  // How long a GET waits for a server message before ending its (then empty) SSE response; the
+  // client reconnects after the `retry` the response names (kSseRetryMs), so GET is a long poll.
+  std::chrono::milliseconds get_park{5'000};
 };
 
 class McpHttp {
@@ -275,6 +287,13 @@ class McpHttp {
 
   std::size_t session_count() const;
 
+  // Ends parked GETs at once and makes new ones answer at once (before the HTTP server stops, so
+  // it need not wait out a long poll). Which thread: any.
+  void close();
+
+  // The reconnection delay each GET response asks for ("retry:" field of the SSE stream).
+  static constexpr int kSseRetryMs = 50;
+
   static constexpr std::string_view kSessionHeader = "Mcp-Session-Id";
   static constexpr std::string_view kProtocolHeader = "MCP-Protocol-Version";
 
@@ -292,6 +311,7 @@ class McpHttp {
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> sessions_;
+  bool closed_ = false;  // guarded by mu_
 };
 
 }  // namespace shmcp::executor
