@@ -93,7 +93,9 @@ constexpr const char* kMcpHelp = R"(Usage: shmcp-executor mcp [--workspace] DIR 
 
 Speaks MCP (JSON-RPC 2.0, one message per line) on stdin/stdout for the workspace DIR, like the
 reference MCP filesystem server, with the same sandboxed workers as `serve`. Logs go to stderr.
-Exits at end of input.
+Exits at end of input. A client that declares the roots capability is asked for its roots
+(roots/list); they narrow the workspace (roots outside it are ignored; none valid: nothing is
+allowed). The same holds on `serve`'s /mcp.
 
 Options:
   --workers N, --read-only, --call-timeout-ms N, --max-read-bytes N, --allow-hardlinks,
