@@ -386,6 +386,44 @@ TEST_F(McpRootsTest, AFailedOrMissingAnswerKeepsThePreviousRoots) {
   EXPECT_EQ(text(held[0]["result"]), "TOP");
 }
 
+// A channel client sends Request.roots itself: the worker checks them again, so hostile roots
+// (absolute, climbing, a symlink out, NUL) allow nothing rather than widen anything.
+TEST_F(McpRootsTest, HostileRootsFromAChannelClientNeverWiden) {
+  auto read = [&](const std::vector<std::string>& roots, const std::string& path) {
+    shmcp::CallOptions o;
+    o.roots = roots;
+    auto r = client_->call("read_text_file", json{{"path", path}}, o);
+    EXPECT_TRUE(r) << r.error().describe();
+    return r ? std::make_pair(r->is_error, r->text()) : std::make_pair(true, std::string());
+  };
+  // Positive control: a valid root reads its file, and the same call without roots reads anything.
+  EXPECT_EQ(read({"a"}, ws_ + "/a/in.txt"), std::make_pair(false, std::string("IN-A")));
+  auto plain = client_->call("read_text_file", json{{"path", ws_ + "/b/sibling.txt"}});
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->text(), "SIBLING");
+  for (const std::vector<std::string>& roots :
+       {std::vector<std::string>{"/"}, {outside_}, {".."}, {"a/../.."}, {"../outside"}, {"evil"},
+        {std::string("a\0b", 3)}, {""}, {}}) {
+    for (const std::string& p : {outside_ + "/secret.txt", ws_ + "/b/sibling.txt", ws_ + "/evil/secret.txt"}) {
+      const auto [err, text] = read(roots, p);
+      EXPECT_TRUE(err) << json(roots).dump() << " " << p << ": " << text;
+      EXPECT_EQ(text.find("SECRET"), std::string::npos);
+      EXPECT_EQ(text.find("SIBLING"), std::string::npos);
+    }
+  }
+  // Too many roots: refused as a malformed request.
+  shmcp::CallOptions many;
+  many.roots = std::vector<std::string>(300, "a");
+  auto r = client_->call("read_text_file", json{{"path", ws_ + "/a/in.txt"}}, many);
+  EXPECT_FALSE(r);
+  // list_allowed_directories shows what survived the check.
+  shmcp::CallOptions mixed;
+  mixed.roots = std::vector<std::string>{"..", "a", "/etc"};
+  auto l = client_->call("list_allowed_directories", json::object(), mixed);
+  ASSERT_TRUE(l) << l.error().describe();
+  EXPECT_EQ(l->text(), "Allowed directories:\n" + ws_ + "/a");
+}
+
 TEST(McpRootsUri, ResolvesFileUrisBeneathTheWorkspaceOnly) {
   SandboxDirs dirs("roots-uri");
   ASSERT_TRUE(dirs.ok());
