@@ -185,7 +185,7 @@ class RootedCall {
   // a relative or empty path, and for a path in no root, whose resolution beneath that root then
   // refuses it with the usual "outside allowed directories" error).
   template <class Run>
-  CallResult run(std::string_view path, const ToolOptions& opts, Run&& run_tools) const {
+  CallResult run(std::string_view path, bool multi_path, const ToolOptions& opts, Run&& run_tools) const {
     if (names_.empty())
       return CallResult::error("Access denied - path outside allowed directories: " + std::string(path) +
                                " (the session's roots leave no allowed directory)");
@@ -203,6 +203,25 @@ class RootedCall {
     if (!fd) return CallResult::error(fd.error().message);
     const auto rooted = sandbox::Workspace::adopt(std::move(fd).value(), names_[pick].display);
     Tools tools(rooted, opts);
+    // The tools with several paths resolve each beneath its own root: those need all of them
+    // open (a root that does not open is left out, so its paths fall back to the primary root,
+    // which refuses them).
+    std::vector<sandbox::Workspace> others;
+    std::vector<const sandbox::Workspace*> all;
+    if (multi_path && names_.size() > 1) {
+      others.reserve(names_.size());
+      for (std::size_t i = 0; i < names_.size(); ++i) {
+        if (i == pick) {
+          all.push_back(&rooted);
+          continue;
+        }
+        auto other = ws_.open(names_[i], O_PATH | O_DIRECTORY);
+        if (!other) continue;
+        others.push_back(sandbox::Workspace::adopt(std::move(other).value(), names_[i].display));
+        all.push_back(&others.back());
+      }
+      tools.set_roots(&all);
+    }
     return run_tools(tools);
   }
 
@@ -277,7 +296,7 @@ Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const 
           ta = {TypedArgs::Shape::write, w->path()->string_view(), w->content()->string_view(), {}, {}};
         }
         if (r.roots() != nullptr && d.tix >= 0) {
-          result = RootedCall(s.ws, *r.roots()).run(ta.path, s.args.tools, [&](Tools& t) {
+          result = RootedCall(s.ws, *r.roots()).run(ta.path, false, s.args.tools, [&](Tools& t) {
             return t.call_typed(tool, ta).value_or(CallResult::error("arguments do not match the tool"));
           });
         } else {
@@ -298,7 +317,8 @@ Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const 
         } else if (fault != JsonFault::none || !args_json.is_object()) {
           result = CallResult::error("Invalid arguments for " + std::string(tool) + ": arguments must be a JSON object");
         } else if (r.roots() != nullptr && d.tix >= 0) {
-          result = RootedCall(s.ws, *r.roots()).run(primary_path(args_json), s.args.tools, [&](Tools& t) {
+          const bool multi_path = tool == "read_multiple_files" || tool == "move_file";
+          result = RootedCall(s.ws, *r.roots()).run(primary_path(args_json), multi_path, s.args.tools, [&](Tools& t) {
             return t.call(tool, args_json, tool_deadline).value_or(CallResult::error("Unknown tool: " + std::string(tool)));
           });
         } else {

@@ -303,6 +303,20 @@ TEST_F(McpRootsTest, SeveralRootsEachAllowTheirOwnPaths) {
   expect_reads(*s, ws_ + "/a/in.txt", "IN-A");
   expect_reads(*s, ws_ + "/b/sibling.txt", "SIBLING");
   expect_denied(*s, "read_text_file", {{"path", ws_ + "/top.txt"}});
+  // The tools with several paths resolve each beneath its own root.
+  const json multi = call(*s, "read_multiple_files",
+                          {{"paths", {ws_ + "/a/in.txt", ws_ + "/b/sibling.txt", ws_ + "/top.txt", outside_ + "/secret.txt"}}});
+  EXPECT_NE(text(multi).find(ws_ + "/a/in.txt:\nIN-A"), std::string::npos) << text(multi);
+  EXPECT_NE(text(multi).find(ws_ + "/b/sibling.txt:\nSIBLING"), std::string::npos) << text(multi);
+  EXPECT_NE(text(multi).find(ws_ + "/top.txt: Error - Access denied"), std::string::npos) << text(multi);
+  EXPECT_EQ(text(multi).find("SECRET"), std::string::npos) << text(multi);
+  const json moved = call(*s, "move_file", {{"source", ws_ + "/a/in.txt"}, {"destination", ws_ + "/b/moved.txt"}});
+  EXPECT_FALSE(is_error(moved)) << moved.dump();
+  EXPECT_EQ(shmcp::testing::read_file(ws_ + "/b/moved.txt"), "IN-A");
+  expect_denied(*s, "move_file", {{"source", ws_ + "/b/moved.txt"}, {"destination", ws_ + "/top2.txt"}});
+  expect_denied(*s, "move_file", {{"source", ws_ + "/top.txt"}, {"destination", ws_ + "/a/top.txt"}});
+  EXPECT_TRUE(shmcp::testing::path_exists(ws_ + "/b/moved.txt"));
+  EXPECT_TRUE(shmcp::testing::path_exists(ws_ + "/top.txt"));
   // The workspace itself as a root allows all of it (positive control for ".").
   auto w = rooted({file_uri(ws_)});
   EXPECT_EQ(*w->effective_roots(), std::vector<std::string>{"."});
