@@ -47,7 +47,8 @@ struct CallOptions {
   // resolution from each root's handle; an empty list allows nothing. The executor's MCP
   // frontends pass a session's MCP roots here. shm only: an HTTP client refuses a call with roots
   // (Errc::invalid_argument) rather than run it unnarrowed.
-  std::optional<std::vector<std::string>> roots;
+  // (Default member initializer: CallOptions{timeout} stays warning-free under -Wextra.)
+  std::optional<std::vector<std::string>> roots = std::nullopt;
 };
 
 // An MCP CallToolResult. `json` is exactly what the reference server would return
