@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <climits>
 #include <condition_variable>
 #include <deque>
-#include <array>
-#include <cerrno>
 #include <istream>
 #include <ostream>
 
