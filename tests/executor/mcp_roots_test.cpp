@@ -5,6 +5,7 @@
 //
 // Layout (SandboxDirs): BASE/ws is the workspace with ws/a and ws/b (siblings), BASE/outside a
 // canary next to the workspace.
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -436,6 +438,77 @@ TEST_F(McpRootsTest, HostileRootsFromAChannelClientNeverWiden) {
   auto l = client_->call("list_allowed_directories", json::object(), mixed);
   ASSERT_TRUE(l) << l.error().describe();
   EXPECT_EQ(l->text(), "Allowed directories:\n" + ws_ + "/a");
+}
+
+// The stdio loop (run_stdio_fd) itself: roots/list goes out on the same stream, the answer comes
+// in on it, held calls are answered in order, and a held call whose answer never comes is answered
+// once its wait is over although the client sends nothing more.
+TEST_F(McpRootsTest, TheStdioLoopAsksOnItsStreamAndAnswersHeldCallsAfterTheWait) {
+  int to_loop[2], from_loop[2];
+  ASSERT_EQ(::pipe(to_loop), 0);
+  ASSERT_EQ(::pipe(from_loop), 0);
+  McpSession session(make_tool_text_caller(client_));
+  McpRootsSupport support = make_roots_support(client_, ws_);
+  support.answer_timeout = std::chrono::milliseconds(300);
+  int rc = -1;
+  std::thread loop([&] { rc = shmcp::executor::run_stdio_fd(session, to_loop[0], from_loop[1], 0, std::move(support)); });
+  auto send = [&](const json& m) {
+    const std::string line = m.dump() + "\n";
+    ASSERT_EQ(::write(to_loop[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  };
+  std::string buf;
+  auto next = [&]() -> json {  // the next line from the loop (10 s at most)
+    for (;;) {
+      const auto nl = buf.find('\n');
+      if (nl != std::string::npos) {
+        json j = json::parse(buf.substr(0, nl));
+        buf.erase(0, nl + 1);
+        return j;
+      }
+      pollfd p{from_loop[0], POLLIN, 0};
+      if (::poll(&p, 1, 10'000) != 1) return nullptr;
+      char chunk[4096];
+      const ssize_t n = ::read(from_loop[0], chunk, sizeof chunk);
+      if (n <= 0) return nullptr;
+      buf.append(chunk, static_cast<std::size_t>(n));
+    }
+  };
+  auto read_call = [&](int id, const std::string& path) {
+    send(json{{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"},
+              {"params", {{"name", "read_text_file"}, {"arguments", {{"path", path}}}}}});
+  };
+  send(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+            {"params", {{"protocolVersion", "2025-11-25"}, {"capabilities", {{"roots", json::object()}}},
+                        {"clientInfo", {{"name", "t"}, {"version", "1"}}}}}});
+  EXPECT_EQ(next()["id"], 1);
+  send(json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+  const json ask = next();
+  ASSERT_EQ(ask.value("method", ""), "roots/list") << ask.dump();
+  read_call(2, ws_ + "/b/sibling.txt");  // before the answer: held
+  send(json{{"jsonrpc", "2.0"}, {"id", ask["id"]},
+            {"result", {{"roots", json::array({json{{"uri", file_uri(ws_ + "/a")}}})}}}});
+  json r = next();
+  EXPECT_EQ(r["id"], 2);
+  EXPECT_TRUE(r["result"].value("isError", false)) << r.dump();  // b is in no root
+  read_call(3, ws_ + "/a/in.txt");
+  r = next();
+  EXPECT_EQ(r["id"], 3);
+  EXPECT_EQ(text(r["result"]), "IN-A");
+
+  // list_changed, never answered: the held call runs on the previous roots after the wait.
+  send(json{{"jsonrpc", "2.0"}, {"method", "notifications/roots/list_changed"}});
+  EXPECT_EQ(next().value("method", ""), "roots/list");
+  read_call(4, ws_ + "/a/in.txt");
+  r = next();
+  EXPECT_EQ(r["id"], 4) << r.dump();
+  EXPECT_EQ(text(r["result"]), "IN-A");
+
+  ::close(to_loop[1]);
+  loop.join();
+  EXPECT_EQ(rc, 0);
+  ::close(to_loop[0]);
+  ::close(from_loop[0]);
+  ::close(from_loop[1]);
 }
 
 TEST(McpRootsUri, ResolvesFileUrisBeneathTheWorkspaceOnly) {
