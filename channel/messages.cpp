@@ -1,6 +1,7 @@
 #include "channel/messages.hpp"
 
 #include <cstring>
+#include <vector>
 
 namespace shmcp::channel {
 
@@ -56,6 +57,20 @@ void build_json_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, s
   auto j = fbb.CreateString(args_json.data(), args_json.size());
   auto a = wire::CreateJsonArgs(fbb, j);
   fbb.Finish(wire::CreateRequest(fbb, id, deadline_ns, wire::CallKind::Tool, t, wire::Args::JsonArgs, a.Union()),
+             kRequestIdentifier);
+}
+
+void build_json_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t deadline_ns,
+                        std::string_view tool, std::string_view args_json, std::span<const std::string> roots) {
+  fbb.Clear();
+  auto t = fbb.CreateString(tool.data(), tool.size());
+  auto j = fbb.CreateString(args_json.data(), args_json.size());
+  auto a = wire::CreateJsonArgs(fbb, j);
+  std::vector<flatbuffers::Offset<flatbuffers::String>> rs;
+  rs.reserve(roots.size());
+  for (const auto& r : roots) rs.push_back(fbb.CreateString(r));
+  auto rv = fbb.CreateVector(rs);
+  fbb.Finish(wire::CreateRequest(fbb, id, deadline_ns, wire::CallKind::Tool, t, wire::Args::JsonArgs, a.Union(), rv),
              kRequestIdentifier);
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -31,6 +32,9 @@ void build_kind_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, s
                         wire::CallKind kind);
 void build_json_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t deadline_ns,
                         std::string_view tool, std::string_view args_json);
+// The same narrowed to `roots` (Request.roots: workspace-relative directories; empty = nothing).
+void build_json_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t deadline_ns,
+                        std::string_view tool, std::string_view args_json, std::span<const std::string> roots);
 void build_read_text_file_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id,
                                   std::uint64_t deadline_ns, std::string_view path, double head, double tail);
 void build_write_file_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t deadline_ns,

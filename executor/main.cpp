@@ -109,7 +109,9 @@ constexpr const char* kMcpHelp = R"(Usage: shmcp-executor mcp [--workspace] DIR 
 
 Speaks MCP (JSON-RPC 2.0, one message per line) on stdin/stdout for the workspace DIR, like the
 reference MCP filesystem server, with the same sandboxed workers as `serve`. Logs go to stderr.
-Exits at end of input.
+Exits at end of input. A client that declares the roots capability is asked for its roots
+(roots/list); they narrow the workspace (roots outside it are ignored; none valid: nothing is
+allowed). The same holds on `serve`'s /mcp.
 
 Options:
   --workers N, --read-only, --call-timeout-ms N, --max-read-bytes N, --allow-hardlinks,
@@ -311,7 +313,10 @@ int serve(ExecutorOptions o, HttpOptions ho) {
       return 1;
     }
     client = std::move(*c);
-    mcp_http = std::make_unique<McpHttp>(make_tool_text_caller(client));
+    McpHttpOptions mo;
+    mo.roots = make_roots_support(client, o.workspace);
+    mcp_http = std::make_unique<McpHttp>(make_tool_text_caller(client), std::string(kMcpServerName), kVersion,
+                                         std::move(mo));
     McpHttpHandler handler = [m = mcp_http.get()](const std::string& method,
                                                   const std::map<std::string, std::string>& headers,
                                                   const std::string& body) { return m->handle(method, headers, body); };
@@ -327,6 +332,7 @@ int serve(ExecutorOptions o, HttpOptions ho) {
   int sig = 0;
   sigwait(&sigs, &sig);
   log->info("received {}: finishing in-flight calls", sigabbrev_np(sig));
+  if (mcp_http) mcp_http->close();  // parked GET long polls end now, not after get_park
   if (http) http->stop();
   (*sup)->stop();
   return 0;
@@ -350,7 +356,8 @@ int mcp_command(ExecutorOptions o) {  // not "mcp": that would clash with namesp
   }
   std::shared_ptr<Client> client = std::move(*c);
   McpSession session(make_tool_text_caller(client));
-  const int rc = run_stdio_fd(session, STDIN_FILENO, STDOUT_FILENO, o.wait == channel::WaitMode::block ? 0 : o.spin_ns);
+  const int rc = run_stdio_fd(session, STDIN_FILENO, STDOUT_FILENO, o.wait == channel::WaitMode::block ? 0 : o.spin_ns,
+                              make_roots_support(client, (*sup)->options().workspace));
   (*sup)->stop();
   return rc;
 }

@@ -9,9 +9,15 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
+#include <condition_variable>
+#include <deque>
 #include <istream>
 #include <ostream>
 
+#include <spdlog/spdlog.h>
+
+#include "channel/base/log.hpp"
 #include "channel/ring.hpp"
 #include "channel/server_endpoint.hpp"
 #include "executor/executor.hpp"
@@ -20,6 +26,7 @@
 #include "orchestrator/bounded_json.hpp"
 #include "orchestrator/client.hpp"
 #include "orchestrator/convert.hpp"
+#include "sandbox/workspace.hpp"
 
 namespace shmcp::executor {
 
@@ -48,6 +55,22 @@ std::string dump(const json& j) {
 }  // namespace mcp
 
 namespace {
+
+spdlog::logger& log() {
+  static const auto l = component_logger("mcp");
+  return *l;
+}
+
+// A roots/list answer lists a handful of roots; past this many the rest are ignored (with a
+// warning), so a hostile answer cannot make the session open thousands of directories per call.
+constexpr std::size_t kMaxRoots = 64;
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 
 json response(const json& id, json result) {
   return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
@@ -105,6 +128,99 @@ ToolTextCaller make_tool_text_caller(std::shared_ptr<shmcp::Client> client) {
   };
 }
 
+Result<std::string> resolve_root_uri(const std::string& workspace, std::string_view uri) {
+  constexpr std::string_view kScheme = "file://";
+  if (uri.size() < kScheme.size() ||
+      !std::equal(kScheme.begin(), kScheme.end(), uri.begin(),
+                  [](char a, char b) { return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b); }))
+    return make_error(Errc::invalid_argument, "not a file:// URI");
+  std::string_view rest = uri.substr(kScheme.size());
+  const std::size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return make_error(Errc::invalid_argument, "no path in the URI");
+  std::string host(rest.substr(0, slash));
+  for (char& c : host) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  if (!host.empty() && host != "localhost") return make_error(Errc::invalid_argument, "a file URI of another host");
+  rest = rest.substr(slash);
+  if (rest.find_first_of("?#") != std::string_view::npos)
+    return make_error(Errc::invalid_argument, "a query or fragment in the URI");
+  std::string path;
+  path.reserve(rest.size());
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] != '%') {
+      path += rest[i];
+      continue;
+    }
+    const int hi = i + 2 < rest.size() ? hex_value(rest[i + 1]) : -1;
+    const int lo = i + 2 < rest.size() ? hex_value(rest[i + 2]) : -1;
+    if (hi < 0 || lo < 0) return make_error(Errc::invalid_argument, "a malformed percent-escape in the URI");
+    const char c = static_cast<char>(hi * 16 + lo);
+    if (c == '\0') return make_error(Errc::invalid_argument, "a NUL byte in the URI's path");
+    path += c;
+    i += 2;
+  }
+  auto ws = sandbox::Workspace::open(workspace);
+  if (!ws) return std::move(ws).error();
+  // Lexically inside the workspace first (the same gate a tool path passes, with its message)...
+  auto name = ws->name(path);
+  if (!name) return std::move(name).error();
+  // ... then opened beneath it by the kernel: a symlink on the way that leads out is refused
+  // (RESOLVE_BENEATH), and what is opened must be a directory.
+  auto fd = ws->open(*name, O_PATH | O_DIRECTORY);
+  if (!fd) return std::move(fd).error();
+  // Its canonical name, as the kernel reached it: what the session keeps and the worker reopens.
+  char buf[PATH_MAX];
+  const std::string link = "/proc/self/fd/" + std::to_string(fd->get());
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof buf) {
+    const int err = errno;
+    log().warn("readlink {}: {}", link, errno_name(err));
+    return sys_error(Errc::io, "readlink of the root's handle", err);
+  }
+  const std::string canonical(buf, static_cast<std::size_t>(n));
+  const std::string& root = ws->root();
+  if (canonical == root) return std::string(".");
+  const std::string prefix = root == "/" ? root : root + "/";
+  if (canonical.compare(0, prefix.size(), prefix) != 0)  // moved out meanwhile
+    return make_error(Errc::access_denied, "Access denied - path outside allowed directories: " + canonical + " not in " + root);
+  return canonical.substr(prefix.size());
+}
+
+McpRootsSupport make_roots_support(std::shared_ptr<shmcp::Client> client, std::string workspace) {
+  McpRootsSupport s;
+  s.resolve = [workspace = std::move(workspace)](const json& roots) {
+    std::vector<std::string> out;
+    if (!roots.is_array()) return out;
+    std::size_t seen = 0;
+    for (const auto& r : roots) {
+      if (++seen > kMaxRoots) {
+        log().warn("roots/list: more than {} roots; ignoring the rest", kMaxRoots);
+        break;
+      }
+      const auto uri = r.is_object() ? r.find("uri") : r.end();
+      if (!r.is_object() || uri == r.end() || !uri->is_string()) {
+        log().warn("roots/list: ignoring a root without a uri string");
+        continue;
+      }
+      const std::string& u = uri->get_ref<const std::string&>();
+      auto rel = resolve_root_uri(workspace, u);
+      if (!rel) {
+        log().warn("roots/list: ignoring root {}: {}", mcp::dump(u), rel.error().describe());
+        continue;
+      }
+      if (std::find(out.begin(), out.end(), *rel) == out.end()) out.push_back(std::move(rel).value());
+    }
+    return out;
+  };
+  s.call = [client = std::move(client)](std::string_view tool, const json& args,
+                                       const std::vector<std::string>& roots) -> Result<std::string> {
+    if (!client) return make_error(Errc::closed, "no executor channel");
+    CallOptions o;
+    o.roots = roots;
+    return client->call_json_text(tool, args, /*state_is_error=*/false, json::error_handler_t::replace, o);
+  };
+  return s;
+}
+
 // ---------------------------------------------------------------------------------------------
 // McpSession
 
@@ -128,6 +244,122 @@ bool McpSession::initialized() const {
 std::string McpSession::protocol_version() const {
   std::lock_guard lock(mu_);
   return protocol_version_;
+}
+
+void McpSession::enable_roots(McpRootsSupport support, McpOutbound send, bool queue_calls) {
+  std::lock_guard lock(mu_);
+  roots_support_ = std::move(support);
+  send_ = std::move(send);
+  queue_calls_ = queue_calls;
+}
+
+bool McpSession::roots_requested() const {
+  std::lock_guard lock(mu_);
+  return roots_support_.has_value() && client_roots_;
+}
+
+std::optional<std::vector<std::string>> McpSession::effective_roots() const {
+  std::lock_guard lock(mu_);
+  return roots_;
+}
+
+bool McpSession::waiting_for_roots_locked(std::chrono::steady_clock::time_point now) const {
+  return !pending_roots_id_.empty() && now < wait_until_;
+}
+
+std::optional<std::chrono::steady_clock::time_point> McpSession::next_wait_deadline() const {
+  std::lock_guard lock(mu_);
+  if (queued_.empty()) return std::nullopt;
+  return wait_until_;
+}
+
+void McpSession::expire_wait() {
+  std::vector<json> queued;
+  {
+    std::lock_guard lock(mu_);
+    if (queued_.empty() || std::chrono::steady_clock::now() < wait_until_) return;
+    log().warn("no roots/list answer within {} ms: running {} held call(s) on the previous roots",
+               roots_support_ ? roots_support_->answer_timeout.count() : 0, queued_.size());
+    queued.swap(queued_);
+  }
+  flush_queued(std::move(queued));
+}
+
+void McpSession::request_roots() {
+  std::string id;
+  {
+    std::lock_guard lock(mu_);
+    if (!roots_support_ || !client_roots_) return;
+    // Our own id space (the client's ids number its requests, not ours); only the newest
+    // request's answer is applied.
+    id = "shmcp-roots-" + std::to_string(next_request_id_++);
+    pending_roots_id_ = id;
+    wait_until_ = std::chrono::steady_clock::now() + roots_support_->answer_timeout;
+  }
+  const json req{{"jsonrpc", "2.0"}, {"id", id}, {"method", "roots/list"}};
+  if (!send_ || !send_(mcp::dump(req))) {
+    log().warn("cannot send roots/list to the client; keeping the previous roots");
+    std::vector<json> queued;
+    {
+      std::lock_guard lock(mu_);
+      if (pending_roots_id_ == id) {
+        pending_roots_id_.clear();
+        queued.swap(queued_);
+      }
+    }
+    roots_cv_.notify_all();
+    flush_queued(std::move(queued));
+  }
+}
+
+void McpSession::on_client_response(const json& msg) {
+  const auto id_it = msg.find("id");
+  if (id_it == msg.end() || !id_it->is_string()) return;
+  const std::string& id = id_it->get_ref<const std::string&>();
+  McpRootsSupport* support = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_roots_id_.empty() || id != pending_roots_id_) {
+      // An answer to a request a newer roots/list superseded, or to nothing we asked.
+      log().debug("ignoring a response to {}", mcp::dump(*id_it));
+      return;
+    }
+    support = roots_support_ ? &*roots_support_ : nullptr;
+  }
+  std::optional<std::vector<std::string>> applied;
+  const auto result = msg.find("result");
+  if (support && result != msg.end() && result->is_object() && result->contains("roots") &&
+      (*result)["roots"].is_array()) {
+    applied = support->resolve((*result)["roots"]);
+  } else {
+    // An error (e.g. the client has no roots handler after all) or a malformed answer: the client
+    // named no roots, so nothing changes.
+    log().warn("roots/list failed ({}); keeping the previous roots",
+               msg.contains("error") ? mcp::dump(msg["error"]) : std::string("malformed result"));
+  }
+  std::vector<json> queued;
+  {
+    std::lock_guard lock(mu_);
+    if (id != pending_roots_id_) return;  // superseded while resolving: the newer answer decides
+    pending_roots_id_.clear();
+    if (applied) {
+      if (applied->empty())
+        log().warn("none of the client's roots lies inside the workspace: this session may access nothing");
+      else
+        log().info("session roots (workspace-relative): {}", mcp::dump(*applied));
+      roots_ = std::move(applied);
+    }
+    queued.swap(queued_);
+  }
+  roots_cv_.notify_all();
+  flush_queued(std::move(queued));
+}
+
+void McpSession::flush_queued(std::vector<json> queued) {
+  for (const auto& msg : queued) {
+    auto out = handle_message_text(msg);
+    if (out && send_) (void)send_(std::move(out->text));
+  }
 }
 
 std::optional<std::string> McpSession::handle(std::string_view line) {
@@ -208,9 +440,12 @@ std::optional<json> McpSession::dispatch(const json& msg, std::string* raw) {
       return error_response(id, mcp::kInvalidRequest, "Invalid request: jsonrpc must be \"2.0\"");
     }
     if (method_it == msg.end()) {
-      // A response from the client. We never send requests, so there is nothing to match it to;
-      // responses are never answered.
-      if (has_id && (msg.contains("result") || msg.contains("error"))) return std::nullopt;
+      // A response from the client: to our roots/list, or to nothing (ignored). Responses are
+      // never answered.
+      if (has_id && (msg.contains("result") || msg.contains("error"))) {
+        on_client_response(msg);
+        return std::nullopt;
+      }
       return error_response(id, mcp::kInvalidRequest, "Invalid request: missing method");
     }
     if (!method_it->is_string()) {
@@ -231,6 +466,14 @@ std::optional<json> McpSession::dispatch(const json& msg, std::string* raw) {
       return error_response(nullptr, mcp::kInvalidRequest,
                             "Invalid request: id must be a string or an integer");
     }
+    if (queue_calls_ && method == "tools/call") {
+      // Held until the roots/list answer is in (and after earlier held calls, in order).
+      std::lock_guard lock(mu_);
+      if (waiting_for_roots_locked(std::chrono::steady_clock::now()) || !queued_.empty()) {
+        queued_.push_back(msg);
+        return std::nullopt;
+      }
+    }
     static const json kEmpty = json::object();
     return on_request(id, method, params_it != msg.end() ? *params_it : kEmpty, raw);
   } catch (const std::exception& e) {
@@ -241,8 +484,21 @@ std::optional<json> McpSession::dispatch(const json& msg, std::string* raw) {
 
 void McpSession::on_notification(const std::string& method) {
   if (method == "notifications/initialized") {
-    std::lock_guard lock(mu_);
-    client_initialized_ = true;
+    {
+      std::lock_guard lock(mu_);
+      if (client_initialized_) return;
+      client_initialized_ = true;
+    }
+    request_roots();
+    return;
+  }
+  if (method == "notifications/roots/list_changed") {
+    {
+      std::lock_guard lock(mu_);
+      if (!initialized_) return;
+    }
+    request_roots();
+    return;
   }
   // notifications/cancelled: a tool call in flight can't be interrupted from here (the worker's
   // deadline bounds it), and the specification lets the receiver ignore it. Unknown
@@ -290,6 +546,9 @@ json McpSession::on_initialize(const json& id, const json& params) {
     }
     initialized_ = true;
     protocol_version_ = negotiated;
+    const auto caps = params.find("capabilities");
+    client_roots_ = caps != params.end() && caps->is_object() && caps->contains("roots") &&
+                    (*caps)["roots"].is_object();
   }
   return response(id, json{{"protocolVersion", negotiated},
                            {"capabilities", json{{"tools", json{{"listChanged", true}}}}},
@@ -313,8 +572,18 @@ json McpSession::on_tools_call(const json& id, const json& params, std::string* 
                           "Invalid params: arguments of " + tool + " must be an object");
   }
   const json& arguments = args != params.end() && args->is_object() ? *args : kNoArgs;
-  if (text_caller_) {
-    auto r = text_caller_(tool, arguments);
+  std::optional<std::vector<std::string>> roots;
+  if (roots_support_) {
+    std::unique_lock lock(mu_);
+    if (!queue_calls_) {
+      // The roots/list answer comes in on another thread (HTTP); the call runs on what it says.
+      roots_cv_.wait_until(lock, wait_until_,
+                           [&] { return !waiting_for_roots_locked(std::chrono::steady_clock::now()); });
+    }
+    roots = roots_;
+  }
+  if (roots || text_caller_) {
+    auto r = roots ? roots_support_->call(tool, arguments, *roots) : text_caller_(tool, arguments);
     if (!r) return response(id, tool_error_result(tool + ": " + r.error().describe()));
     if (raw) {
       *raw = std::move(r).value();
@@ -354,7 +623,8 @@ void grow_output_pipe(int fd) noexcept {
     if (::fcntl(fd, F_SETPIPE_SZ, bytes) >= 0) return;
 }
 
-int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns) {
+int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns,
+                 std::optional<McpRootsSupport> roots) {
   grow_output_pipe(out_fd);
   // Writes one reply line; false once the output is gone.
   auto send = [&](std::string reply) {
@@ -370,7 +640,17 @@ int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_
     }
     return true;
   };
+  // Server-initiated requests (roots/list) and held calls' answers go out on the same stream,
+  // written by this thread only, so lines never interleave.
+  bool out_failed = false;
+  if (roots) {
+    session.enable_roots(std::move(*roots), [&](std::string msg) {
+      if (!send(std::move(msg))) out_failed = true;
+      return !out_failed;
+    }, /*queue_calls=*/true);
+  }
   auto answer = [&](std::string_view line) {
+    if (out_failed) return false;
     auto reply = session.handle(line);
     return !reply || send(std::move(*reply));
   };
@@ -411,6 +691,17 @@ int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_
       const std::uint64_t until = now + (buf.empty() ? budget : spin_ns);
       pollfd p{in_fd, POLLIN, 0};
       while (::poll(&p, 1, 0) == 0 && channel::monotonic_ns() < until) {
+      }
+    }
+    if (auto until = session.next_wait_deadline()) {
+      // Calls are held for a roots/list answer: read on, but answer them on the previous roots
+      // once their wait is over even if the client sends nothing more.
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*until - std::chrono::steady_clock::now());
+      pollfd p{in_fd, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 60'000))) == 0) {
+        session.expire_wait();
+        if (out_failed) return 1;
+        continue;
       }
     }
     const ssize_t n = ::read(in_fd, chunk.data(), chunk.size());
@@ -542,6 +833,31 @@ struct McpHttp::Entry {
       : session(std::move(caller), std::move(name), std::move(version)) {}
   McpSession session;
   std::chrono::steady_clock::time_point last_used;  // guarded by McpHttp::mu_
+  // Server-initiated messages waiting for a GET (roots/list requests; the newest few suffice,
+  // a newer roots/list supersedes an older one).
+  std::mutex out_mu;
+  std::condition_variable out_cv;
+  std::deque<std::string> outbox;
+  bool closed = false;  // guarded by out_mu: McpHttp::close() or the session was dropped
+  static constexpr std::size_t kMaxOutbox = 8;
+
+  bool push(std::string msg) {
+    {
+      std::lock_guard lock(out_mu);
+      if (closed) return false;
+      if (outbox.size() >= kMaxOutbox) outbox.pop_front();
+      outbox.push_back(std::move(msg));
+    }
+    out_cv.notify_all();
+    return true;
+  }
+  void close() {
+    {
+      std::lock_guard lock(out_mu);
+      closed = true;
+    }
+    out_cv.notify_all();
+  }
 };
 
 McpHttp::McpHttp(ToolCaller caller, std::string server_name, std::string version,
@@ -593,6 +909,7 @@ std::shared_ptr<McpHttp::Entry> McpHttp::find_session(const std::string& id) {
   if (it == sessions_.end()) return nullptr;
   const auto now = std::chrono::steady_clock::now();
   if (now - it->second->last_used > opts_.idle_timeout) {
+    it->second->close();
     sessions_.erase(it);
     return nullptr;
   }
@@ -604,11 +921,17 @@ void McpHttp::add_session(const std::string& id, std::shared_ptr<Entry> e) {
   std::lock_guard lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   e->last_used = now;
-  std::erase_if(sessions_, [&](const auto& kv) { return now - kv.second->last_used > opts_.idle_timeout; });
+  std::erase_if(sessions_, [&](const auto& kv) {
+    if (now - kv.second->last_used <= opts_.idle_timeout) return false;
+    kv.second->close();
+    return true;
+  });
+  if (closed_) e->close();
   while (!sessions_.empty() && sessions_.size() >= std::max<std::size_t>(opts_.max_sessions, 1)) {
     auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](const auto& a, const auto& b) {
       return a.second->last_used < b.second->last_used;
     });
+    oldest->second->close();
     sessions_.erase(oldest);
   }
   sessions_.emplace(id, std::move(e));
@@ -665,6 +988,12 @@ HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
     }
     auto entry = text_caller_ ? std::make_shared<Entry>(text_caller_, server_name_, version_)
                               : std::make_shared<Entry>(caller_, server_name_, version_);
+    if (opts_.roots) {
+      // Tool calls of this session block (on their own connection's thread) while a roots/list
+      // answer is outstanding; the request goes out on the session's GET long poll.
+      entry->session.enable_roots(*opts_.roots, [e = entry.get()](std::string m) { return e->push(std::move(m)); },
+                                  /*queue_calls=*/false);
+    }
     auto out = entry->session.handle_message_text(msg);
     if (!out) return error_reply(500, mcp::kInternalError, "Internal error");
     if (!out->has_result) return HttpReply{200, "application/json", std::move(out->text), {}};  // failed initialize: no session
@@ -697,11 +1026,47 @@ HttpReply McpHttp::post(const HttpHeaders& headers, const std::string& body) {
 }
 
 HttpReply McpHttp::get(const HttpHeaders& headers) {
-  (void)headers;
-  // The transport lets a server decline the server-to-client SSE stream with 405; this server
-  // never initiates messages, so it has nothing to stream.
-  return HttpReply{405, "text/plain", "Method Not Allowed: no SSE stream is offered\n",
-                   {{"Allow", "POST, DELETE"}}};
+  // The transport lets a server decline the server-to-client SSE stream with 405: what this
+  // server does unless the session's client takes roots, the only messages it initiates.
+  const HttpReply declined{405, "text/plain", "Method Not Allowed: no SSE stream is offered\n",
+                           {{"Allow", "POST, DELETE"}}};
+  if (!opts_.roots) return declined;
+  if (!origin_allowed(headers)) return error_reply(403, mcp::kInvalidRequest, "Forbidden: Origin not allowed");
+  const auto sid = header(headers, kSessionHeader);
+  if (!sid) return declined;
+  auto entry = find_session(std::string(trim(*sid)));
+  if (!entry) return error_reply(404, mcp::kInvalidRequest, "Session not found");
+  if (auto pv = header(headers, kProtocolHeader); pv && !mcp::protocol_version_supported(trim(*pv))) {
+    return error_reply(400, mcp::kInvalidRequest,
+                       "Bad Request: unsupported MCP-Protocol-Version: " + std::string(trim(*pv)));
+  }
+  if (!entry->session.roots_requested()) return declined;
+  if (!accepts(accepted_types(header(headers, "Accept").value_or("")), "text/event-stream")) {
+    return error_reply(406, mcp::kInvalidRequest, "Not Acceptable: Accept must list text/event-stream");
+  }
+  std::string body = "retry: " + std::to_string(kSseRetryMs) + "\n\n";
+  {
+    std::unique_lock lock(entry->out_mu);
+    entry->out_cv.wait_for(lock, opts_.get_park, [&] { return entry->closed || !entry->outbox.empty(); });
+    for (auto& m : entry->outbox) {
+      // One JSON-RPC message per event; mcp::dump() output has no raw newline.
+      body += "event: message\ndata: ";
+      body += m;
+      body += "\n\n";
+    }
+    entry->outbox.clear();
+  }
+  return HttpReply{200, "text/event-stream", std::move(body), {{"Cache-Control", "no-cache"}}};
+}
+
+void McpHttp::close() {
+  std::vector<std::shared_ptr<Entry>> entries;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    for (auto& [id, e] : sessions_) entries.push_back(e);
+  }
+  for (auto& e : entries) e->close();
 }
 
 HttpReply McpHttp::del(const HttpHeaders& headers) {
@@ -717,6 +1082,7 @@ HttpReply McpHttp::del(const HttpHeaders& headers) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(std::string(trim(*sid)));
   if (it == sessions_.end()) return error_reply(404, mcp::kInvalidRequest, "Session not found");
+  it->second->close();
   sessions_.erase(it);
   return HttpReply{200, "", "", {}};
 }

@@ -4,13 +4,16 @@
 //
 // Protocol: MCP revision 2025-11-25 (older revisions the reference server accepts are echoed back
 // when a client asks for them). Only the tools capability is offered: initialize, ping, tools/list,
-// tools/call and the notifications initialized / cancelled. Tools run through the ToolCaller, which
+// tools/call and the notifications initialized / cancelled / roots/list_changed; with roots
+// enabled the server itself sends roots/list (the one server-to-client request). Tools run through the ToolCaller, which
 // the executor binds to its sandboxed workers, so both frontends share one execution path.
 //
 // Errors are values: nothing here throws (nlohmann exceptions are caught at the boundary).
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <iosfwd>
@@ -48,6 +51,38 @@ ToolCaller make_tool_caller(std::shared_ptr<shmcp::Client> client);
 ToolTextCaller make_tool_text_caller(std::shared_ptr<shmcp::Client> client);
 
 inline constexpr std::string_view kMcpServerName = "shmcp-executor";
+
+// MCP roots as a narrowing of the workspace. A session whose client declared the roots capability
+// asks it for its roots (roots/list) after notifications/initialized and again after every
+// notifications/roots/list_changed; the answer's valid roots (file:// directories inside the
+// workspace) become the session's effective roots, and every later tool call runs confined to
+// them. Roots never widen: the workspace stays the outer bound.
+struct McpRootsSupport {
+  // Maps a roots/list result's "roots" array to workspace-relative directories (canonical, no
+  // symlinks, "." for the workspace itself), dropping with a warning every entry that is not a
+  // file:// URI of a directory inside the workspace. Which thread: any session's.
+  std::function<std::vector<std::string>(const nlohmann::json& roots)> resolve;
+  // Runs a tool confined to `roots` (the resolver's output; empty: nothing is allowed) and returns
+  // its CallToolResult as JSON text (as ToolTextCaller).
+  std::function<shmcp::Result<std::string>(std::string_view tool, const nlohmann::json& args,
+                                           const std::vector<std::string>& roots)>
+      call;
+  // How long a tool call waits for an outstanding roots/list answer before running on the
+  // previous effective roots (the whole workspace before the first answer).
+  std::chrono::milliseconds answer_timeout{10'000};
+};
+// The executor's: resolves roots against `workspace` (opened beneath it with openat2, as a tool
+// path is; see executor/TOOLS.md) and calls through `client` with CallOptions::roots.
+McpRootsSupport make_roots_support(std::shared_ptr<shmcp::Client> client, std::string workspace);
+
+// The workspace-relative directory a root URI names, or an error saying why it is ignored:
+// not a file:// URI, not absolute, not inside the workspace (lexically, or after the kernel
+// resolved it beneath the workspace: symlinks cannot lead out), not an existing directory.
+shmcp::Result<std::string> resolve_root_uri(const std::string& workspace, std::string_view uri);
+
+// Sends one server-initiated JSON-RPC message (no newline) to the session's client; false when
+// the transport could not take it. Which thread: whichever handles the message that triggers it.
+using McpOutbound = std::function<bool(std::string message)>;
 
 namespace mcp {
 
@@ -106,6 +141,24 @@ class McpSession {
   };
   std::optional<TextReply> handle_message_text(const nlohmann::json& msg);
 
+  // Turns on roots (see McpRootsSupport): server-initiated requests go out through `send`.
+  // queue_calls: tool calls that arrive while a roots/list answer is outstanding are held (handle()
+  // returns nothing for them) and answered through `send` once it arrives or after
+  // answer_timeout (the stdio loop: one thread reads both the calls and the answer; it calls
+  // expire_wait() when next_wait_deadline() passes). Otherwise such calls block their thread
+  // until then (HTTP: the answer comes in on another request's thread). Call before the first
+  // message.
+  void enable_roots(McpRootsSupport support, McpOutbound send, bool queue_calls);
+  // With queued calls: when they stop waiting for the roots answer; nullopt without any.
+  std::optional<std::chrono::steady_clock::time_point> next_wait_deadline() const;
+  // Answers queued calls whose wait is over (on the previous roots). Which thread: the stdio loop.
+  void expire_wait();
+  // The effective roots (workspace-relative) once a roots/list answer was applied; nullopt while
+  // the session is not narrowed (no roots capability, or no answer yet).
+  std::optional<std::vector<std::string>> effective_roots() const;
+  // Roots are on and the client declared the capability: the session sends roots/list.
+  bool roots_requested() const;
+
   // True once an initialize request succeeded.
   bool initialized() const;
   // The negotiated revision ("" before initialize).
@@ -121,6 +174,14 @@ class McpSession {
   // returned response has no "result" member yet (handle_message_text splices it in).
   nlohmann::json on_tools_call(const nlohmann::json& id, const nlohmann::json& params, std::string* raw);
   void on_notification(const std::string& method);
+  // A response from the client (to our roots/list).
+  void on_client_response(const nlohmann::json& msg);
+  // Sends roots/list (outside mu_); the newest request's answer is the one applied.
+  void request_roots();
+  // Answers held calls through send_ (outside mu_).
+  void flush_queued(std::vector<nlohmann::json> queued);
+  // A roots/list answer is outstanding and its wait has not timed out. Needs mu_.
+  bool waiting_for_roots_locked(std::chrono::steady_clock::time_point now) const;
 
   ToolCaller caller_;            // one of the two is set
   ToolTextCaller text_caller_;
@@ -131,6 +192,18 @@ class McpSession {
   bool initialized_ = false;          // initialize answered successfully
   bool client_initialized_ = false;   // notifications/initialized received
   std::string protocol_version_;
+
+  // Roots (all guarded by mu_ but the callbacks, set once by enable_roots).
+  std::optional<McpRootsSupport> roots_support_;
+  McpOutbound send_;
+  bool queue_calls_ = false;
+  bool client_roots_ = false;                  // the client declared the roots capability
+  std::optional<std::vector<std::string>> roots_;  // effective roots once an answer was applied
+  std::string pending_roots_id_;               // id of the outstanding roots/list ("" = none)
+  std::chrono::steady_clock::time_point wait_until_;  // held/blocked calls stop waiting then
+  std::uint64_t next_request_id_ = 1;
+  std::vector<nlohmann::json> queued_;         // queue_calls_: tool calls held for the answer
+  std::condition_variable roots_cv_;           // !queue_calls_: blocked calls wait here
 };
 
 // Reads newline-delimited JSON-RPC from `in`, writes each response as one line to `out` and
@@ -146,7 +219,10 @@ int run_stdio(McpSession& session, std::istream& in, std::ostream& out);
 // If `out_fd` is a pipe, it is first grown towards kStdioPipeBytes (as far as the system's
 // pipe-max-size and the user's quota allow): a default 64 KiB pipe turns a 2 MiB reply (1 MiB of
 // text, escaped twice) into ~33 rounds of "writer blocks, reader wakes, reader drains".
-int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns);
+// With `roots`, the session asks a client that declared the roots capability for its roots on the
+// same stream (see McpSession::enable_roots; tool calls wait for the answer in order).
+int run_stdio_fd(McpSession& session, int in_fd, int out_fd, std::uint64_t spin_ns,
+                 std::optional<McpRootsSupport> roots = std::nullopt);
 inline constexpr int kStdioPipeBytes = 1 << 20;
 // Grows a pipe towards kStdioPipeBytes, as run_stdio_fd does with its output; anything else is
 // left alone. Which thread: any.
@@ -154,7 +230,10 @@ void grow_output_pipe(int fd) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Streamable HTTP (MCP 2025-11-25, "Streamable HTTP" transport) with JSON responses only: every
-// request POST is answered with one application/json body; no SSE stream is offered (GET is 405).
+// request POST is answered with one application/json body. GET is 405, except for a session with
+// roots (its client declared the capability and McpHttpOptions::roots is set): there GET is a long
+// poll carrying the server's roots/list requests as SSE events, ended after each batch (or
+// get_park) with a short `retry`, so the client reconnects; the client POSTs its answers.
 
 // Header names compare case-insensitively (HTTP field names are case-insensitive); httplib's
 // Headers has the same shape, so `HttpHeaders(req.headers.begin(), req.headers.end())` converts.
@@ -173,6 +252,13 @@ struct McpHttpOptions {
   // specification requires validating Origin against DNS rebinding; requests without an Origin
   // header (non-browser clients) are always accepted.
   std::vector<std::string> allowed_origins;
+  // Roots (see McpRootsSupport). A session whose client declared the roots capability gets its
+  // roots/list requests on the GET stream; without this, or for clients without the capability,
+  // GET stays 405 as before.
+  std::optional<McpRootsSupport> roots;
+  // How long a GET waits for a server message before ending its (then empty) SSE response; the
+  // client reconnects after the `retry` the response names (kSseRetryMs), so GET is a long poll.
+  std::chrono::milliseconds get_park{5'000};
 };
 
 class McpHttp {
@@ -201,6 +287,13 @@ class McpHttp {
 
   std::size_t session_count() const;
 
+  // Ends parked GETs at once and makes new ones answer at once (before the HTTP server stops, so
+  // it need not wait out a long poll). Which thread: any.
+  void close();
+
+  // The reconnection delay each GET response asks for ("retry:" field of the SSE stream).
+  static constexpr int kSseRetryMs = 50;
+
   static constexpr std::string_view kSessionHeader = "Mcp-Session-Id";
   static constexpr std::string_view kProtocolHeader = "MCP-Protocol-Version";
 
@@ -218,6 +311,7 @@ class McpHttp {
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> sessions_;
+  bool closed_ = false;  // guarded by mu_
 };
 
 }  // namespace shmcp::executor

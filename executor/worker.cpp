@@ -3,6 +3,7 @@
 // locks itself down once (lock_down), and only then serves: every call it ever runs is sandboxed.
 #include "executor/worker.hpp"
 
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -78,6 +79,7 @@ struct Serving {
   channel::WorkerSlot& slot;
   channel::StatsBlock& stats;
   channel::ServerEndpoint& ep;
+  const sandbox::Workspace& ws;
   Tools& tools;
   Tools* abort_tools;  // TEST-ONLY (kTestHookAbortMidWrite): only with test hooks on
   const ToolIndex& index;
@@ -133,6 +135,101 @@ std::shared_ptr<channel::Segment> set_up(const WorkerOptions& args, spdlog::logg
   return std::move(*seg);
 }
 
+// Request.roots: how many a call may carry (an MCP client lists a handful; the bound keeps a
+// hostile request from making a call open thousands of directories).
+constexpr flatbuffers::uoffset_t kMaxCallRoots = 256;
+
+// The call's primary path: the one that chooses the root the call runs beneath.
+std::string_view primary_path(const nlohmann::json& args) {
+  for (const char* key : {"path", "source"}) {
+    auto it = args.find(key);
+    if (it != args.end() && it->is_string()) return it->get_ref<const std::string&>();
+  }
+  auto it = args.find("paths");
+  if (it != args.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
+    return (*it)[0].get_ref<const std::string&>();
+  return {};
+}
+
+// A call narrowed to Request.roots. Each root is a workspace-relative directory; it is checked
+// lexically and then opened beneath the workspace with openat2(RESOLVE_BENEATH) like any tool path,
+// so a root can never name anything outside the workspace (one that does, or does not open, allows
+// nothing). The call then runs against a Workspace rooted at the chosen root's handle: every path
+// of the call resolves beneath that handle in the kernel, so "..", symlinks and absolute names
+// cannot leave the root, and the walking tools stay beneath it.
+class RootedCall {
+ public:
+  RootedCall(const sandbox::Workspace& ws, const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>& roots)
+      : ws_(ws) {
+    for (const auto* r : roots) {
+      if (r == nullptr) continue;
+      const std::string_view rel = r->string_view();
+      if (rel.empty() || rel.front() == '/') continue;  // workspace-relative only
+      auto n = ws.name(rel);
+      if (!n) continue;
+      names_.push_back(std::move(n).value());
+    }
+  }
+
+  // "Allowed directories:" and the effective roots, one a line (the reference's form).
+  CallResult list_allowed() const {
+    std::string text = "Allowed directories:";
+    for (const auto& n : names_) {
+      text += '\n';
+      text += n.display;
+    }
+    return CallResult::text(std::move(text));
+  }
+
+  // Runs `run(tools)` with Tools bound to the root that lexically holds `path` (the first root for
+  // a relative or empty path, and for a path in no root, whose resolution beneath that root then
+  // refuses it with the usual "outside allowed directories" error).
+  template <class Run>
+  CallResult run(std::string_view path, bool multi_path, const ToolOptions& opts, Run&& run_tools) const {
+    if (names_.empty())
+      return CallResult::error("Access denied - path outside allowed directories: " + std::string(path) +
+                               " (the session's roots leave no allowed directory)");
+    std::size_t pick = 0;
+    if (!path.empty() && path.front() == '/') {
+      for (std::size_t i = 0; i < names_.size(); ++i) {
+        const auto lexical = sandbox::Workspace::adopt(sandbox::UniqueFd(), names_[i].display);
+        if (lexical.name(path)) {
+          pick = i;
+          break;
+        }
+      }
+    }
+    auto fd = ws_.open(names_[pick], O_PATH | O_DIRECTORY);
+    if (!fd) return CallResult::error(fd.error().message);
+    const auto rooted = sandbox::Workspace::adopt(std::move(fd).value(), names_[pick].display);
+    Tools tools(rooted, opts);
+    // The tools with several paths resolve each beneath its own root: those need all of them
+    // open (a root that does not open is left out, so its paths fall back to the primary root,
+    // which refuses them).
+    std::vector<sandbox::Workspace> others;
+    std::vector<const sandbox::Workspace*> all;
+    if (multi_path && names_.size() > 1) {
+      others.reserve(names_.size());
+      for (std::size_t i = 0; i < names_.size(); ++i) {
+        if (i == pick) {
+          all.push_back(&rooted);
+          continue;
+        }
+        auto other = ws_.open(names_[i], O_PATH | O_DIRECTORY);
+        if (!other) continue;
+        others.push_back(sandbox::Workspace::adopt(std::move(other).value(), names_[i].display));
+        all.push_back(&others.back());
+      }
+      tools.set_roots(&all);
+    }
+    return run_tools(tools);
+  }
+
+ private:
+  const sandbox::Workspace& ws_;
+  std::vector<sandbox::ResolvedName> names_;
+};
+
 // Runs one verified request (anything but a ping) and builds its response into s.fbb. `result`
 // lives until after the reply, like the deferred close: freeing it is not the caller's wait.
 Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const CallDeadline& tool_deadline,
@@ -182,6 +279,13 @@ Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const 
           result = s.abort_tools->write_file(a["path"].get<std::string>(), a["content"].get<std::string>());
         else
           result = CallResult::error("test hook: needs path and content strings");
+      } else if (r.roots() != nullptr && r.roots()->size() > kMaxCallRoots) {
+        channel::build_status_response(s.fbb, id, wire::Status::InvalidRequest,
+                                       "too many roots (limit " + std::to_string(kMaxCallRoots) + ")");
+        d.ok = false;
+        break;
+      } else if (r.roots() != nullptr && d.tix >= 0 && tool == "list_allowed_directories") {
+        result = RootedCall(s.ws, *r.roots()).list_allowed();
       } else if (r.args_type() == wire::Args::ReadTextFileArgs || r.args_type() == wire::Args::WriteFileArgs) {
         TypedArgs ta;
         if (const auto* a = r.args_as_ReadTextFileArgs()) {
@@ -191,7 +295,13 @@ Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const 
         } else if (const auto* w = r.args_as_WriteFileArgs()) {
           ta = {TypedArgs::Shape::write, w->path()->string_view(), w->content()->string_view(), {}, {}};
         }
-        result = s.tools.call_typed(tool, ta);
+        if (r.roots() != nullptr && d.tix >= 0) {
+          result = RootedCall(s.ws, *r.roots()).run(ta.path, false, s.args.tools, [&](Tools& t) {
+            return t.call_typed(tool, ta).value_or(CallResult::error("arguments do not match the tool"));
+          });
+        } else {
+          result = s.tools.call_typed(tool, ta);
+        }
         if (!result) {
           channel::build_status_response(s.fbb, id, wire::Status::InvalidRequest, "arguments do not match the tool");
           d.ok = false;
@@ -206,6 +316,11 @@ Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const 
           result = CallResult::error("Invalid arguments for " + std::string(tool) + ": " + std::string(describe(fault)));
         } else if (fault != JsonFault::none || !args_json.is_object()) {
           result = CallResult::error("Invalid arguments for " + std::string(tool) + ": arguments must be a JSON object");
+        } else if (r.roots() != nullptr && d.tix >= 0) {
+          const bool multi_path = tool == "read_multiple_files" || tool == "move_file";
+          result = RootedCall(s.ws, *r.roots()).run(primary_path(args_json), multi_path, s.args.tools, [&](Tools& t) {
+            return t.call(tool, args_json, tool_deadline).value_or(CallResult::error("Unknown tool: " + std::string(tool)));
+          });
         } else {
           result = s.tools.call(tool, args_json, tool_deadline);
         }
@@ -369,6 +484,7 @@ int worker_main(int argc, char** argv) {
             slot,
             seg->stats(),
             ep,
+            ws,
             tools,
             abort_tools ? &*abort_tools : nullptr,
             tool_index(),

@@ -79,7 +79,8 @@ class ShmClient final : public Client {
     // Byte for byte arguments.dump() (which the worker parses), several times faster on long strings.
     const std::string args = arguments.is_null() ? std::string("{}") : to_json_text(arguments);
     return round_trip(o, [&](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
-      channel::build_json_request(fbb, id, dl, tool, args);
+      if (o.roots) channel::build_json_request(fbb, id, dl, tool, args, *o.roots);
+      else channel::build_json_request(fbb, id, dl, tool, args);
     }, [](const wire::Response& r) -> Result<ToolResult> { return response_to_result(r); });
   }
 
@@ -89,7 +90,8 @@ class ShmClient final : public Client {
       return make_error(Errc::invalid_argument, "tool arguments must be a JSON object");
     const std::string args = arguments.is_null() ? std::string("{}") : to_json_text(arguments);
     return round_trip(o, [&](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
-      channel::build_json_request(fbb, id, dl, tool, args);
+      if (o.roots) channel::build_json_request(fbb, id, dl, tool, args, *o.roots);
+      else channel::build_json_request(fbb, id, dl, tool, args);
     }, [&](const wire::Response& r) -> Result<std::string> {
       std::string out;
       if (auto s = append_result_json(out, r, state_is_error, handler); !s) return s.error();
@@ -98,12 +100,14 @@ class ShmClient final : public Client {
   }
 
   Result<std::string> read_text_file(std::string_view path, CallOptions o) override {
+    if (o.roots) return Client::read_text_file(path, o);  // the typed request carries no roots
     return round_trip(o, [&](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
       channel::build_read_text_file_request(fbb, id, dl, path, 0, 0);
     }, [](const wire::Response& resp) -> Result<std::string> { return response_text(resp); });
   }
 
   Status write_file(std::string_view path, std::string_view content, CallOptions o) override {
+    if (o.roots) return Client::write_file(path, content, o);  // the typed request carries no roots
     auto r = round_trip(o, [&](flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, std::uint64_t dl) {
       channel::build_write_file_request(fbb, id, dl, path, content);
     }, [](const wire::Response& resp) -> Result<std::string> { return response_text(resp); });
@@ -239,6 +243,9 @@ class HttpClient final : public Client {
   HttpClient(std::string host, int port, ClientOptions o) : host_(std::move(host)), port_(port), opt_(std::move(o)) {}
 
   Result<ToolResult> call(std::string_view tool, const nlohmann::json& arguments, CallOptions o) override {
+    // /execute has no way to carry a narrowing; running the call on the whole workspace instead
+    // would widen what the caller asked for.
+    if (o.roots) return make_error(Errc::invalid_argument, "roots need an shm:// channel (HTTP /execute cannot carry them)");
     nlohmann::json body{{"tool", tool}, {"arguments", arguments.is_null() ? nlohmann::json::object() : arguments}};
     auto r = post("/execute", body.dump(), o);
     if (!r) return r.error();
@@ -260,6 +267,7 @@ class HttpClient final : public Client {
   // sized up front and checked whole by simdjson (structure, UTF-8), then only the content's
   // strings are copied out.
   Result<std::string> read_text_file(std::string_view path, CallOptions o) override {
+    if (o.roots) return make_error(Errc::invalid_argument, "roots need an shm:// channel (HTTP /execute cannot carry them)");
     std::string body = R"({"tool":"read_text_file","arguments":{"path":)";
     body += to_json_text(nlohmann::json(path));  // strict: a path that is not UTF-8 throws, as call() does
     body += "}}";

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +42,13 @@ struct ClientOptions {
 
 struct CallOptions {
   std::optional<std::chrono::milliseconds> timeout;  // overrides ClientOptions::timeout
+  // Narrows a tool call (call / call_json_text) to these workspace-relative directories: every
+  // path of the call must lie beneath one of them, enforced by the worker's kernel-confined
+  // resolution from each root's handle; an empty list allows nothing. The executor's MCP
+  // frontends pass a session's MCP roots here. shm only: an HTTP client refuses a call with roots
+  // (Errc::invalid_argument) rather than run it unnarrowed.
+  // (Default member initializer: CallOptions{timeout} stays warning-free under -Wextra.)
+  std::optional<std::vector<std::string>> roots = std::nullopt;
 };
 
 // An MCP CallToolResult. `json` is exactly what the reference server would return

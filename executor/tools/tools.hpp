@@ -95,6 +95,10 @@ class Tools {
   // closes it after the response is on its way, which takes the close (~0.17 us, an eighth of
   // the 4 KiB read's syscalls) off the caller's wait. Off by default; the worker turns it on.
   void defer_close(bool defer) { defer_close_ = defer; }
+  // A call narrowed to several roots (the worker's Request.roots): call() resolves each path of
+  // read_multiple_files and move_file beneath the root that holds it; every other path beneath
+  // this Tools' workspace (the root of the call's primary path). Null: none. Not owned.
+  void set_roots(const std::vector<const sandbox::Workspace*>* roots) { roots_ = roots; }
   void close_deferred() noexcept { closing_.clear(); }
 
   // tools/list entries: name, description (ours), inputSchema (identical to the reference),
@@ -107,6 +111,7 @@ class Tools {
   ToolOptions opts_;
   bool defer_close_ = false;
   std::vector<sandbox::UniqueFd> closing_;
+  const std::vector<const sandbox::Workspace*>* roots_ = nullptr;
 };
 
 }  // namespace shmcp::executor

@@ -28,6 +28,21 @@ struct Ctx {
   // The call's deadline (null: none). Loops whose work grows with the input poll it through
   // expired() (per syscall-sized step) or tick() (per cheap step) and return timed_out().
   CallDeadline* deadline = nullptr;
+  // A call narrowed to several roots (Tools::set_roots): the tools that take more than one path
+  // (read_multiple_files, move_file) resolve each path beneath the root that holds it (ws_for);
+  // `ws` is then the root of the call's primary path.
+  const std::vector<const sandbox::Workspace*>* roots = nullptr;
+
+  // The root an absolute path lies in (lexically, on a component boundary); `ws` for a relative
+  // path, one in no root (resolving it beneath `ws` then refuses it), or without roots.
+  const sandbox::Workspace& ws_for(std::string_view path) const {
+    if (roots == nullptr || path.empty() || path.front() != '/') return ws;
+    for (const auto* r : *roots)
+      if (r != nullptr && r->name(path)) return *r;
+    return ws;
+  }
+  // This context with `w` as its workspace.
+  Ctx with(const sandbox::Workspace& w) const { return Ctx{w, opts, closing, deadline, roots}; }
 
   bool expired() const { return deadline != nullptr && deadline->expired(); }
   bool tick(std::uint64_t work = 1) const { return deadline != nullptr && deadline->tick(work); }

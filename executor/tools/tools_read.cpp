@@ -108,7 +108,7 @@ CallResult read_multiple_files(const Ctx& c, const std::vector<std::string>& pat
   for (std::size_t i = 0; i < paths.size(); ++i) {
     if (c.expired()) return CallResult::error("deadline passed");
     if (i > 0) out.append("\n---\n");
-    auto file = read_regular(c, paths[i], budget);
+    auto file = read_regular(c.with(c.ws_for(paths[i])), paths[i], budget);
     if (!file) {
       out.append(paths[i]).append(": Error - ").append(file.error().message);
       continue;

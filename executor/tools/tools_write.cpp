@@ -71,12 +71,15 @@ CallResult create_directory(const Ctx& c, std::string_view path) {
 }
 
 CallResult move_file(const Ctx& c, std::string_view source, std::string_view destination) {
-  auto sn = c.ws.name(source);
+  // Each side beneath its own root when the call has several (the same workspace otherwise).
+  const sandbox::Workspace& sws = c.ws_for(source);
+  const sandbox::Workspace& dws = c.ws_for(destination);
+  auto sn = sws.name(source);
   if (!sn) return CallResult::error(sn.error().message);
-  auto dn = c.ws.name(destination);
+  auto dn = dws.name(destination);
   if (!dn) return CallResult::error(dn.error().message);
   const std::string rename_desc = "rename '" + sn->display + "' -> '" + dn->display + "'";
-  auto sp = c.ws.open_parent(source);
+  auto sp = sws.open_parent(source);
   if (!sp) {
     const Error& e = sp.error();
     if (e.code == Errc::not_found || e.sys_errno == ENOENT) {
@@ -84,7 +87,7 @@ CallResult move_file(const Ctx& c, std::string_view source, std::string_view des
     }
     return CallResult::error(ws_error_message(e, "rename", sn->display));
   }
-  auto dp = c.ws.open_parent(destination);
+  auto dp = dws.open_parent(destination);
   if (!dp) {
     const Error& e = dp.error();
     if (e.code == Errc::not_found || e.sys_errno == ENOENT) {

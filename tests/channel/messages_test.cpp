@@ -90,6 +90,35 @@ TEST(Messages, JsonRequestRoundTrips) {
   EXPECT_EQ((*r)->args_as_JsonArgs()->json()->str(), R"({"path":"/w"})");
 }
 
+TEST(Messages, JsonRequestCarriesRootsOnlyWhenGiven) {
+  flatbuffers::FlatBufferBuilder fbb;
+  // Without roots the field is absent (old senders' bytes; "the whole workspace").
+  build_json_request(fbb, 5, 6, "list_directory", R"({"path":"/w"})");
+  auto plain = copy_of(fbb);
+  auto p = verify_request(plain);
+  ASSERT_TRUE(p.ok()) << p.error().describe();
+  EXPECT_EQ((*p)->roots(), nullptr);
+
+  const std::vector<std::string> roots{"a", "b/c"};
+  build_json_request(fbb, 5, 6, "list_directory", R"({"path":"/w"})", roots);
+  auto bytes = copy_of(fbb);
+  auto r = verify_request(bytes);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  ASSERT_NE((*r)->roots(), nullptr);
+  ASSERT_EQ((*r)->roots()->size(), 2u);
+  EXPECT_EQ((*r)->roots()->Get(0)->str(), "a");
+  EXPECT_EQ((*r)->roots()->Get(1)->str(), "b/c");
+  EXPECT_EQ((*r)->args_as_JsonArgs()->json()->str(), R"({"path":"/w"})");
+
+  // Present and empty ("nothing allowed") is distinguishable from absent.
+  build_json_request(fbb, 5, 6, "list_directory", "{}", std::vector<std::string>{});
+  auto empty = copy_of(fbb);
+  auto e = verify_request(empty);
+  ASSERT_TRUE(e.ok()) << e.error().describe();
+  ASSERT_NE((*e)->roots(), nullptr);
+  EXPECT_EQ((*e)->roots()->size(), 0u);
+}
+
 TEST(Messages, ReadTextFileRequestRoundTrips) {
   flatbuffers::FlatBufferBuilder fbb;
   build_read_text_file_request(fbb, 7, 8, "a/b.txt", 10, 0);

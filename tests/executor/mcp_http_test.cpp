@@ -1,6 +1,9 @@
 // McpHttp: the Streamable HTTP transport as pure functions (no sockets), with a fake ToolCaller.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -327,4 +330,148 @@ TEST(HttpConcurrency, ManyThreadsManySessions) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(http.session_count(), 8u * 25u);
+}
+
+namespace {
+
+// McpHttp with roots (McpHttpOptions::roots): a fake resolver (each root's uri is taken as the
+// workspace-relative directory) and a rooted caller that echoes the roots it was given.
+struct FakeRoots {
+  std::mutex mu;
+  std::vector<std::vector<std::string>> calls;
+};
+
+McpHttpOptions roots_options(FakeRoots& log, std::chrono::milliseconds park = std::chrono::milliseconds(2000)) {
+  McpHttpOptions o;
+  shmcp::executor::McpRootsSupport r;
+  r.resolve = [](const json& roots) {
+    std::vector<std::string> out;
+    for (const auto& x : roots) out.push_back(x.value("uri", ""));
+    return out;
+  };
+  r.call = [&log](std::string_view tool, const json&, const std::vector<std::string>& roots) -> shmcp::Result<std::string> {
+    {
+      std::lock_guard lock(log.mu);
+      log.calls.push_back(roots);
+    }
+    return json{{"content", json::array({json{{"type", "text"}, {"text", std::string(tool) + " " + json(roots).dump()}}})}}
+        .dump();
+  };
+  r.answer_timeout = std::chrono::seconds(30);
+  o.roots = std::move(r);
+  o.get_park = park;
+  return o;
+}
+
+const char* kInitRoots =
+    R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{"listChanged":true}},"clientInfo":{"name":"t","version":"1"}}})";
+
+std::string open_roots_session(McpHttp& http, const char* init) {
+  HttpReply r = http.post(base_headers(), init);
+  EXPECT_EQ(r.status, 200) << r.body;
+  const std::string sid = header_of(r, "Mcp-Session-Id");
+  EXPECT_EQ(http.post(with_session(sid), kInitialized).status, 202);
+  return sid;
+}
+
+HttpHeaders sse_headers(const std::string& sid) {
+  HttpHeaders h{{"Accept", "text/event-stream"}};
+  h.emplace("Mcp-Session-Id", sid);
+  h.emplace("MCP-Protocol-Version", "2025-11-25");
+  return h;
+}
+
+// The JSON-RPC messages of an SSE body ("data:" lines).
+std::vector<json> sse_messages(const std::string& body) {
+  std::vector<json> out;
+  std::size_t pos = 0;
+  while ((pos = body.find("data: ", pos)) != std::string::npos) {
+    const std::size_t end = body.find('\n', pos);
+    out.push_back(json::parse(body.substr(pos + 6, end - pos - 6)));
+    pos = end;
+  }
+  return out;
+}
+
+std::string tools_call(int id) {
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"},
+              {"params", {{"name", "read_text_file"}, {"arguments", {{"path", "x"}}}}}}
+      .dump();
+}
+
+}  // namespace
+
+TEST(HttpRoots, AClientWithRootsGetsRootsListOnTheGetStreamAndCallsRunOnTheAnswer) {
+  FakeRoots log;
+  McpHttp http(echo_caller(), "x", "1", roots_options(log));
+  const std::string sid = open_roots_session(http, kInitRoots);
+  HttpReply g = http.get(sse_headers(sid));
+  ASSERT_EQ(g.status, 200) << g.body;
+  EXPECT_EQ(g.content_type, "text/event-stream");
+  EXPECT_NE(g.body.find("retry: "), std::string::npos) << g.body;
+  auto msgs = sse_messages(g.body);
+  ASSERT_EQ(msgs.size(), 1u) << g.body;
+  EXPECT_EQ(msgs[0].value("method", ""), "roots/list");
+  const json id = msgs[0]["id"];
+
+  // A call now blocks until the answer is POSTed (on another thread, as on another connection).
+  HttpReply call_reply;
+  std::thread caller([&] { call_reply = http.post(with_session(sid), tools_call(2)); });
+  HttpReply a = http.post(with_session(sid), json{{"jsonrpc", "2.0"}, {"id", id},
+                                                  {"result", {{"roots", json::array({json{{"uri", "a"}}})}}}}
+                                                 .dump());
+  EXPECT_EQ(a.status, 202) << a.body;
+  caller.join();
+  ASSERT_EQ(call_reply.status, 200) << call_reply.body;
+  EXPECT_EQ(body_of(call_reply)["result"]["content"][0]["text"], R"(read_text_file ["a"])");
+
+  // list_changed: a new roots/list on the stream; the next answer replaces the roots.
+  EXPECT_EQ(http.post(with_session(sid), R"({"jsonrpc":"2.0","method":"notifications/roots/list_changed"})").status, 202);
+  msgs = sse_messages(http.get(sse_headers(sid)).body);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_NE(msgs[0]["id"], id);
+  EXPECT_EQ(http.post(with_session(sid), json{{"jsonrpc", "2.0"}, {"id", msgs[0]["id"]},
+                                              {"result", {{"roots", json::array({json{{"uri", "b"}}, json{{"uri", "c"}}})}}}}
+                                             .dump())
+                .status,
+            202);
+  EXPECT_EQ(body_of(http.post(with_session(sid), tools_call(3)))["result"]["content"][0]["text"],
+            R"(read_text_file ["b","c"])");
+}
+
+TEST(HttpRoots, WithoutTheCapabilityGetStays405AndCallsAreNotNarrowed) {
+  FakeRoots log;
+  McpHttp http(echo_caller(), "x", "1", roots_options(log));
+  const std::string sid = open_roots_session(http, kInit);
+  EXPECT_EQ(http.get(sse_headers(sid)).status, 405);
+  const json r = body_of(http.post(with_session(sid), tools_call(2)));
+  EXPECT_EQ(r["result"]["content"][0]["text"], R"(read_text_file {"path":"x"})");  // the plain caller
+  std::lock_guard lock(log.mu);
+  EXPECT_TRUE(log.calls.empty());
+}
+
+TEST(HttpRoots, AnIdleGetEndsAfterItsParkAndCloseEndsItAtOnce) {
+  FakeRoots log;
+  McpHttp http(echo_caller(), "x", "1", roots_options(log, std::chrono::milliseconds(50)));
+  const std::string sid = open_roots_session(http, kInitRoots);
+  EXPECT_EQ(sse_messages(http.get(sse_headers(sid)).body).size(), 1u);  // the roots/list
+  HttpReply idle = http.get(sse_headers(sid));  // nothing pending: ends after the park, empty
+  EXPECT_EQ(idle.status, 200);
+  EXPECT_TRUE(sse_messages(idle.body).empty()) << idle.body;
+  // Unknown session: 404; no text/event-stream in Accept: 406.
+  EXPECT_EQ(http.get(sse_headers("nope")).status, 404);
+  HttpHeaders json_only{{"Accept", "application/json"}, {"Mcp-Session-Id", sid}};
+  EXPECT_EQ(http.get(json_only).status, 406);
+
+  McpHttp parked(echo_caller(), "x", "1", roots_options(log, std::chrono::hours(1)));
+  const std::string psid = open_roots_session(parked, kInitRoots);
+  (void)parked.get(sse_headers(psid));
+  std::atomic<bool> returned{false};
+  std::thread getter([&] {
+    (void)parked.get(sse_headers(psid));
+    returned = true;
+  });
+  parked.close();
+  getter.join();  // would hang for an hour without close()
+  EXPECT_TRUE(returned);
 }
