@@ -109,7 +109,10 @@ Result<std::shared_ptr<Tenant>> Tenant::start(const ExecutorOptions& base, const
   auto c = Client::connect(t->shm_url(), co);
   if (!c) return make_error(c.error().code, "tenant " + spec.name + ": frontend cannot reach its channel: " + c.error().message);
   t->client_ = std::move(*c);
-  t->mcp_ = std::make_unique<McpHttp>(make_tool_text_caller(t->client_));
+  // MCP roots narrow the tenant's root, never widen it (as for the workspace without tenants).
+  McpHttpOptions mo;
+  mo.roots = make_roots_support(t->client_, t->root_);
+  t->mcp_ = std::make_unique<McpHttp>(make_tool_text_caller(t->client_), std::string(kMcpServerName), kVersion, mo);
   t->max_in_flight_ = spec.quota.calls_in_flight;
   component_logger("executor")->info("tenant {}: root {}, channel {}", spec.name, t->root_, t->shm_url());
   return t;
@@ -159,6 +162,7 @@ void Tenant::drain() {
 void Tenant::stop() {
   std::call_once(stopped_, [this] {
     drain();
+    if (mcp_) mcp_->close();  // parked GET long polls (roots) end now
     mcp_.reset();
     client_.reset();
     if (sup_) sup_->stop();
