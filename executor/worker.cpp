@@ -26,6 +26,7 @@
 #include "executor/worker_options.hpp"
 #include "executor/worker_log.hpp"
 #include "orchestrator/bounded_json.hpp"
+#include "executor/tools/quota.hpp"
 #include "sandbox/lockdown.hpp"
 
 namespace shmcp::executor {
@@ -323,13 +324,29 @@ int worker_main(int argc, char** argv) {
   if (!seg) return 1;
   channel::WorkerSlot& slot = seg->worker(args->index);
   sandbox::Workspace ws = sandbox::Workspace::adopt(sandbox::UniqueFd(3), args->root);
+  // The workspace's storage quota, shared with the supervisor and the other workers: mapped before
+  // the sandbox (which allows no new shared mappings of files), its fd not needed after.
+  QuotaMapping quota_map;
+  std::optional<WorkspaceQuota> quota;
+  if (args->quota_fd >= 0) {
+    auto m = map_quota_block(args->quota_fd);
+    ::close(args->quota_fd);
+    if (!m) {
+      log->error("worker {}: {}", args->index, m.error().describe());
+      return 1;
+    }
+    quota_map = std::move(*m);
+    quota.emplace(quota_map.block(), args->index);
+  }
   Tools tools(ws, args->tools);
   tools.defer_close(true);  // closed after each reply (see Tools::defer_close)
+  if (quota) tools.set_quota(&*quota);
   std::optional<Tools> abort_tools;  // TEST-ONLY (kTestHookAbortMidWrite): only with test hooks on
   if (args->test_hooks) {
     ToolOptions aborting = args->tools;
     aborting.test_abort_after_fill = true;
     abort_tools.emplace(ws, aborting);
+    if (quota) abort_tools->set_quota(&*quota);
   }
   (void)Tools::list();  // build the static tools list before the sandbox limits allocation paths
 

@@ -22,6 +22,8 @@
 
 namespace shmcp::executor {
 
+class WorkspaceQuota;
+
 struct ContentBlock {
   enum class Kind : std::uint8_t { text = 0, image = 1, audio = 2, resource = 3 };
   Kind kind = Kind::text;
@@ -97,6 +99,10 @@ class Tools {
   void defer_close(bool defer) { defer_close_ = defer; }
   void close_deferred() noexcept { closing_.clear(); }
 
+  // The workspace's storage quota the write tools enforce (null: none, the default). Not owned;
+  // must outlive this object.
+  void set_quota(WorkspaceQuota* quota) noexcept { quota_ = quota; }
+
   // tools/list entries: name, description (ours), inputSchema (identical to the reference),
   // annotations, outputSchema.
   static const nlohmann::json& list();
@@ -107,6 +113,7 @@ class Tools {
   ToolOptions opts_;
   bool defer_close_ = false;
   std::vector<sandbox::UniqueFd> closing_;
+  WorkspaceQuota* quota_ = nullptr;
 };
 
 }  // namespace shmcp::executor
