@@ -11,6 +11,9 @@
 // symlinks, others). Only changes made through the tools are seen: files created, grown or removed
 // by anyone else (another process, a shell in the container) make the usage drift until the
 // supervisor rescans (Supervisor::rescan_quota).
+// Two writes racing to create or replace the same name both reserve against the size they saw before
+// either landed, so the count can end up too high by the loser's reservation (refusing more, never
+// less) until a rescan.
 //
 // Trust: the limits are enforced against model-written tool arguments, not against a compromised
 // worker, which can write the block like any other memory it maps. Kernel project quotas are the
