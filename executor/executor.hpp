@@ -51,6 +51,10 @@ struct ExecutorOptions {
   std::string worker_exe;                     // binary to exec for workers (our own)
   std::string log_level = "info";
   bool test_hooks = false;                    // --enable-test-hooks: TEST-ONLY pseudo-tools
+  // Storage quota of the workspace, enforced by the write tools (executor/tools/quota.hpp); 0 =
+  // unlimited. With either set, the supervisor counts the workspace's usage at start.
+  std::uint64_t quota_bytes = 0;
+  std::uint64_t quota_files = 0;
 };
 
 }  // namespace shmcp::executor

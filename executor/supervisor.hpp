@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "channel/base/result.hpp"
 #include "channel/segment.hpp"
 #include "executor/executor.hpp"
+#include "executor/tools/quota.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::executor {
@@ -36,11 +38,22 @@ class Supervisor {
   std::vector<pid_t> worker_pids() const;
   std::string metrics_text() const;  // Prometheus exposition of the channel's counters
 
+  // The workspace's storage quota (limits as configured, usage as the tools counted it), or
+  // std::nullopt when no quota is set. Any thread.
+  std::optional<QuotaUsage> quota_usage() const;
+  // Recounts the workspace's usage. The tools only see their own changes: files created, grown or
+  // removed by anything else (another process, a shell in the container) make the count drift until
+  // this runs. Calls in flight meanwhile may leave it off by what they change. Any thread; errors
+  // when no quota is set.
+  Result<QuotaUsage> rescan_quota();
+
  private:
   Supervisor() = default;
   Status spawn(std::uint32_t index);
   void monitor();
   void on_worker_exit(std::uint32_t index, int wstatus);
+  Status start_quota();  // supervisor_quota.cpp
+
 
   struct Worker {
     pid_t pid = -1;
@@ -59,5 +72,7 @@ class Supervisor {
   std::atomic<bool> draining_{false};  // stop(): no more respawns, monitor still running
   std::atomic<std::uint64_t> restarts_{0};
   std::unique_ptr<std::thread> monitor_;
+  QuotaMapping quota_;     // set when opt_ has a quota; shared with every worker
+  UniqueFd quota_fd_;      // its memfd, numbered above the fds a worker's are dup2'ed to
 };
 }  // namespace shmcp::executor
