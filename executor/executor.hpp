@@ -55,9 +55,14 @@ struct ExecutorOptions {
   // exit after idle_stop_ms without a call (0: they never do). Eager pools (the default) start
   // every worker in Supervisor::start and respawn them whenever they die.
   bool lazy_workers = false;
-  std::uint64_t quota_bytes = 0;  // STUB until the quota work merges
-  std::uint64_t quota_files = 0;
   std::uint64_t idle_stop_ms = 0;
+  // Storage quota of the workspace, enforced by the write tools (executor/tools/quota.hpp); 0 =
+  // unlimited. With either set, the supervisor counts the workspace's usage at start.
+  std::uint64_t quota_bytes = 0;
+  std::uint64_t quota_files = 0;
+  // Count usage even with no limit set, so that limits can be set later (Supervisor::
+  // set_quota_limits: a tenant's quota changed through the admin API).
+  bool count_usage = false;
 };
 
 }  // namespace shmcp::executor

@@ -72,6 +72,11 @@ Options:
   --read-only             tools may read but not change the workspace (Landlock read-only too)
   --call-timeout-ms N     deadline for calls that carry none                  [default: 30000]
   --max-read-bytes N      largest file a read tool returns                 [default: 67108864]
+  --quota-bytes N         storage quota: the write tools refuse a change that would take the
+                          regular files' total size past N bytes (counted at start; changes
+                          made outside the tools are not seen)          [default: 0, unlimited]
+  --quota-files N         the same for the number of entries (files, directories, links)
+                          below the workspace                           [default: 0, unlimited]
   --allow-hardlinks       allow reading/writing regular files with more than one hard link
   --fsync                 fsync every write before renaming it into place (survives a host
                           crash; a killed executor or container never loses acknowledged writes
@@ -114,8 +119,9 @@ Exits at end of input. A client that declares the roots capability is asked for 
 allowed). The same holds on `serve`'s /mcp.
 
 Options:
-  --workers N, --read-only, --call-timeout-ms N, --max-read-bytes N, --allow-hardlinks,
-  --allow-unsandboxed, --wait MODE, --spin-us N, --shm-dir DIR, --log-level LEVEL (default: warn)
+  --workers N, --read-only, --call-timeout-ms N, --max-read-bytes N, --quota-bytes N,
+  --quota-files N, --allow-hardlinks, --allow-unsandboxed, --wait MODE, --spin-us N,
+  --shm-dir DIR, --log-level LEVEL (default: warn)
                           as for `serve`; between requests the stdin loop also polls for
                           --spin-us (default 50) before it blocks, unless --wait block
   -h, --help              show this help
@@ -171,6 +177,8 @@ void add_common_options(CLI::App& app, ExecutorOptions& o) {
   app.add_flag_callback("--read-only", [&o] { o.read_only = o.tools.read_only = true; });
   cli::number(app, "--call-timeout-ms", o.call_timeout_ms, 1, 86'400'000);
   cli::number(app, "--max-read-bytes", o.tools.max_read_bytes, 1, 1ull << 32);
+  cli::number(app, "--quota-bytes", o.quota_bytes);
+  cli::number(app, "--quota-files", o.quota_files);
   app.add_flag("--allow-hardlinks", o.tools.allow_hardlinks);
   app.add_flag("--fsync", o.tools.fsync_writes);
   app.add_flag("--allow-unsandboxed", o.allow_unsandboxed);

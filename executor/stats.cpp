@@ -107,4 +107,20 @@ std::string prometheus_text(const channel::StatsBlock& s, std::uint64_t worker_r
   return out;
 }
 
+std::string quota_prometheus_text(const QuotaUsage& u) {
+  std::string out;
+  char buf[256];
+  auto gauge = [&](const char* name, const char* help, std::uint64_t v) {
+    std::snprintf(buf, sizeof buf, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
+                  static_cast<unsigned long long>(v));
+    out += buf;
+  };
+  gauge("shmcp_quota_used_bytes", "Bytes of regular files in the workspace, as the quota counts them.", u.used_bytes);
+  gauge("shmcp_quota_limit_bytes", "The workspace's byte quota (0: unlimited).", u.limit_bytes);
+  gauge("shmcp_quota_used_files", "Entries (files, directories, links) in the workspace, as the quota counts them.",
+        u.used_files);
+  gauge("shmcp_quota_limit_files", "The workspace's file quota (0: unlimited).", u.limit_files);
+  return out;
+}
+
 }  // namespace shmcp::executor

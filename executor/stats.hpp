@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "channel/control.hpp"
+#include "executor/tools/quota.hpp"
 
 namespace shmcp::executor {
 
@@ -36,5 +37,8 @@ void append_latency_histogram(std::string& out, const char* metric, const std::s
 // Prometheus text for the StatsBlock plus supervisor-side counters.
 std::string prometheus_text(const channel::StatsBlock& stats, std::uint64_t worker_restarts, std::uint32_t workers_alive,
                             std::uint32_t lanes_in_use);
+
+// The quota gauges (shmcp_quota_{used,limit}_{bytes,files}); a limit of 0 means unlimited.
+std::string quota_prometheus_text(const QuotaUsage& usage);
 
 }  // namespace shmcp::executor

@@ -30,9 +30,11 @@ void sleep_ns(std::uint64_t ns) {
 }
 
 // The fds a worker starts with: 0-2 /dev/null (opened in the child: the supervisor's stdout may
-// be the MCP stdio stream and its stderr a file), 3 the workspace, 4 the control region.
+// be the MCP stdio stream and its stderr a file), 3 the workspace, 4 the control region, 5 the
+// quota block (only with a quota).
 constexpr int kWorkerWorkspaceFd = 3;
 constexpr int kWorkerControlFd = 4;
+constexpr int kWorkerQuotaFd = 5;
 
 std::string describe_exit(int st) {
   if (WIFSIGNALED(st)) return std::string("killed by signal ") + sigabbrev_np(WTERMSIG(st));
@@ -55,6 +57,10 @@ Result<std::unique_ptr<Supervisor>> Supervisor::start(const ExecutorOptions& opt
   s->root_ = ws->root();
   s->ws_fd_ = sandbox::UniqueFd(fcntl(ws->fd(), F_DUPFD_CLOEXEC, 10));
   if (!s->ws_fd_) return sys_error(Errc::io, "dup workspace fd", errno);
+  s->limit_bytes_ = s->opt_.quota_bytes;
+  s->limit_files_ = s->opt_.quota_files;
+  if (s->opt_.quota_bytes != 0 || s->opt_.quota_files != 0 || s->opt_.count_usage)
+    if (auto st = s->start_quota(); !st) return st.error();
 
   channel::ChannelConfig cfg = s->opt_.channel_config;
   cfg.workers = s->opt_.workers;
@@ -127,6 +133,7 @@ Status Supervisor::spawn(std::uint32_t index) {
   wo.root = root_;
   wo.index = index;
   wo.control_fd = kWorkerControlFd;
+  wo.quota_fd = quota_fd_ ? kWorkerQuotaFd : -1;
   wo.read_only = opt_.read_only;
   wo.allow_unsandboxed = opt_.allow_unsandboxed;
   wo.policy = {opt_.wait, opt_.spin_ns};
@@ -156,6 +163,7 @@ Status Supervisor::spawn(std::uint32_t index) {
   envp.push_back(nullptr);
   const int ws_fd = ws_fd_.get();
   const int control_fd = seg_->control_fd();
+  const int quota_fd = quota_fd_.get();
 
   const pid_t pid = fork();
   if (pid < 0) return sys_error(Errc::io, "fork worker", errno);
@@ -163,7 +171,7 @@ Status Supervisor::spawn(std::uint32_t index) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    // Async-signal-safe calls only. None of the supervisor's descriptors survives but these two
+    // Async-signal-safe calls only. None of the supervisor's descriptors survives but these
     // (everything else is close-on-exec); stdio becomes /dev/null.
     const int null_fd = open("/dev/null", O_RDWR);
     if (null_fd < 0) _exit(126);
@@ -171,7 +179,8 @@ Status Supervisor::spawn(std::uint32_t index) {
       if (null_fd != fd && dup2(null_fd, fd) < 0) _exit(126);
     if (dup2(ws_fd, kWorkerWorkspaceFd) < 0) _exit(126);  // the worker adopts the workspace as fd 3
     if (dup2(control_fd, kWorkerControlFd) < 0) _exit(126);  // and maps the control region from fd 4
-    if (null_fd > kWorkerControlFd) close(null_fd);
+    if (quota_fd >= 0 && dup2(quota_fd, kWorkerQuotaFd) < 0) _exit(126);  // and the quota block from fd 5
+    if (null_fd > kWorkerQuotaFd) close(null_fd);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
@@ -204,6 +213,8 @@ void Supervisor::on_worker_exit(std::uint32_t index, int st) {
   }
   if (busy_lane != 0) log->warn("worker {} died with a call in flight on lane {}: answering '{}'", index, busy_lane - 1, why);
   channel::answer_for_dead_worker(*seg_, index, status, why);
+  // The write it died in never happened (or left only an unnamed file): its reservation goes back.
+  if (quota_) reclaim_slot(quota_.block(), index);
   w.pid = -1;
 }
 
@@ -241,6 +252,7 @@ void Supervisor::monitor() {
           if (WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
               seg_->worker(i).state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(channel::WorkerState::stopped)) {
             // Exited on its own between calls after its idle period: nothing was in flight.
+            if (quota_) reclaim_slot(quota_.block(), i);
             log->debug("worker {} (pid {}) of channel '{}' stopped after {} ms idle", i, w.pid, opt_.channel, opt_.idle_stop_ms);
             w.pid = -1;
             w.idle = true;
@@ -345,7 +357,9 @@ std::string Supervisor::metrics_text() const {
   for (std::uint32_t i = 0; i < seg_->worker_count(); ++i) alive += seg_->worker(i).state.load() == kServing;
   const std::uint32_t hw = std::min(seg_->header().lanes_high_water.load(), seg_->lane_count());
   for (std::uint32_t i = 0; i < hw; ++i) in_use += seg_->lane(i).claimed.load() != 0;
-  return prometheus_text(seg_->stats(), restarts_.load(), alive, in_use);
+  std::string text = prometheus_text(seg_->stats(), restarts_.load(), alive, in_use);
+  if (const auto q = quota_usage()) text += quota_prometheus_text(*q);
+  return text;
 }
 
 void Supervisor::stop() {

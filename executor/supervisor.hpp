@@ -17,6 +17,7 @@
 #include "channel/segment.hpp"
 #include "executor/executor.hpp"
 #include "executor/worker_budget.hpp"
+#include "executor/tools/quota.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::executor {
@@ -40,10 +41,20 @@ class Supervisor {
   std::uint64_t worker_restarts() const noexcept { return restarts_.load(); }
   std::vector<pid_t> worker_pids() const;
   std::uint32_t workers_alive() const;  // worker processes running (a lazy pool may have none)
-  std::string metrics_text() const;
-  struct QuotaUsage { std::uint64_t used_bytes = 0, used_files = 0, limit_bytes = 0, limit_files = 0; };  // STUB
-  std::optional<QuotaUsage> quota_usage() const { return std::nullopt; }  // STUB
-  void set_quota_limits(std::uint64_t, std::uint64_t) {}  // STUB  // Prometheus exposition of the channel's counters
+  std::string metrics_text() const;  // Prometheus exposition of the channel's counters
+
+  // The workspace's storage quota (limits as configured, usage as the tools counted it), or
+  // std::nullopt when no quota is set. Any thread.
+  std::optional<QuotaUsage> quota_usage() const;
+  // Recounts the workspace's usage. The tools only see their own changes: files created, grown or
+  // removed by anything else (another process, a shell in the container) make the count drift until
+  // this runs. Calls in flight meanwhile may leave it off by what they change. Any thread; errors
+  // when no quota is set.
+  Result<QuotaUsage> rescan_quota();
+  // New limits (0: unlimited) for a supervisor started with a quota; Errc::invalid_argument
+  // without one (its tools count nothing). Calls already past their reservation keep it. Any
+  // thread.
+  Status set_quota_limits(std::uint64_t bytes, std::uint64_t files);
 
  private:
   Supervisor() = default;
@@ -55,6 +66,8 @@ class Supervisor {
   // to `ns`, so a pool that stays idle costs no 5 ms polling and a first call is seen at once.
   void wait_for_demand(std::uint64_t ns);
   void on_worker_exit(std::uint32_t index, int wstatus);
+  Status start_quota();  // supervisor_quota.cpp
+
 
   struct Worker {
     pid_t pid = -1;
@@ -76,5 +89,10 @@ class Supervisor {
   std::atomic<bool> draining_{false};  // stop(): no more respawns, monitor still running
   std::atomic<std::uint64_t> restarts_{0};
   std::unique_ptr<std::thread> monitor_;
+  QuotaMapping quota_;     // set when opt_ has a quota; shared with every worker
+  UniqueFd quota_fd_;
+  // The limits as configured (quota_usage reports these, not the block's, which workers can
+  // write); set_quota_limits changes both.
+  std::atomic<std::uint64_t> limit_bytes_{0}, limit_files_{0};      // its memfd, numbered above the fds a worker's are dup2'ed to
 };
 }  // namespace shmcp::executor

@@ -27,6 +27,7 @@
 #include "executor/worker_options.hpp"
 #include "executor/worker_log.hpp"
 #include "orchestrator/bounded_json.hpp"
+#include "executor/tools/quota.hpp"
 #include "sandbox/lockdown.hpp"
 
 namespace shmcp::executor {
@@ -159,8 +160,11 @@ std::string_view primary_path(const nlohmann::json& args) {
 // cannot leave the root, and the walking tools stay beneath it.
 class RootedCall {
  public:
-  RootedCall(const sandbox::Workspace& ws, const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>& roots)
-      : ws_(ws) {
+  // `quota`: the workspace's storage quota (null: none); a rooted call's writes count against it
+  // like any other.
+  RootedCall(const sandbox::Workspace& ws, const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>& roots,
+             WorkspaceQuota* quota)
+      : ws_(ws), quota_(quota) {
     for (const auto* r : roots) {
       if (r == nullptr) continue;
       const std::string_view rel = r->string_view();
@@ -203,6 +207,7 @@ class RootedCall {
     if (!fd) return CallResult::error(fd.error().message);
     const auto rooted = sandbox::Workspace::adopt(std::move(fd).value(), names_[pick].display);
     Tools tools(rooted, opts);
+    tools.set_quota(quota_);
     // The tools with several paths resolve each beneath its own root: those need all of them
     // open (a root that does not open is left out, so its paths fall back to the primary root,
     // which refuses them).
@@ -227,6 +232,7 @@ class RootedCall {
 
  private:
   const sandbox::Workspace& ws_;
+  WorkspaceQuota* quota_;
   std::vector<sandbox::ResolvedName> names_;
 };
 
@@ -285,7 +291,7 @@ Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const 
         d.ok = false;
         break;
       } else if (r.roots() != nullptr && d.tix >= 0 && tool == "list_allowed_directories") {
-        result = RootedCall(s.ws, *r.roots()).list_allowed();
+        result = RootedCall(s.ws, *r.roots(), s.tools.quota()).list_allowed();
       } else if (r.args_type() == wire::Args::ReadTextFileArgs || r.args_type() == wire::Args::WriteFileArgs) {
         TypedArgs ta;
         if (const auto* a = r.args_as_ReadTextFileArgs()) {
@@ -296,7 +302,7 @@ Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const 
           ta = {TypedArgs::Shape::write, w->path()->string_view(), w->content()->string_view(), {}, {}};
         }
         if (r.roots() != nullptr && d.tix >= 0) {
-          result = RootedCall(s.ws, *r.roots()).run(ta.path, false, s.args.tools, [&](Tools& t) {
+          result = RootedCall(s.ws, *r.roots(), s.tools.quota()).run(ta.path, false, s.args.tools, [&](Tools& t) {
             return t.call_typed(tool, ta).value_or(CallResult::error("arguments do not match the tool"));
           });
         } else {
@@ -318,7 +324,7 @@ Dispatched dispatch(Serving& s, const wire::Request& r, std::uint64_t id, const 
           result = CallResult::error("Invalid arguments for " + std::string(tool) + ": arguments must be a JSON object");
         } else if (r.roots() != nullptr && d.tix >= 0) {
           const bool multi_path = tool == "read_multiple_files" || tool == "move_file";
-          result = RootedCall(s.ws, *r.roots()).run(primary_path(args_json), multi_path, s.args.tools, [&](Tools& t) {
+          result = RootedCall(s.ws, *r.roots(), s.tools.quota()).run(primary_path(args_json), multi_path, s.args.tools, [&](Tools& t) {
             return t.call(tool, args_json, tool_deadline).value_or(CallResult::error("Unknown tool: " + std::string(tool)));
           });
         } else {
@@ -445,13 +451,29 @@ int worker_main(int argc, char** argv) {
   if (!seg) return 1;
   channel::WorkerSlot& slot = seg->worker(args->index);
   sandbox::Workspace ws = sandbox::Workspace::adopt(sandbox::UniqueFd(3), args->root);
+  // The workspace's storage quota, shared with the supervisor and the other workers: mapped before
+  // the sandbox (which allows no new shared mappings of files), its fd not needed after.
+  QuotaMapping quota_map;
+  std::optional<WorkspaceQuota> quota;
+  if (args->quota_fd >= 0) {
+    auto m = map_quota_block(args->quota_fd);
+    ::close(args->quota_fd);
+    if (!m) {
+      log->error("worker {}: {}", args->index, m.error().describe());
+      return 1;
+    }
+    quota_map = std::move(*m);
+    quota.emplace(quota_map.block(), args->index);
+  }
   Tools tools(ws, args->tools);
   tools.defer_close(true);  // closed after each reply (see Tools::defer_close)
+  if (quota) tools.set_quota(&*quota);
   std::optional<Tools> abort_tools;  // TEST-ONLY (kTestHookAbortMidWrite): only with test hooks on
   if (args->test_hooks) {
     ToolOptions aborting = args->tools;
     aborting.test_abort_after_fill = true;
     abort_tools.emplace(ws, aborting);
+    if (quota) abort_tools->set_quota(&*quota);
   }
   (void)Tools::list();  // build the static tools list before the sandbox limits allocation paths
 

@@ -17,6 +17,10 @@ std::vector<std::string> to_argv(const WorkerOptions& o, const std::string& exe)
                                 "--call-timeout-ms", std::to_string(o.call_timeout_ms),
                                 "--max-call-timeout-ms", std::to_string(o.max_call_timeout_ms),
                                 "--log-level", o.log_level, "--idle-exit-ms", std::to_string(o.idle_exit_ms)};
+  if (o.quota_fd >= 0) {
+    a.emplace_back("--quota-fd");
+    a.emplace_back(std::to_string(o.quota_fd));
+  }
   if (o.read_only) a.emplace_back("--read-only");
   if (o.allow_unsandboxed) a.emplace_back("--allow-unsandboxed");
   if (o.tools.allow_hardlinks) a.emplace_back("--allow-hardlinks");
@@ -38,6 +42,7 @@ Result<WorkerOptions> parse_worker_options(int argc, const char* const* argv) {
   app.add_option("--root", o.root)->required();
   cli::number(app, "--index", o.index, 0, channel::kMaxWorkers - 1);
   cli::number(app, "--control-fd", o.control_fd, 0, 1u << 20)->required();
+  cli::number(app, "--quota-fd", o.quota_fd, 0, 1u << 20);
   app.add_flag("--read-only", o.read_only);
   app.add_flag("--allow-unsandboxed", o.allow_unsandboxed);
   app.add_flag("--allow-hardlinks", o.tools.allow_hardlinks);

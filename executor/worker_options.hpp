@@ -19,6 +19,7 @@ struct WorkerOptions {
   std::string root;                           // the workspace's canonical path (required)
   std::uint32_t index = 0;                    // worker slot, < channel::kMaxWorkers
   int control_fd = -1;                        // the inherited control region (required)
+  int quota_fd = -1;                          // the inherited quota block (quota.hpp); -1: no quota
   bool read_only = false;                     // Landlock read-only (tools.read_only follows it)
   bool allow_unsandboxed = false;
   channel::WaitPolicy policy;

@@ -93,6 +93,7 @@ Result<std::shared_ptr<Tenant>> Tenant::start(const ExecutorOptions& base, const
   o.channel_config.lanes = std::min(o.channel_config.lanes, spec.quota.calls_in_flight != 0 ? spec.quota.calls_in_flight : kDefaultTenantLanes);
   o.quota_bytes = spec.quota.bytes;
   o.quota_files = spec.quota.files;
+  o.count_usage = true;  // usage is reported, and quotas can be set later (admin API)
   t->channel_ = o.channel;
   auto sup = Supervisor::start(o, std::move(budget));
   if (!sup) return make_error(sup.error().code, "tenant " + spec.name + ": " + sup.error().message);
@@ -138,7 +139,7 @@ void Tenant::set_quota(const TenantQuota& q) {
   std::lock_guard lock(mu_);
   spec_.quota = q;
   max_in_flight_ = q.calls_in_flight;
-  sup_->set_quota_limits(q.bytes, q.files);
+  (void)sup_->set_quota_limits(q.bytes, q.files);  // tenants always count usage (start())
 }
 
 Status Tenant::enter() {

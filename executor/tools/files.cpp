@@ -233,7 +233,8 @@ Result<std::string> replace_with(const Ctx& c, const WriteTarget& t, std::string
 
 }  // namespace
 
-Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::string_view data) {
+Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::string_view data,
+                                 std::string_view verb) {
   auto name = c.ws.name(user_path);
   if (!name) return fail(name.error().message, name.error().code);
   const std::string display = name->display;
@@ -253,13 +254,30 @@ Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::
   }
   struct stat st {};
   std::optional<mode_t> keep_mode;
+  // What the write changes in the quota's count: a new name is a file more; a regular file's old
+  // bytes go, the new ones come (a symlink or other entry replaced only adds the new bytes).
+  std::uint64_t old_bytes = 0, new_files = 0;
   if (::fstatat(parent->dir.get(), parent->leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISDIR(st.st_mode)) return fail(node_errno_message(EISDIR, "open", display));
-    if (S_ISREG(st.st_mode)) keep_mode = st.st_mode & 0777;
+    if (S_ISREG(st.st_mode)) {
+      keep_mode = st.st_mode & 0777;
+      old_bytes = static_cast<std::uint64_t>(st.st_size);
+    }
   } else if (errno != ENOENT) {
     return fail(node_errno_message(errno, "open", display));
+  } else {
+    new_files = 1;
   }
-  return replace_with(c, WriteTarget{parent->dir.get(), parent->leaf, display, keep_mode}, data);
+  const WriteTarget target{parent->dir.get(), parent->leaf, display, keep_mode};
+  if (c.quota == nullptr) return replace_with(c, target, data);
+  // Reserved before anything is created (the temp file included): a refusal leaves no trace.
+  const std::uint64_t grow = data.size() > old_bytes ? data.size() - old_bytes : 0;
+  if (const QuotaRefusal r = c.quota->reserve(grow, new_files); r.what != QuotaRefusal::What::none)
+    return fail(quota_refusal_message(r, verb, display), Errc::too_large);
+  auto done = replace_with(c, target, data);
+  if (done) c.quota->commit(old_bytes - (data.size() - grow));  // frees what shrinking gave back
+  else c.quota->cancel();
+  return done;
 }
 
 }  // namespace shmcp::executor::detail

@@ -262,7 +262,7 @@ std::optional<CallResult> Tools::call(std::string_view tool, const json& args_in
     }
     if (opts_.read_only && spec->writes) return CallResult::error(detail::kReadOnlyMessage);
 
-    const detail::Ctx c{ws_, opts_, nullptr, &deadline, roots_};
+    const detail::Ctx c{ws_, opts_, nullptr, &deadline, quota_, roots_};
     // A tool that stops early on the deadline may return anything (a partial listing, an error):
     // whatever it is, the answer is the timeout.
     CallResult result = spec->run(*this, c, args);

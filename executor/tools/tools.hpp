@@ -22,6 +22,8 @@
 
 namespace shmcp::executor {
 
+class WorkspaceQuota;
+
 struct ContentBlock {
   enum class Kind : std::uint8_t { text = 0, image = 1, audio = 2, resource = 3 };
   Kind kind = Kind::text;
@@ -101,6 +103,11 @@ class Tools {
   void set_roots(const std::vector<const sandbox::Workspace*>* roots) { roots_ = roots; }
   void close_deferred() noexcept { closing_.clear(); }
 
+  // The workspace's storage quota the write tools enforce (null: none, the default). Not owned;
+  // must outlive this object.
+  void set_quota(WorkspaceQuota* quota) noexcept { quota_ = quota; }
+  WorkspaceQuota* quota() const noexcept { return quota_; }
+
   // tools/list entries: name, description (ours), inputSchema (identical to the reference),
   // annotations, outputSchema.
   static const nlohmann::json& list();
@@ -112,6 +119,7 @@ class Tools {
   bool defer_close_ = false;
   std::vector<sandbox::UniqueFd> closing_;
   const std::vector<const sandbox::Workspace*>* roots_ = nullptr;
+  WorkspaceQuota* quota_ = nullptr;
 };
 
 }  // namespace shmcp::executor

@@ -15,6 +15,7 @@
 
 #include "channel/base/result.hpp"
 #include "executor/tools/edit_diff.hpp"
+#include "executor/tools/quota.hpp"
 #include "executor/tools/tools.hpp"
 #include "sandbox/workspace.hpp"
 
@@ -28,6 +29,9 @@ struct Ctx {
   // The call's deadline (null: none). Loops whose work grows with the input poll it through
   // expired() (per syscall-sized step) or tick() (per cheap step) and return timed_out().
   CallDeadline* deadline = nullptr;
+  // The workspace's storage quota (null: none). Write tools reserve what a change adds before
+  // making it (see quota.hpp).
+  WorkspaceQuota* quota = nullptr;
   // A call narrowed to several roots (Tools::set_roots): the tools that take more than one path
   // (read_multiple_files, move_file) resolve each path beneath the root that holds it (ws_for);
   // `ws` is then the root of the call's primary path.
@@ -42,7 +46,7 @@ struct Ctx {
     return ws;
   }
   // This context with `w` as its workspace.
-  Ctx with(const sandbox::Workspace& w) const { return Ctx{w, opts, closing, deadline, roots}; }
+  Ctx with(const sandbox::Workspace& w) const { return Ctx{w, opts, closing, deadline, quota, roots}; }
 
   bool expired() const { return deadline != nullptr && deadline->expired(); }
   bool tick(std::uint64_t work = 1) const { return deadline != nullptr && deadline->tick(work); }
@@ -105,8 +109,11 @@ Result<FileBytes> read_regular(const Ctx& c, const sandbox::ResolvedName& name,
 // Atomically replaces (or creates) the file at user_path with `data`: temp file in the same
 // directory, fsync, keep the permission bits of an existing regular file, rename over the name.
 // A symlink or hard link at the name is replaced, never written through. On failure the temp file
-// is gone and the original untouched. Returns the display path.
-Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::string_view data);
+// is gone and the original untouched. With a quota, what the write adds (the size difference to
+// an existing regular file, a new file) is reserved first; a refusal ("quota exceeded: <verb> ...")
+// changes nothing. Returns the display path.
+Result<std::string> atomic_write(const Ctx& c, std::string_view user_path, std::string_view data,
+                                 std::string_view verb = "writing");
 
 // ---- directories (dirs.cpp) ------------------------------------------------------------------
 

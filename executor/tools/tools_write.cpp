@@ -26,7 +26,7 @@ CallResult edit_file(const Ctx& c, std::string_view path, const std::vector<edit
   // Past the deadline nothing is written: the caller is told the call timed out.
   if (c.hit()) return CallResult::error("deadline passed");
   if (!dry_run) {
-    auto written = atomic_write(c, path, *modified);
+    auto written = atomic_write(c, path, *modified, "editing");
     if (!written) return CallResult::error(written.error().message);
   }
   return CallResult::text(std::move(text));
@@ -53,8 +53,20 @@ CallResult create_directory(const Ctx& c, std::string_view path) {
     if (comp == "." || comp == "..") continue;
     auto parent = c.ws.open_parent(prefix);
     if (!parent) return CallResult::error(ws_error_message(parent.error(), "mkdir", display));
-    if (::mkdirat(parent->dir.get(), parent->leaf.c_str(), 0777) == 0) continue;
+    if (c.quota != nullptr) {
+      // One file per directory this call creates. Refused: fine if it is already there (mkdir -p).
+      if (const QuotaRefusal r = c.quota->reserve(0, 1); r.what != QuotaRefusal::What::none) {
+        if (c.ws.open(prefix, O_PATH | O_DIRECTORY)) continue;
+        return CallResult::error(quota_refusal_message(r, "creating directory", display));
+      }
+    }
+    const int made = ::mkdirat(parent->dir.get(), parent->leaf.c_str(), 0777);
     int err = errno;
+    if (c.quota != nullptr) {
+      if (made == 0) c.quota->commit();
+      else c.quota->cancel();
+    }
+    if (made == 0) continue;
     if (err != EEXIST) return CallResult::error(node_errno_message(err, "mkdir", display));
     auto existing = c.ws.open(prefix, O_PATH | O_DIRECTORY);
     if (!existing) {
@@ -95,7 +107,8 @@ CallResult move_file(const Ctx& c, std::string_view source, std::string_view des
     }
     return CallResult::error(ws_error_message(e, "rename", dn->display));
   }
-  // RENAME_NOREPLACE makes "never overwrite" atomic instead of an lstat-then-rename race.
+  // RENAME_NOREPLACE makes "never overwrite" atomic instead of an lstat-then-rename race. It also
+  // keeps the quota's usage as it is (no name is replaced, nothing is copied): no reservation.
   if (::renameat2(sp->dir.get(), sp->leaf.c_str(), dp->dir.get(), dp->leaf.c_str(), RENAME_NOREPLACE) != 0) {
     int err = errno;
     if (err == EEXIST) return CallResult::error("Destination already exists: " + dn->display);
@@ -109,7 +122,7 @@ CallResult move_file(const Ctx& c, std::string_view source, std::string_view des
 CallResult Tools::write_file(std::string_view path, std::string_view content) {
   try {
     if (opts_.read_only) return CallResult::error(detail::kReadOnlyMessage);
-    const detail::Ctx c{ws_, opts_};
+    const detail::Ctx c{ws_, opts_, nullptr, nullptr, quota_};
     auto written = detail::atomic_write(c, path, content);
     if (!written) return CallResult::error(written.error().message);
     return CallResult::text("Successfully wrote to " + std::string(path));

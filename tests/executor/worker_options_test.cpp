@@ -22,6 +22,7 @@ void expect_same(const WorkerOptions& a, const WorkerOptions& b) {
   EXPECT_EQ(a.root, b.root);
   EXPECT_EQ(a.index, b.index);
   EXPECT_EQ(a.control_fd, b.control_fd);
+  EXPECT_EQ(a.quota_fd, b.quota_fd);
   EXPECT_EQ(a.read_only, b.read_only);
   EXPECT_EQ(a.allow_unsandboxed, b.allow_unsandboxed);
   EXPECT_EQ(a.policy.mode, b.policy.mode);
@@ -50,6 +51,7 @@ WorkerOptions everything_changed() {
   o.root = "/srv/work space";
   o.index = 7;
   o.control_fd = 4;
+  o.quota_fd = 5;
   o.read_only = o.tools.read_only = true;
   o.allow_unsandboxed = true;
   o.policy.mode = channel::WaitMode::block;
@@ -109,6 +111,7 @@ TEST(WorkerOptions, MalformedCommandLinesAreRefusedWithAReason) {
       {{"--spin-ns", "fast"}, "--spin-ns expects a number"},
       {{"--wait", "sometimes"}, "wait mode"},
       {{"--log-level"}, "--log-level needs a value"},
+      {{"--quota-fd", "five"}, "--quota-fd expects a number"},
   };
   for (const auto& [extra, reason] : cases) {
     auto args = base;
