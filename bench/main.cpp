@@ -17,11 +17,14 @@ namespace cli = shmcp::cli;
 constexpr const char* kUsage =
     "usage: shmcp-bench channel [--iterations N] [--warmup N] [--json FILE] [--shm-dir DIR [--dir-seconds N]]\n"
     "       shmcp-bench tools [--quick] [--out DIR] [--reference-server PATH] [...]\n"
+    "       shmcp-bench tenants [--tenants N] [...]\n"
     "\n"
     "channel  round trips of an empty call between two processes: the raw cache-line floor,\n"
     "         the shm channel (spin, adaptive, adaptive after idling, pipelined) and HTTP.\n"
     "tools    tool calls against a real executor over shm, HTTP, MCP stdio and the reference\n"
     "         MCP server (`shmcp-bench tools --help` for its options)\n"
+    "tenants  many tenants on one executor: memory and /dev/shm per tenant, idle CPU, cold first\n"
+    "         calls, and one tenant's latency next to a saturating neighbour\n"
     "\n"
     "  --iterations N  measured round trips per closed-loop transport (default 200000)\n"
     "  --warmup N      unmeasured round trips first (default 20000)\n"
@@ -48,11 +51,13 @@ int main(int argc, char** argv) {
   }
   // tools parses its own options (tools_bench.cpp), argv[1] "tools" standing for the program.
   if (cmd == "tools") return shmcp::bench::tools_bench(argc - 1, argv + 1);
+  if (cmd == "tenants") return shmcp::bench::tenants_bench(argc - 1, argv + 1);
   CLI::App app("shmcp-bench", "shmcp-bench");
   cli::configure(app, kUsage);
   CLI::App* channel = app.add_subcommand("channel");
   cli::configure(*channel, kUsage);
   app.add_subcommand("tools");  // listed for `unknown command`; dispatched above
+  app.add_subcommand("tenants");
   shmcp::bench::Options opt;
   channel->add_option_function<std::string>("--iterations", [&opt](const std::string& v) {
     opt.iterations = cli::parse_u64("--iterations", v);

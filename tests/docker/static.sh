@@ -32,6 +32,14 @@ echo "== compose: docker-compose $(docker-compose version --short 2>/dev/null) c
 docker-compose -f "$repo/docker/compose.yaml" config -q
 # The agent example (docker/compose.agent.yaml: documentation, never started in CI) must stay valid too.
 [[ -f $repo/docker/compose.agent.yaml ]] && docker-compose -f "$repo/docker/compose.agent.yaml" config -q
+# So must the two-tenant example (its secrets' files are made by the user: stand-ins here).
+if [[ -f $repo/docker/compose.tenants.yaml ]]; then
+  mkdir -p "$work/tenants/tenants/secrets"
+  cp "$repo/docker/compose.tenants.yaml" "$work/tenants/"
+  cp "$repo/docker/tenants/tenants.json" "$work/tenants/tenants/"
+  for t in alice bob admin; do echo "stand-in-token-0123456789" > "$work/tenants/tenants/secrets/$t.token"; done
+  docker-compose -f "$work/tenants/compose.tenants.yaml" config -q
+fi
 if [[ -f $repo/docker/compose.ci.yaml ]]; then
   docker-compose -f "$repo/docker/compose.yaml" -f "$repo/docker/compose.ci.yaml" config -q
 fi
@@ -49,12 +57,16 @@ if ! cmp -s "$chk/package-lock.json" "$chk/node_modules/.shmcp-lock" 2>/dev/null
 fi
 rm -rf "$chk/generated"
 (cd "$chk" && node gen.js generated/manifests.ts "$repo"/docker/k8s/*.yaml)
-# The agent example (docker/k8s-agent: documentation, never applied in CI) is type-checked as well.
+# The examples (docker/k8s-tenants, docker/k8s-agent: documentation, never applied in CI) are
+# type-checked as well.
+if compgen -G "$repo/docker/k8s-tenants/*.yaml" >/dev/null; then
+  (cd "$chk" && node gen.js generated/tenants.ts "$repo"/docker/k8s-tenants/*.yaml)
+fi
 if compgen -G "$repo/docker/k8s-agent/*.yaml" >/dev/null; then
   (cd "$chk" && node gen.js generated/agent.ts "$repo"/docker/k8s-agent/*.yaml)
 fi
 (cd "$chk" && ./node_modules/.bin/tsc -p tsconfig.json)
-echo "ok - docker/k8s/*.yaml and docker/k8s-agent/*.yaml type-check strictly against kubernetes-types $(node -p "require('$chk/node_modules/kubernetes-types/package.json').version")"
+echo "ok - docker/k8s/*.yaml, docker/k8s-tenants/*.yaml and docker/k8s-agent/*.yaml type-check strictly against kubernetes-types $(node -p "require('$chk/node_modules/kubernetes-types/package.json').version")"
 
 # The checker must be able to fail: a misspelled field and a wrong type are both rejected.
 neg="$chk/generated-neg"
