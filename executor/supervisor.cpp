@@ -22,7 +22,7 @@ constexpr std::uint64_t kMonitorPeriodNs = 5'000'000;     // deadline enforcemen
 constexpr std::uint64_t kReclaimPeriodNs = 100'000'000;   // dead-client lane reclaim
 constexpr std::uint64_t kStartTimeoutNs = 15'000'000'000; // worker attach + sandbox
 constexpr std::uint64_t kDrainTimeoutNs = 10'000'000'000; // in-flight calls at shutdown
-constexpr std::uint64_t kIdleDemandWaitNs = 100'000'000; // a lazy pool with no worker: repair passes
+constexpr std::uint64_t kIdleDemandWaitNs = 1'000'000'000; // a lazy pool with no worker: its repair passes (a call wakes it at once)
 
 void sleep_ns(std::uint64_t ns) {
   timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
