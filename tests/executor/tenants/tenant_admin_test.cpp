@@ -260,3 +260,43 @@ TEST(TenantAdmin, MetricsCarryATenantLabelAndTheVolumesUsage) {
 
 }  // namespace
 }  // namespace shmcp::testing
+
+namespace shmcp::testing {
+namespace {
+
+TEST(TenantQuota, ATenantsQuotaIsExactItsUsageListedAndChangeableAtRunTime) {
+  TenantExecutor t("tenant-quota", {},
+                   R"([{"name": "alice", "token_file": "alice.token", "quota": {"bytes": 1017}},
+                       {"name": "bob", "token_file": "bob.token"}])");
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  // alice holds secret.txt (17 bytes): 1000 more fit exactly, one more byte does not.
+  const std::string fill(1000, 'a');
+  HttpAnswer ok = t.execute(kAliceToken, "write_file", {{"path", "fill.txt"}, {"content", fill}});
+  ASSERT_EQ(ok.status, 200);
+  EXPECT_FALSE(ok.json.value("isError", true)) << ok.body;
+  HttpAnswer over = t.execute(kAliceToken, "write_file", {{"path", "one.txt"}, {"content", "x"}});
+  ASSERT_EQ(over.status, 200);
+  EXPECT_TRUE(over.json.value("isError", false)) << over.body;
+  EXPECT_NE(result_text(over.json).find("quota exceeded"), std::string::npos) << over.body;
+  EXPECT_FALSE(path_exists(t.root("alice") + "/one.txt"));
+  // A move adds nothing: it works in a full tenant.
+  EXPECT_FALSE(t.execute(kAliceToken, "move_file", {{"source", "fill.txt"}, {"destination", "moved.txt"}}).json.value("isError", true));
+  // bob has no quota: alice's being full is not his concern.
+  EXPECT_FALSE(t.execute(kBobToken, "write_file", {{"path", "big.txt"}, {"content", std::string(5000, 'b')}}).json.value("isError", true));
+  // Usage is listed; raising the quota lets the write through at once.
+  HttpAnswer show = t.admin("GET", "/admin/tenants/alice");
+  ASSERT_EQ(show.status, 200);
+  EXPECT_EQ(show.json["usage"]["bytes"], 1017);
+  ASSERT_EQ(t.admin("PATCH", "/admin/tenants/alice", R"({"quota": {"bytes": 1018}})").status, 200);
+  EXPECT_FALSE(t.execute(kAliceToken, "write_file", {{"path", "one.txt"}, {"content", "x"}}).json.value("isError", true));
+  EXPECT_TRUE(t.execute(kAliceToken, "write_file", {{"path", "two.txt"}, {"content", "y"}}).json.value("isError", false));
+  // A files quota set at run time counts what is there already.
+  ASSERT_EQ(t.admin("PATCH", "/admin/tenants/alice", R"({"quota": {"bytes": 0, "files": 3}})").status, 200);
+  EXPECT_TRUE(t.execute(kAliceToken, "create_directory", {{"path", "d"}}).json.value("isError", false));  // secret, moved, one
+  std::string metrics = t.request("GET", "/metrics", kAdminToken).body;
+  EXPECT_NE(metrics.find("shmcp_tenant_used_files{tenant=\"alice\"} 3"), std::string::npos) << metrics;
+}
+
+}  // namespace
+}  // namespace shmcp::testing
