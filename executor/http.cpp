@@ -51,13 +51,6 @@ void json_reply(httplib::Response& res, int status, const nlohmann::json& j) {
   res.set_content(to_json_text(j), "application/json");
 }
 
-// Compares without an early exit so response timing doesn't reveal how much of a guess matched.
-bool token_equal(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
-  return diff == 0 && !b.empty();
-}
-
 // cpp-httplib's default pool has a few threads behind an unbounded FIFO, so a dozen connections
 // that send nothing hold every thread for the keep-alive timeout and queue all others (GET /health
 // included) behind them. Here every accepted connection gets a thread at once, up to `max`
@@ -153,7 +146,7 @@ class WorkspaceBackend final : public HttpBackend {
       : sup_(sup), client_(std::move(client)), mcp_(std::move(mcp)), token_(std::move(token)) {}
   bool authorized(HttpAccess what, std::string_view bearer) const override {
     if (what == HttpAccess::admin) return false;
-    return token_.empty() || token_equal(std::string(bearer), token_);
+    return token_.empty() || token_equal(bearer, token_);
   }
   Result<HttpTarget> target(std::string_view bearer) override {
     if (!authorized(HttpAccess::call, bearer)) return make_error(Errc::access_denied, "missing or invalid bearer token");

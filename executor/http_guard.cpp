@@ -79,4 +79,11 @@ bool is_json_content_type(std::string_view content_type) {
   return trim(std::string_view(ct).substr(0, ct.find(';'))) == "application/json";
 }
 
+bool token_equal(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < given.size(); ++i)
+    diff |= static_cast<unsigned char>(given[i] ^ expected[i % (expected.empty() ? 1 : expected.size())]);
+  return diff == 0 && !expected.empty();
+}
+
 }  // namespace shmcp::executor

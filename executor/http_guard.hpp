@@ -28,4 +28,8 @@ bool host_allowed(std::string_view host, std::string_view bound_host, const std:
 // True if a Content-Type header value is application/json (parameters such as charset allowed).
 bool is_json_content_type(std::string_view content_type);
 
+// Bearer token comparison without an early exit, so response timing doesn't reveal how much of a
+// guess matched. False when `expected` is empty.
+bool token_equal(std::string_view given, std::string_view expected);
+
 }  // namespace shmcp::executor

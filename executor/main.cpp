@@ -261,6 +261,25 @@ ClientOptions frontend_client_options(const ExecutorOptions& o) {
   return co;
 }
 
+// The HTTP frontend on --http for `backend`; null (the reason logged) if it cannot start.
+std::unique_ptr<HttpFrontend> start_http(const ExecutorOptions& o, HttpOptions ho, std::shared_ptr<HttpBackend> backend) {
+  ho.host = o.http_host;
+  ho.port = o.http_port;
+  auto h = HttpFrontend::start(std::move(backend), ho);
+  if (!h) {
+    component_logger("executor")->critical("{}", h.error().describe());
+    return nullptr;
+  }
+  return std::move(*h);
+}
+
+// Blocks until SIGTERM or SIGINT (blocked in every thread by block_shutdown_signals).
+void await_shutdown_signal(sigset_t& sigs) {
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  component_logger("executor")->info("received {}: finishing in-flight calls", sigabbrev_np(sig));
+}
+
 // serve --tenants: no shared workspace channel; every tenant has its own (TenantManager).
 int serve_tenants(ExecutorOptions o, HttpOptions ho, const TenantFlags& tf) {
   o.worker_exe = self_exe();
@@ -283,18 +302,10 @@ int serve_tenants(ExecutorOptions o, HttpOptions ho, const TenantFlags& tf) {
   std::shared_ptr<TenantManager> tenants = std::move(*mgr);
   std::unique_ptr<HttpFrontend> http;
   if (o.http) {
-    ho.host = o.http_host;
-    ho.port = o.http_port;
-    auto h = HttpFrontend::start(make_tenant_backend(tenants, tf.admin_token, ho.max_body_bytes), ho);
-    if (!h) {
-      log->critical("{}", h.error().describe());
-      return 1;
-    }
-    http = std::move(*h);
+    http = start_http(o, ho, make_tenant_backend(tenants, tf.admin_token, ho.max_body_bytes));
+    if (!http) return 1;
   }
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  log->info("received {}: finishing in-flight calls", sigabbrev_np(sig));
+  await_shutdown_signal(sigs);
   if (http) http->stop();
   tenants->stop();
   return 0;
@@ -328,18 +339,10 @@ int serve(ExecutorOptions o, HttpOptions ho) {
     McpHttpHandler handler = [m = mcp_http.get()](const std::string& method,
                                                   const std::map<std::string, std::string>& headers,
                                                   const std::string& body) { return m->handle(method, headers, body); };
-    ho.host = o.http_host;
-    ho.port = o.http_port;
-    auto h = HttpFrontend::start(make_workspace_backend(**sup, client, handler, o.token), ho);
-    if (!h) {
-      log->critical("{}", h.error().describe());
-      return 1;
-    }
-    http = std::move(*h);
+    http = start_http(o, ho, make_workspace_backend(**sup, client, handler, o.token));
+    if (!http) return 1;
   }
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  log->info("received {}: finishing in-flight calls", sigabbrev_np(sig));
+  await_shutdown_signal(sigs);
   if (mcp_http) mcp_http->close();  // parked GET long polls end now, not after get_park
   if (http) http->stop();
   (*sup)->stop();

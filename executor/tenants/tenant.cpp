@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/base/log.hpp"
+#include "executor/http_guard.hpp"
 #include "executor/mcp.hpp"
 #include "sandbox/open_how.hpp"
 #include "sandbox/workspace.hpp"
@@ -14,13 +15,6 @@
 namespace shmcp::executor {
 
 namespace {
-
-// Compares without an early exit (see the HTTP gate's token_equal).
-bool equal_constant_time(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
-  return diff == 0 && !b.empty();
-}
 
 // mkdir -p of `rel` beneath the workspace fd, in the kernel: every component is created with
 // mkdirat on its parent's handle and opened with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, so a
@@ -113,7 +107,7 @@ Result<std::shared_ptr<Tenant>> Tenant::start(const ExecutorOptions& base, const
   // MCP roots narrow the tenant's root, never widen it (as for the workspace without tenants).
   McpHttpOptions mo;
   mo.roots = make_roots_support(t->client_, t->root_);
-  t->mcp_ = std::make_unique<McpHttp>(make_tool_text_caller(t->client_), std::string(kMcpServerName), kVersion, mo);
+  t->mcp_ = std::make_shared<McpHttp>(make_tool_text_caller(t->client_), std::string(kMcpServerName), kVersion, mo);
   t->max_in_flight_ = spec.quota.calls_in_flight;
   component_logger("executor")->info("tenant {}: root {}, channel {}", spec.name, t->root_, t->shm_url());
   return t;
@@ -123,6 +117,16 @@ Tenant::~Tenant() { stop(); }
 
 std::string Tenant::shm_url() const { return shmcp::shm_url(channel_, shm_dir_); }
 
+std::shared_ptr<Client> Tenant::client() const {
+  std::lock_guard lock(mu_);
+  return client_;
+}
+
+std::shared_ptr<McpHttp> Tenant::mcp() const {
+  std::lock_guard lock(mu_);
+  return mcp_;
+}
+
 TenantSpec Tenant::spec() const {
   std::lock_guard lock(mu_);
   return spec_;
@@ -131,7 +135,7 @@ TenantSpec Tenant::spec() const {
 bool Tenant::has_token(std::string_view bearer) const {
   std::lock_guard lock(mu_);
   bool match = false;
-  for (const auto& t : spec_.tokens) match |= equal_constant_time(bearer, t);
+  for (const auto& t : spec_.tokens) match |= token_equal(bearer, t);
   return match;
 }
 
@@ -163,9 +167,13 @@ void Tenant::drain() {
 void Tenant::stop() {
   std::call_once(stopped_, [this] {
     drain();
-    if (mcp_) mcp_->close();  // parked GET long polls (roots) end now
-    mcp_.reset();
-    client_.reset();
+    std::shared_ptr<McpHttp> mcp;
+    {
+      std::lock_guard lock(mu_);
+      mcp = std::move(mcp_);
+      client_.reset();
+    }
+    if (mcp) mcp->close();  // parked GET long polls (roots) end now
     if (sup_) sup_->stop();
   });
 }

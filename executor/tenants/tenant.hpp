@@ -40,8 +40,10 @@ class Tenant {
   const std::string& channel() const noexcept { return channel_; }  // segment name
   std::string shm_url() const;
   Supervisor& supervisor() noexcept { return *sup_; }
-  const std::shared_ptr<Client>& client() const noexcept { return client_; }
-  McpHttp& mcp() noexcept { return *mcp_; }
+  // The frontends' client of the channel and the tenant's /mcp sessions; null once stopped. A
+  // request holds its own references, so stop() racing it never frees what it uses.
+  std::shared_ptr<Client> client() const;
+  std::shared_ptr<McpHttp> mcp() const;
 
   TenantSpec spec() const;
   bool has_token(std::string_view bearer) const;  // constant time per token
@@ -67,11 +69,11 @@ class Tenant {
  private:
   Tenant() = default;
   std::string name_, root_, channel_, shm_dir_;
-  mutable std::mutex mu_;  // spec_
+  mutable std::mutex mu_;  // spec_, client_, mcp_
   TenantSpec spec_;
   std::unique_ptr<Supervisor> sup_;
   std::shared_ptr<Client> client_;
-  std::unique_ptr<McpHttp> mcp_;
+  std::shared_ptr<McpHttp> mcp_;
   std::atomic<std::uint32_t> in_flight_{0};
   std::atomic<std::uint32_t> max_in_flight_{0};
   std::atomic<bool> draining_{false};

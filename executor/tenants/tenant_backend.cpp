@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "executor/http_guard.hpp"
 #include "executor/mcp.hpp"
 #include "orchestrator/bounded_json.hpp"
 #include "orchestrator/convert.hpp"
@@ -12,12 +13,6 @@
 namespace shmcp::executor {
 
 namespace {
-
-bool equal_constant_time(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
-  return diff == 0 && !b.empty();
-}
 
 HttpReply json_reply(int status, const nlohmann::json& j) { return HttpReply{status, "application/json", to_json_text(j), {}}; }
 HttpReply error_reply(int status, const std::string& message) { return json_reply(status, {{"error", message}}); }
@@ -58,18 +53,22 @@ class TenantBackend final : public HttpBackend {
 
   bool authorized(HttpAccess what, std::string_view bearer) const override {
     if (what == HttpAccess::call) return tenants_->find_by_token(bearer) != nullptr;
-    return !admin_token_.empty() && equal_constant_time(bearer, admin_token_);
+    return !admin_token_.empty() && token_equal(bearer, admin_token_);
   }
 
   Result<HttpTarget> target(std::string_view bearer) override {
     std::shared_ptr<Tenant> t = tenants_->find_by_token(bearer);
     if (!t) return make_error(Errc::access_denied, "missing or invalid bearer token");
     if (auto s = t->enter(); !s) return s.error();
-    // The hold keeps the tenant (its client, its sessions) alive and counts the call in flight.
+    // The hold counts the call in flight; the client and sessions are the request's own
+    // references (a delete racing the request stops the tenant without freeing them under it).
     std::shared_ptr<void> hold(t.get(), [t](void*) { t->leave(); });
-    McpHttpHandler mcp = [t](const std::string& method, const std::map<std::string, std::string>& headers,
-                             const std::string& body) { return t->mcp().handle(method, headers, body); };
-    return HttpTarget{t->client(), std::move(mcp), std::move(hold)};
+    std::shared_ptr<Client> client = t->client();
+    std::shared_ptr<McpHttp> sessions = t->mcp();
+    if (!client || !sessions) return make_error(Errc::closed, "tenant " + t->name() + " is stopping");
+    McpHttpHandler mcp = [sessions](const std::string& method, const std::map<std::string, std::string>& headers,
+                                    const std::string& body) { return sessions->handle(method, headers, body); };
+    return HttpTarget{std::move(client), std::move(mcp), std::move(hold)};
   }
 
   nlohmann::json health(bool detailed) const override {
