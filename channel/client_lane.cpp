@@ -14,19 +14,23 @@ Result<ClientLane> ClientLane::claim(std::shared_ptr<Segment> segment) {
   c.resp_ = c.seg_->response_ring(c.lease_.index);
   LaneControl& lc = c.seg_->lane(c.lease_.index);
   c.gen_ = (lc.client_gen.fetch_add(1, std::memory_order_relaxed) + 1) & 0xFFFFFFu;
-  // Rings whose head and tail contradict each other were overwritten (a hostile client may write
-  // any lane): no worker would ever make sense of them, so they are reset like a poisoned lane's.
-  // (A worker that holds such a lane finds it corrupt and poisons it; see ServerEndpoint::next.)
-  if (lc.poisoned.load(std::memory_order_acquire) != 0 ||
-      (lc.server_owner.load(std::memory_order_acquire) == 0 && (!c.req_.consistent() || !c.resp_.consistent()))) {
-    // A predecessor left garbage that made the workers drop this lane. No worker reads it while
-    // the mark is set, so start both rings afresh, then let the workers back in.
+  // A lane no worker serves starts afresh: whatever a predecessor left in its rings (requests of
+  // a client that died or gave up, garbage a hostile client wrote, positions a truncation of the
+  // segment zeroed under a writer that then stored a stale one, which leaves a hole no
+  // consistency check can see) could otherwise keep it unservable for good.
+  // Handshake with ServerEndpoint::try_take (both seq_cst): we raise the mark, then look at the
+  // owner; a worker installs its token, then looks at the mark. At least one of us sees the
+  // other, so no worker reads the rings while they are reset.
+  const std::uint32_t was_poisoned = lc.poisoned.exchange(1, std::memory_order_seq_cst);
+  if (lc.server_owner.load(std::memory_order_seq_cst) == 0) {
     c.req_.reset();
     c.resp_.reset();
     lc.poisoned.store(0, std::memory_order_release);
     return c;
   }
-  // A predecessor that died mid-send may have left a slot published without advancing tail.
+  // A worker still answers a predecessor's call: continue from the shared positions (the
+  // predecessor may have died mid-send, leaving a slot published without advancing tail).
+  lc.poisoned.store(was_poisoned, std::memory_order_release);
   c.req_.recover_producer();
   return c;
 }
@@ -66,9 +70,7 @@ Status ClientLane::check_executor() const {
     return make_error(Errc::peer_dead, "the executor serving channel '" + seg_->name() + "' died");
   // A new epoch in a live executor's segment: it was truncated and restored (Segment::restore_size).
   // (The word is client-writable too; the executor puts a forged value back within milliseconds.)
-  auto* words = reinterpret_cast<std::uint64_t*>(&seg_->header());
-  const std::uint64_t epoch = std::atomic_ref<std::uint64_t>(words[offsetof(SegmentHeader, epoch) / 8]).load(std::memory_order_acquire);
-  if (epoch != seg_->epoch())
+  if (seg_->current_epoch() != seg_->epoch())
     return make_error(Errc::peer_dead, "the executor reset channel '" + seg_->name() + "' (its segment was resized); reconnect");
   // A lane the workers dropped as corrupt is never served until a new claim resets it: say so at
   // this check rather than at the deadline, so the caller moves to a fresh lane at once.
@@ -109,8 +111,14 @@ Status ClientLane::send(std::uint64_t id, std::span<const std::byte> request, De
 
 Result<std::span<const std::byte>> ClientLane::receive(Deadline& deadline, const WaitPolicy& policy,
                                                        std::uint64_t* id_out) {
+  const std::uint64_t faults = truncation_faults();
   auto id = resp_.receive(buf_, policy, deadline, [this] { return check_executor(); });
   if (!id) return explain_timeout(std::move(id).error());
+  // Copied while a truncation zeroed pages of this lane: the response may hold zeros where the
+  // worker's bytes were. Never hand it on as a result (see Segment::restore_size).
+  if (truncation_faults() != faults || seg_->current_epoch() != seg_->epoch())
+    return make_error(Errc::peer_dead, "the executor reset channel '" + seg_->name() + "' (its segment was resized) "
+                                       "while the response was read; reconnect (the call's outcome is unknown)");
   if (id_out) *id_out = *id;
   return std::span<const std::byte>(buf_.data(), buf_.size());
 }

@@ -149,6 +149,9 @@ std::atomic<std::uint64_t> g_fault_burst_start{0}, g_fault_last{0};
 // Set when the handler put an owner's size back: restore_size must still re-epoch (the pages past
 // the cut came back zeroed) although it finds the size right.
 std::atomic<bool> g_regrown_by_guard{false};
+// Faults this process's guard waited out or repaired: an access that faulted read (or wrote) a
+// page the truncation had zeroed, so whatever it copied may be zeros (see truncation_faults()).
+std::atomic<std::uint64_t> g_guard_faults{0};
 constexpr std::uint64_t kFaultGiveUpNs = 2'000'000'000ull;
 
 std::uint64_t mono_now() noexcept {
@@ -169,10 +172,20 @@ void on_sigbus(int, siginfo_t* si, void*) {
       // is tmpfs failing to back a page a regrow left sparse: reserve again; if even that fails,
       // back the page privately so this process survives (restore_size re-reserves later).
       const auto len = static_cast<off_t>(g.len.load(std::memory_order_relaxed));
+      g_guard_faults.fetch_add(1, std::memory_order_relaxed);
       struct stat st {};
-      if (fstat(fd, &st) == 0 && st.st_size != len && ftruncate(fd, len) == 0) {
-        g_regrown_by_guard.store(true, std::memory_order_relaxed);
-        return;
+      if (fstat(fd, &st) == 0 && st.st_size != len) {
+        // Before the size comes back, the epoch moves (where the header survived the cut): a
+        // party that reads a zeroed page after the regrow then also sees a new epoch and drops
+        // what it read. restore_size picks the real new epoch at its next pass.
+        if (st.st_size >= static_cast<off_t>(sizeof(SegmentHeader))) {
+          auto* word = reinterpret_cast<std::uint64_t*>(base + offsetof(SegmentHeader, epoch));
+          __atomic_store_n(word, __atomic_load_n(word, __ATOMIC_RELAXED) ^ 0x9E3779B97F4A7C15ull, __ATOMIC_SEQ_CST);
+        }
+        if (ftruncate(fd, len) == 0) {
+          g_regrown_by_guard.store(true, std::memory_order_relaxed);
+          return;
+        }
       }
       if (syscall(SYS_fallocate, fd, 0, static_cast<off_t>(0), len) == 0) return;
       const std::uintptr_t page = addr & ~static_cast<std::uintptr_t>(4095);
@@ -182,6 +195,7 @@ void on_sigbus(int, siginfo_t* si, void*) {
       break;
     }
     // Not the owner: wait for it to put the size back, within a bound.
+    g_guard_faults.fetch_add(1, std::memory_order_relaxed);
     const std::uint64_t now = mono_now();
     if (now - g_fault_last.load(std::memory_order_relaxed) > 100'000'000ull) g_fault_burst_start.store(now, std::memory_order_relaxed);
     g_fault_last.store(now, std::memory_order_relaxed);
@@ -208,6 +222,8 @@ void install_truncation_guard() {
       component_logger("channel")->error("sigaction(SIGBUS) failed: {}", errno_name(errno));
   });
 }
+
+std::uint64_t truncation_faults() noexcept { return g_guard_faults.load(std::memory_order_acquire); }
 
 void Segment::register_guard() noexcept {
   for (int i = 0; i < kGuardSlots; ++i) {
@@ -343,7 +359,8 @@ Result<std::shared_ptr<Segment>> Segment::create(const std::string& name, const 
     return sys_error(Errc::busy, "cannot take the executor lease on " + path, errno);
   seg->lease_ = lease;
 
-  seg->epoch_ = random_u64();
+  do seg->epoch_ = random_u64();
+  while (seg->epoch_ == 0);  // 0 is what a zeroed header reads (see restore_size)
   seg->lanes_ = cfg.lanes;
   seg->slots_ = cfg.slots_per_ring;
   seg->slot_size_ = cfg.slot_size;
@@ -602,22 +619,35 @@ bool Segment::restore_size() noexcept {
   const bool regrown = g_regrown_by_guard.exchange(false, std::memory_order_relaxed);
   if (static_cast<std::uint64_t>(st.st_size) == size_ && !regrown) return false;
   const bool shrunk = regrown || static_cast<std::uint64_t>(st.st_size) < size_;
+  // Lanes past the cut come back zeroed under their clients and workers: a new epoch makes every
+  // client reconnect (check_executor) and every worker drop what it holds (follow_epoch), and
+  // whoever copied a message out of a zeroed page drops it (it sees the new epoch, or its guard
+  // counted the fault). So the epoch moves before the size comes back wherever the header
+  // survived; where it did not, it reads 0 until then, which no epoch ever is.
+  auto new_epoch = [&] {
+    std::lock_guard lock(state_mu_);
+    std::uint64_t e = 0;
+    while (e == 0 || e == epoch_) e = random_u64();
+    epoch_ = e;
+    const std::size_t word = offsetof(SegmentHeader, epoch) / sizeof(std::uint64_t);
+    header_copy_[word] = e;
+    std::atomic_ref<std::uint64_t>(reinterpret_cast<std::uint64_t*>(&header())[word]).store(e, std::memory_order_seq_cst);
+  };
+  const bool header_intact = static_cast<std::uint64_t>(st.st_size) >= sizeof(SegmentHeader);
+  if (shrunk && header_intact) new_epoch();
   if (static_cast<std::uint64_t>(st.st_size) != size_ && ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
     component_logger("channel")->error("ftruncate {} back to {} bytes: {}", path_, size_, errno_name(errno));
     return false;
   }
+  if (shrunk && !header_intact) new_epoch();
   if (int err = posix_fallocate(fd_, 0, static_cast<off_t>(size_)); err != 0)
     component_logger("channel")->error("posix_fallocate {}: {}", path_, errno_name(err));
-  if (shrunk) {
-    // Lanes past the cut came back zeroed under their clients and workers: make every client
-    // reconnect (check_executor compares epochs) rather than wait on rings that lost their state.
-    std::lock_guard lock(state_mu_);
-    epoch_ = random_u64();
-    const std::size_t word = offsetof(SegmentHeader, epoch) / sizeof(std::uint64_t);
-    header_copy_[word] = epoch_;
-    std::atomic_ref<std::uint64_t>(reinterpret_cast<std::uint64_t*>(&header())[word]).store(epoch_, std::memory_order_release);
-  }
   return true;
+}
+
+std::uint64_t Segment::current_epoch() const noexcept {
+  auto* words = reinterpret_cast<std::uint64_t*>(&header());
+  return std::atomic_ref<std::uint64_t>(words[offsetof(SegmentHeader, epoch) / sizeof(std::uint64_t)]).load(std::memory_order_acquire);
 }
 
 void Segment::heartbeat() noexcept { header().heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }

@@ -79,6 +79,9 @@ class Segment {
   bool is_owner() const noexcept { return owner_; }
   // The owner's changes when restore_size re-epochs (monitor thread); hence atomic.
   std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_relaxed); }
+  // The epoch word in the header now (client-writable: a forged value is put back by the owner's
+  // repair_header within milliseconds). Differs from epoch() once the owner re-epoched.
+  std::uint64_t current_epoch() const noexcept;
   std::uint32_t lane_count() const noexcept { return lanes_; }
   std::uint32_t worker_count() const noexcept { return workers_; }
   std::uint32_t max_message() const noexcept { return max_message_; }
@@ -181,5 +184,9 @@ class Segment {
 // the process dies of SIGBUS) when faults keep coming for 2 s. Faults elsewhere keep their
 // default action. For the executor's processes; a client program may call it too. Idempotent.
 void install_truncation_guard();
+// How many faults on a guarded mapping this process has waited out or repaired so far. A copy
+// out of the segment during which this moved may hold zeros where the message was: compare it
+// before and after (with the segment's epoch) and drop such a copy.
+std::uint64_t truncation_faults() noexcept;
 
 }  // namespace shmcp::channel

@@ -7,9 +7,31 @@
 namespace shmcp::channel {
 
 ServerEndpoint::ServerEndpoint(std::shared_ptr<Segment> segment, std::uint32_t worker_index)
-    : seg_(std::move(segment)), me_(worker_index + 1), slot_(&seg_->worker(worker_index)), stats_(&seg_->stats()) {
+    : seg_(std::move(segment)),
+      me_(worker_index + 1),
+      slot_(&seg_->worker(worker_index)),
+      stats_(&seg_->stats()) {
+  epoch_ = seg_->epoch();
+  make_response_rings();
+}
+
+void ServerEndpoint::make_response_rings() {
+  response_rings_.clear();
   response_rings_.reserve(seg_->lane_count());
   for (std::uint32_t i = 0; i < seg_->lane_count(); ++i) response_rings_.push_back(seg_->response_ring(i));
+}
+
+bool ServerEndpoint::follow_epoch() {
+  const std::uint64_t now = seg_->current_epoch();
+  if (now == epoch_) return false;
+  // The segment was shrunk and put back (Segment::restore_size): the lanes past the cut lost
+  // their rings and owner words, and every client of the old epoch reconnects and resets the lane
+  // it claims. Nothing of ours is valid any more: drop the lane (only if it is still ours: a
+  // zeroed owner word may since have been taken by another worker) and the cached heads.
+  epoch_ = now;
+  release_current();
+  make_response_rings();
+  return true;
 }
 
 ServerEndpoint::~ServerEndpoint() {
@@ -31,10 +53,19 @@ bool ServerEndpoint::try_take(std::uint32_t lane) noexcept {
   const std::uint64_t claim = (static_cast<std::uint64_t>(lane) + 1) << 32 | token;
   slot_->claim.store(claim, std::memory_order_relaxed);  // published by the CAS's release
   std::uint32_t expected = 0;
-  if (!lc.server_owner.compare_exchange_strong(expected, token, std::memory_order_acq_rel)) {
+  if (!lc.server_owner.compare_exchange_strong(expected, token, std::memory_order_seq_cst)) {
     slot_->claim.store(0, std::memory_order_relaxed);
     return false;
   }
+  // The other half of ClientLane::claim's handshake (token in, then look at the mark): a client
+  // resetting the rings raised it and may not have seen our token. Give the lane back untouched.
+  if (lc.poisoned.load(std::memory_order_seq_cst) != 0) {
+    std::uint32_t mine = token;
+    lc.server_owner.compare_exchange_strong(mine, 0, std::memory_order_seq_cst);
+    slot_->claim.store(0, std::memory_order_release);
+    return false;
+  }
+  token_ = token;
   current_ = lane;
   batch_ = 0;
   return true;
@@ -45,7 +76,10 @@ void ServerEndpoint::release_current() noexcept {
   const std::uint32_t lane = *current_;
   current_.reset();
   slot_->lane_plus1.store(0, std::memory_order_relaxed);
-  seg_->lane(lane).server_owner.store(0, std::memory_order_seq_cst);
+  // Only our own token is given back: after a truncation zeroed the word another worker may own
+  // the lane now, and clearing its token would let a third one in beside it.
+  std::uint32_t mine = token_;
+  seg_->lane(lane).server_owner.compare_exchange_strong(mine, 0, std::memory_order_seq_cst);
   slot_->claim.store(0, std::memory_order_release);  // after the give-back (see repair_lane_owners)
   // A client may have published after our last look but seen us as owner and woken nobody useful:
   // looking again after the release closes that window (seq_cst store, then load).
@@ -65,8 +99,12 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::next(const WaitPolicy& policy, 
 
 Status ServerEndpoint::wait_for_lane(const WaitPolicy& policy, const std::atomic<bool>* stop) {
   SegmentHeader& h = seg_->header();
-  // Keep serving the current lane (pipelined requests) for a bounded batch, for fairness.
-  if (current_ && !(batch_ < 64 && seg_->request_ring(*current_).readable())) release_current();
+  follow_epoch();
+  // Keep serving the current lane (pipelined requests) for a bounded batch, for fairness, while
+  // it is still ours (a truncation may have zeroed the owner word under us).
+  if (current_ && !(batch_ < 64 && seg_->request_ring(*current_).readable() &&
+                    seg_->lane(*current_).server_owner.load(std::memory_order_relaxed) == token_))
+    release_current();
 
   // Read the clock only once we actually have to wait (adaptive mode's spin budget): the common
   // pipelined case, where the current lane already has the next request, never needs it.
@@ -107,6 +145,7 @@ Status ServerEndpoint::wait_for_lane(const WaitPolicy& policy, const std::atomic
     }
     std::uint32_t seen = 0;
     if (sleeping_registered) seen = h.doorbell.load(std::memory_order_seq_cst);
+    follow_epoch();  // every pass that scans: a sleeping worker too, at its periodic wake-up
     // lanes_high_water is client-writable: a hostile client could lower it to hide every other
     // lane from the workers. Only ever raise our own copy of it.
     hw_seen_ = std::max(hw_seen_, std::min(h.lanes_high_water.load(std::memory_order_acquire), seg_->lane_count()));
@@ -179,9 +218,12 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::receive_current() {
     const Segment* seg;
     std::uint32_t lane;
     std::uint64_t limit_ns;
-  } stall{seg_.get(), lane, 0};
+    std::uint64_t epoch;
+  } stall{seg_.get(), lane, 0, epoch_};
+  const std::uint64_t faults = truncation_faults();
   auto id = ring.receive(buf_, WaitPolicy{WaitMode::spin, 0}, 0, [st = &stall]() -> Status {
     if (!st->seg->client_alive(st->lane)) return make_error(Errc::peer_dead, "client died mid-request");
+    if (st->seg->current_epoch() != st->epoch) return make_error(Errc::peer_dead, "the segment was reset mid-request");
     const std::uint64_t now = monotonic_ns();
     if (st->limit_ns == 0) st->limit_ns = now + 1'000'000'000ull;
     else if (now >= st->limit_ns) return make_error(Errc::timeout, "client stalled mid-request for 1 s");
@@ -196,6 +238,15 @@ Result<ServerEndpoint::Incoming> ServerEndpoint::receive_current() {
     }
     release_current();
     return Error(std::move(id).error());
+  }
+  // Copied while a truncation zeroed pages of the lane (our guard waited out a fault, or the
+  // epoch moved): the bytes may be zeros where the client's were, and a write must never store
+  // them. Drop the request; its client reconnects and learns the call's outcome is unknown.
+  if (truncation_faults() != faults || seg_->current_epoch() != epoch_) {
+    stats_->corrupt_messages.fetch_add(1, std::memory_order_relaxed);
+    follow_epoch();
+    release_current();
+    return make_error(Errc::peer_dead, "request dropped: the segment was resized while it was read");
   }
   slot_->call_id.store(*id, std::memory_order_relaxed);
   slot_->lane_plus1.store(lane + 1, std::memory_order_release);
@@ -239,6 +290,9 @@ Status ServerEndpoint::reply(std::uint32_t lane, std::uint64_t id, std::span<con
   Ring& ring = response_rings_[lane];  // persistent: keeps its cached head between calls
   auto s = ring.send(id, response, policy, deadline, [this, lane]() -> Status {
     if (!seg_->client_alive(lane)) return make_error(Errc::peer_dead, "client died before reading its response");
+    // The segment was truncated and put back since: this ring lost its state (a wait for space
+    // on it may never end) and the client reconnects anyway.
+    if (seg_->current_epoch() != epoch_) return make_error(Errc::peer_dead, "the segment was reset; response dropped");
     return {};
   });
   WorkerSlot& ws = *slot_;

@@ -63,6 +63,10 @@ class ServerEndpoint {
 
  private:
   bool try_take(std::uint32_t lane) noexcept;
+  void make_response_rings();
+  // If the owner re-epoched the segment since we last looked: adopt the new epoch, give up the
+  // current lane and forget cached ring positions. True if it did. Same thread as next().
+  bool follow_epoch();
   // next()'s first half: keeps the current lane while it has a request and the batch allows,
   // else spins or sleeps until a lane with a pending request is taken. On success current_ is
   // set; Errc::closed once `stop` is set.
@@ -70,6 +74,8 @@ class ServerEndpoint {
   // next()'s second half: receives the request on current_ (set), releasing the lane on error.
   Result<Incoming> receive_current();
   std::uint32_t takes_ = 0;  // lanes taken so far: the upper 24 bits of this worker's owner tokens
+  std::uint32_t token_ = 0;  // the owner token of current_ (valid while current_ is set)
+  std::uint64_t epoch_ = 0;  // the segment epoch this endpoint's state belongs to
   // Adaptive mode: how long the spinner polls before it sleeps. --spin-us while calls are sparse;
   // when the last call came within kSteadySpinFactor x spin_ns of the worker going idle (calls
   // arriving steadily, e.g. from an HTTP or MCP frontend whose own work between two calls

@@ -171,16 +171,21 @@ class ShmClient final : public Client {
     auto bytes = (*lane)->call(id, request(id), deadline, policy_);
     if (!bytes) {
       const Errc c = bytes.error().code;
-      give_back(std::move(*lane), c == Errc::peer_dead || c == Errc::closed || c == Errc::corrupt);
+      // A call that timed out gives its lane up (not the segment): the next call claims one
+      // afresh, which resets it when no worker serves it, so a lane whose rings a truncation or a
+      // hostile client left unservable costs one call, not every call on it from then on.
+      give_back(std::move(*lane), c == Errc::peer_dead || c == Errc::closed || c == Errc::corrupt ? LaneFate::reconnect
+                                  : c == Errc::timeout                                           ? LaneFate::drop
+                                                                                                 : LaneFate::reuse);
       return bytes.error();
     }
     auto resp = channel::verify_response(*bytes);
     if (!resp) {
-      give_back(std::move(*lane), true);
+      give_back(std::move(*lane), LaneFate::reconnect);
       return resp.error();
     }
     auto out = decode(**resp);  // decode before the lane (and its buffer) goes back to the pool
-    give_back(std::move(*lane), false);
+    give_back(std::move(*lane), LaneFate::reuse);
     return out;
   }
 
@@ -215,9 +220,13 @@ class ShmClient final : public Client {
     return std::make_unique<ClientLane>(std::move(*l));
   }
 
-  void give_back(std::unique_ptr<ClientLane> lane, bool executor_gone) {
+  // reuse: back to the idle pool; drop: released (by its destructor); reconnect: released, and the
+  // segment too (the executor died, closed or reset it), so the next call attaches again.
+  enum class LaneFate { reuse, drop, reconnect };
+  void give_back(std::unique_ptr<ClientLane> lane, LaneFate fate) {
     std::lock_guard lock(mu_);
-    if (executor_gone) {
+    if (fate == LaneFate::drop) return;
+    if (fate == LaneFate::reconnect) {
       if (lane->segment() == seg_) {
         seg_.reset();
         idle_.clear();

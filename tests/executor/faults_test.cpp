@@ -846,14 +846,14 @@ TEST(FaultsTest, TruncatingOrGrowingTheSegmentWithCallsInFlightKillsNothing) {
   EXPECT_TRUE(process_alive(ex.pid()));
   EXPECT_EQ(ex.stderr_text().find("killed by signal BUS"), std::string::npos) << ex.stderr_text();
   EXPECT_GE(metric(ex.port(), "shmcp_segment_resizes_total"), 1);
-  EXPECT_EQ(http_get(ex.port(), "/health"), 200);
+  EXPECT_EQ(http_get(ex.port(), "/health"), 200) << ex.stderr_text();
   // The workers survived too (their guard waits for the supervisor to put the size back).
-  EXPECT_EQ(ex.wait_workers(2).size(), 2u);
-  EXPECT_EQ(metric(ex.port(), "shmcp_worker_restarts_total"), 0);
+  EXPECT_EQ(ex.wait_workers(2).size(), 2u) << ex.stderr_text();
+  EXPECT_EQ(metric(ex.port(), "shmcp_worker_restarts_total"), 0) << ex.stderr_text();
   auto c = connect_shm(ex.channel());
   ASSERT_TRUE(c);
   auto r = c->read_text_file("a.txt");
-  ASSERT_TRUE(r) << r.error().describe();
+  ASSERT_TRUE(r) << r.error().describe() << "\n" << ex.stderr_text();
   EXPECT_EQ(*r, "alpha");
   c.reset();
   EXPECT_EQ(ex.stop(), 0);
