@@ -90,7 +90,7 @@ TEST(TenantAdmin, CreateServesANewTenantAtOnceAndRefusesBadOnes) {
   EXPECT_FALSE(path_exists(t.segment("sneaky")));
 }
 
-TEST(TenantAdmin, QuotaUpdatesAndCallsInFlightLimitTheTenantOnly) {
+TEST(TenantAdmin, QuotaUpdatesAreValidatedAndShownByTheTenant) {
   TenantExecutor t("tenant-adm-quota", {}, R"([{"name": "alice", "token_file": "alice.token"}, {"name": "bob", "token_file": "bob.token"}])");
   std::string why;
   ASSERT_TRUE(t.start(&why)) << why;
@@ -101,6 +101,38 @@ TEST(TenantAdmin, QuotaUpdatesAndCallsInFlightLimitTheTenantOnly) {
   EXPECT_EQ(t.admin("PATCH", "/admin/tenants/alice", R"({"name": "x"})").status, 400);
   EXPECT_EQ(t.admin("PATCH", "/admin/tenants/nobody", R"({"quota": {}})").status, 404);
   EXPECT_EQ(t.admin("GET", "/admin/tenants/alice").json["quota"]["bytes"], 5000);
+}
+
+TEST(TenantAdmin, ACallBeyondTheCallsInFlightQuotaIsRefusedWith429AndOthersStillRun) {
+  // One worker in the whole executor, kept by bob's pool (it idles out only after 60 s): alice's
+  // first call waits for a worker, in flight, while her second one meets her quota of one.
+  TenantExecutor t("tenant-adm-inflight", {"--max-workers", "1", "--tenant-idle-s", "60"});
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  ASSERT_EQ(t.admin("PATCH", "/admin/tenants/alice", R"({"quota": {"calls_in_flight": 1}})").status, 200);
+  ASSERT_EQ(t.execute(kBobToken, "read_text_file", {{"path", "secret.txt"}}).status, 200);
+  auto first = std::async(std::launch::async, [&] { return t.execute(kAliceToken, "read_text_file", {{"path", "secret.txt"}}); });
+  auto in_flight = [&] {
+    return t.request("GET", "/metrics", kAdminToken).body.find("shmcp_tenant_calls_in_flight{tenant=\"alice\"} 1\n") !=
+           std::string::npos;
+  };
+  ASSERT_TRUE(eventually(in_flight, 30s));
+  HttpAnswer second = t.execute(kAliceToken, "read_text_file", {{"path", "secret.txt"}});
+  EXPECT_EQ(second.status, 429) << second.body;
+  EXPECT_NE(second.body.find("calls in flight"), std::string::npos) << second.body;
+  EXPECT_EQ(second.body.find(kAliceSecret), std::string::npos);
+  // Other tenants are not limited by alice's quota (positive control).
+  HttpAnswer bob = t.execute(kBobToken, "read_text_file", {{"path", "secret.txt"}});
+  ASSERT_EQ(bob.status, 200) << bob.body;
+  EXPECT_EQ(result_text(bob.json), kBobSecret);
+  // Bob's pool goes with bob: the worker is free, alice's waiting call runs, and the next is let in.
+  ASSERT_EQ(t.admin("DELETE", "/admin/tenants/bob").status, 200);
+  HttpAnswer a1 = first.get();
+  ASSERT_EQ(a1.status, 200) << a1.body;
+  EXPECT_EQ(result_text(a1.json), kAliceSecret);
+  HttpAnswer a3 = t.execute(kAliceToken, "read_text_file", {{"path", "secret.txt"}});
+  ASSERT_EQ(a3.status, 200) << a3.body;
+  EXPECT_EQ(result_text(a3.json), kAliceSecret);
 }
 
 TEST(TenantAdmin, DrainRefusesNewCallsAndDeleteKeepsOrPurgesFiles) {

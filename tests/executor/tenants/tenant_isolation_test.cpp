@@ -2,8 +2,13 @@
 // every path attack of the workspace escape tests against bob's root, over shm, POST /execute and
 // /mcp, and must all be denied without a byte of bob's files, with positive controls on alice's
 // own files.
+#include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <chrono>
@@ -206,6 +211,46 @@ TEST_F(TenantIsolation, TenantSegmentsArePrivateToTheExecutorsUser) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // Without tenants' shared workspace channel: shmcp.CHANNEL itself does not exist.
   EXPECT_FALSE(path_exists("/dev/shm/shmcp." + t.channel));
+}
+
+// Opens a tenant's segment read-write in a forked child running as uid 10001 with only the
+// group `gid`: 0 if it could, else the errno.
+int open_segment_as(const std::string& path, gid_t gid) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(10001) != 0) ::_exit(250);
+    const int fd = ::open(path.c_str(), O_RDWR);
+    ::_exit(fd >= 0 ? 0 : errno);
+  }
+  int st = 0;
+  if (pid < 0 || ::waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+  return WEXITSTATUS(st);
+}
+
+TEST(TenantSegments, AGroupTenantsSegmentIsOpenToThatGroupAndNoOtherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (chown to a group, and switching users to try it)";
+  constexpr gid_t kGroup = 43210;
+  TenantExecutor t("tenant-group", {}, R"([{"name": "alice", "token_file": "alice.token", "group": 43210},
+                                          {"name": "bob", "token_file": "bob.token"}])");
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  struct stat st{};
+  ASSERT_EQ(::stat(t.segment("alice").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0660u);
+  EXPECT_EQ(st.st_gid, kGroup);
+  ASSERT_EQ(::stat(t.segment("bob").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  // A member of the group (another user) can map alice's channel; the same user in another group
+  // cannot, nor can it open bob's private one.
+  EXPECT_EQ(open_segment_as(t.segment("alice"), kGroup), 0);
+  EXPECT_EQ(open_segment_as(t.segment("alice"), kGroup + 1), EACCES);
+  EXPECT_EQ(open_segment_as(t.segment("bob"), kGroup), EACCES);
+  // And the group member really is served: a call over alice's channel from the executor's user.
+  auto c = t.shm_client("alice");
+  ASSERT_TRUE(c);
+  auto r = c->call("read_text_file", {{"path", "secret.txt"}});
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(r->text(), kAliceSecret);
 }
 
 }  // namespace
