@@ -92,11 +92,12 @@ Options:
 
 Tenants (one executor, many isolated workspaces; see README "Tenants"):
   --tenants FILE          serve the tenants FILE declares (JSON: {"tenants": [{"name", "root",
-                          "tokens", "token_file", "group", "quota": {"bytes", "files",
-                          "calls_in_flight"}}]}) instead of one workspace: each gets its own
-                          root (default DIR/NAME, created), segment SHMDIR/shmcp.NAME.TENANT
-                          (client URL shm://NAME.TENANT), sandboxed workers (--workers each,
-                          started by its first call) and bearer tokens for HTTP and /mcp
+                          "tokens", "token_file", "group", "workers", "quota": {"bytes",
+                          "files", "calls_in_flight"}}]}) instead of one workspace: each gets
+                          its own root (default DIR/NAME, created), segment
+                          SHMDIR/shmcp.NAME.TENANT (client URL shm://NAME.TENANT), sandboxed
+                          workers ("workers", default --workers, started by its first call)
+                          and bearer tokens for HTTP and /mcp
   --admin-token-file F    enable the admin API (/admin/tenants: create, list, update quotas,
                           drain, delete; `shmcp tenant ...`) and /metrics for this token
   --max-workers N         worker processes over all tenants; a tenant over the cap waits for

@@ -78,6 +78,7 @@ Result<std::shared_ptr<Tenant>> Tenant::start(const ExecutorOptions& base, const
   o.workspace = t->root_;
   o.channel = base.channel + "." + spec.name;
   o.lazy_workers = true;
+  if (spec.workers != 0) o.workers = spec.workers;  // still within the executor's --max-workers
   if (spec.group) {
     o.channel_config.group = *spec.group;
     o.channel_config.mode = 0660;
@@ -192,6 +193,7 @@ nlohmann::json Tenant::describe() const {
           {"url", shm_url()},
           {"state", draining() ? "draining" : "active"},
           {"tokens", s.tokens.size()},
+          {"workers", sup_ ? sup_->options().workers : s.workers},
           {"quota", quota_json(s.quota)},
           {"usage", usage}};
 }

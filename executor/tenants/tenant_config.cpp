@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "channel/layout.hpp"
 #include "orchestrator/bounded_json.hpp"
 
 namespace shmcp::executor {
@@ -84,13 +85,20 @@ Status parse_quota(const nlohmann::json& j, TenantQuota& q) {
   return {};
 }
 
-Result<TenantSpec> parse_tenant(const nlohmann::json& j, const std::string& base_dir) {
+std::optional<gid_t> system_group(const std::string& name) {
+  const group* gr = getgrnam(name.c_str());
+  if (!gr) return std::nullopt;
+  return gr->gr_gid;
+}
+
+Result<TenantSpec> parse_tenant(const nlohmann::json& j, const std::string& base_dir, const GroupLookup& group_of) {
   if (!j.is_object()) return make_error(Errc::invalid_argument, "a tenant must be a JSON object");
   TenantSpec t;
   for (const auto& [k, v] : j.items()) {
     (void)v;
-    if (k != "name" && k != "root" && k != "tokens" && k != "token_file" && k != "group" && k != "quota")
-      return make_error(Errc::invalid_argument, "unknown tenant field \"" + k + "\" (name, root, tokens, token_file, group, quota)");
+    if (k != "name" && k != "root" && k != "tokens" && k != "token_file" && k != "group" && k != "workers" && k != "quota")
+      return make_error(Errc::invalid_argument,
+                        "unknown tenant field \"" + k + "\" (name, root, tokens, token_file, group, workers, quota)");
   }
   if (!j.contains("name") || !j["name"].is_string()) return make_error(Errc::invalid_argument, "a tenant needs a \"name\" string");
   t.name = j["name"].get<std::string>();
@@ -123,12 +131,18 @@ Result<TenantSpec> parse_tenant(const nlohmann::json& j, const std::string& base
     if (g.is_number_unsigned()) {
       t.group = static_cast<gid_t>(g.get<std::uint64_t>());
     } else if (g.is_string()) {
-      const group* gr = getgrnam(g.get<std::string>().c_str());
-      if (!gr) return where(Error{Errc::invalid_argument, "unknown group '" + g.get<std::string>() + "'"});
-      t.group = gr->gr_gid;
+      const std::optional<gid_t> gid = group_of(g.get<std::string>());
+      if (!gid) return where(Error{Errc::invalid_argument, "unknown group '" + g.get<std::string>() + "'"});
+      t.group = *gid;
     } else {
       return where(Error{Errc::invalid_argument, "\"group\" must be a name or a gid"});
     }
+  }
+  if (j.contains("workers")) {
+    const auto& w = j["workers"];
+    if (!w.is_number_unsigned() || w.get<std::uint64_t>() < 1 || w.get<std::uint64_t>() > channel::kMaxWorkers)
+      return where(Error{Errc::invalid_argument, "\"workers\" must be an integer from 1 to " + std::to_string(channel::kMaxWorkers)});
+    t.workers = static_cast<std::uint32_t>(w.get<std::uint64_t>());
   }
   if (j.contains("quota"))
     if (auto s = parse_quota(j["quota"], t.quota); !s) return where(s.error());

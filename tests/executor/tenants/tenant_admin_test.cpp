@@ -255,6 +255,41 @@ TEST(TenantAdmin, PoolsStartWithTheFirstCallAndStopWhenIdle) {
   EXPECT_EQ(again->text(), kAliceSecret);
 }
 
+TEST(TenantAdmin, ATenantsWorkersFieldSizesItsPool) {
+  TenantExecutor t("tenant-adm-pool", {"--workers", "3"},
+                   R"([{"name": "alice", "token_file": "alice.token", "workers": 1}, {"name": "bob", "token_file": "bob.token"}])");
+  std::string why;
+  ASSERT_TRUE(t.start(&why)) << why;
+  EXPECT_EQ(t.admin("GET", "/admin/tenants/alice").json["workers"], 1);
+  EXPECT_EQ(t.admin("GET", "/admin/tenants/bob").json["workers"], 3);
+  // Concurrent calls of each tenant until bob's pool has grown past one worker (the positive
+  // control; a lazy pool starts a worker per waiting call): alice's never does.
+  std::atomic<bool> stop{false}, bob_grew{false};
+  std::atomic<std::size_t> alice_max{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 6; ++i)
+    callers.emplace_back([&, i] {
+      const std::string& token = i % 2 == 0 ? kAliceToken : kBobToken;
+      while (!stop.load())
+        if (t.execute(token, "write_file", {{"path", "f" + std::to_string(i)}, {"content", std::string(1 << 16, 'x')}}).status != 200) ++failures;
+    });
+  const bool grew = eventually([&] {
+    alice_max = std::max(alice_max.load(), workers_of(t, "alice"));
+    return workers_of(t, "bob") > 1;
+  }, 60s);
+  for (int k = 0; k < 20; ++k) alice_max = std::max(alice_max.load(), workers_of(t, "alice"));
+  stop = true;
+  for (auto& th : callers) th.join();
+  EXPECT_TRUE(grew) << "bob's pool never grew past one worker";
+  EXPECT_EQ(alice_max.load(), 1u);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_NE(t.admin("POST", "/admin/tenants", R"({"name": "carol", "workers": 0})").status, 200);
+  HttpAnswer carol = t.admin("POST", "/admin/tenants", R"({"name": "carol", "workers": 2})");
+  ASSERT_EQ(carol.status, 201) << carol.body;
+  EXPECT_EQ(carol.json["workers"], 2);
+}
+
 TEST(TenantAdmin, TheWorkerCapMakesATenantWaitForAnotherToIdle) {
   TenantExecutor t("tenant-adm-cap", {"--tenant-idle-s", "1", "--max-workers", "1"});
   std::string why;

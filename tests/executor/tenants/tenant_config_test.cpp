@@ -28,15 +28,26 @@ TEST(TenantConfig, NamesAreShortLowercaseAndSafeForSegmentsAndLabels) {
   EXPECT_FALSE(validate_tenant_name(std::string("a\0b", 3)));
 }
 
+// A group database of one group, so that no test reads the system's.
+std::optional<gid_t> agents_group(const std::string& name) {
+  if (name == "agents") return 4321;
+  return std::nullopt;
+}
+
 TEST(TenantConfig, ATenantObjectParsesEveryField) {
   auto t = parse_tenant(json::parse(R"({"name": "alice", "root": "users/alice", "tokens": ["0123456789abcdef0"],
-                                        "group": 1234, "quota": {"bytes": 100, "files": 7, "calls_in_flight": 3}})"),
+                                        "group": 1234, "workers": 3, "quota": {"bytes": 100, "files": 7, "calls_in_flight": 3}})"),
                         "");
   ASSERT_TRUE(t) << t.error().describe();
   EXPECT_EQ(t->name, "alice");
   EXPECT_EQ(t->root, "users/alice");
   ASSERT_EQ(t->tokens.size(), 1u);
   EXPECT_EQ(*t->group, 1234u);
+  EXPECT_EQ(t->workers, 3u);
+  auto named = parse_tenant(json::parse(R"({"name": "bob", "group": "agents"})"), "", agents_group);
+  ASSERT_TRUE(named) << named.error().describe();
+  EXPECT_EQ(*named->group, 4321u);
+  EXPECT_EQ(named->workers, 0u);  // the executor's --workers
   EXPECT_EQ(t->quota.bytes, 100u);
   EXPECT_EQ(t->quota.files, 7u);
   EXPECT_EQ(t->quota.calls_in_flight, 3u);
@@ -44,7 +55,7 @@ TEST(TenantConfig, ATenantObjectParsesEveryField) {
 
 TEST(TenantConfig, BadTenantObjectsAreRefusedWithTheReason) {
   auto bad = [](const char* text) {
-    auto t = parse_tenant(json::parse(text), "");
+    auto t = parse_tenant(json::parse(text), "", agents_group);
     return t ? std::string("accepted") : t.error().message;
   };
   EXPECT_NE(bad(R"({"root": "x"})").find("name"), std::string::npos);
@@ -56,6 +67,10 @@ TEST(TenantConfig, BadTenantObjectsAreRefusedWithTheReason) {
   EXPECT_NE(bad(R"({"name": "a", "quota": {"bytez": 5}})").find("unknown quota field"), std::string::npos);
   EXPECT_NE(bad(R"({"name": "a", "quota": {"calls_in_flight": 100000}})").find("at most"), std::string::npos);
   EXPECT_NE(bad(R"({"name": "a", "group": "no-such-group-xyz"})").find("unknown group"), std::string::npos);
+  EXPECT_NE(bad(R"({"name": "a", "group": -1})").find("name or a gid"), std::string::npos);
+  EXPECT_NE(bad(R"({"name": "a", "workers": 0})").find("from 1 to 64"), std::string::npos);
+  EXPECT_NE(bad(R"({"name": "a", "workers": 65})").find("from 1 to 64"), std::string::npos);
+  EXPECT_NE(bad(R"({"name": "a", "workers": "2"})").find("from 1 to 64"), std::string::npos);
   EXPECT_NE(bad(R"({"name": "a", "token_file": "/nonexistent/token"})").find("cannot read"), std::string::npos);
   EXPECT_NE(bad(R"(["a"])").find("object"), std::string::npos);
 }
