@@ -100,6 +100,9 @@ Tenants (one executor, many isolated workspaces; see README "Tenants"):
                           and bearer tokens for HTTP and /mcp
   --admin-token-file F    enable the admin API (/admin/tenants: create, list, update quotas,
                           drain, delete; `shmcp tenant ...`) and /metrics for this token
+  --tenants-state FILE    keep tenants created through the admin API (tokens included, mode
+                          0600) and quota changes in FILE, and serve them again after a
+                          restart; without it they last as long as the process
   --max-workers N         worker processes over all tenants; a tenant over the cap waits for
                           others to idle                                          [default: 64]
   --tenant-idle-s N       a tenant's workers stop after N s without a call         [default: 60]
@@ -157,6 +160,7 @@ CLI::Option* value(CLI::App& app, const std::string& name, std::function<void(co
 struct TenantFlags {
   std::string file;
   std::string admin_token;
+  std::string state_file;
   std::uint32_t max_workers = 64;
   std::uint64_t idle_s = 60;
 };
@@ -203,6 +207,7 @@ void add_common_options(CLI::App& app, ExecutorOptions& o) {
 void add_serve_options(CLI::App& app, ExecutorOptions& o, HttpOptions& ho, std::vector<std::string>& allowed_hosts,
                        TenantFlags& tf) {
   app.add_option("--tenants", tf.file);
+  app.add_option("--tenants-state", tf.state_file);
   value(app, "--admin-token-file", [&tf](const std::string& f) { tf.admin_token = read_token_file("--admin-token-file", f); });
   cli::number(app, "--max-workers", tf.max_workers, 1, 4096);
   cli::number(app, "--tenant-idle-s", tf.idle_s, 1, 86400);
@@ -295,6 +300,7 @@ int serve_tenants(ExecutorOptions o, HttpOptions ho, const TenantFlags& tf) {
   to.base = o;
   to.base.idle_stop_ms = tf.idle_s * 1000;
   to.max_workers = tf.max_workers;
+  to.state_file = tf.state_file;
   auto mgr = TenantManager::start(to, *specs);
   if (!mgr) {
     log->critical("{}", mgr.error().describe());
@@ -428,6 +434,7 @@ int main(int argc, char** argv) {
       return serve_tenants(std::move(serve_o), std::move(ho), tenant_flags);
     }
     if (!tenant_flags.admin_token.empty()) cli::usage_error(kProg, cmd, "--admin-token-file needs --tenants");
+    if (!tenant_flags.state_file.empty()) cli::usage_error(kProg, cmd, "--tenants-state needs --tenants");
     return serve(std::move(serve_o), std::move(ho));
   }
   if (&cmd == mcp_cmd) {

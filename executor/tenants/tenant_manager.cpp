@@ -6,13 +6,17 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "channel/base/log.hpp"
+#include "orchestrator/bounded_json.hpp"
 #include "sandbox/open_how.hpp"
 #include "sandbox/workspace.hpp"
 
@@ -142,8 +146,11 @@ Result<std::unique_ptr<TenantManager>> TenantManager::start(TenantManagerOptions
     if (!sup) return sup.error();
     (*sup)->stop();
   }
-  for (const auto& s : specs)
-    if (auto r = m->create(s); !r) return r.error();
+  for (const auto& s : specs) {
+    if (auto r = m->start_tenant(s); !r) return r.error();
+    m->declared_.insert(s.name);
+  }
+  if (auto s = m->load_state(); !s) return s.error();
   log->info("serving {} tenant(s) beneath {} (at most {} workers in all)", specs.size(), m->opt_.base.workspace, m->opt_.max_workers);
   return m;
 }
@@ -183,6 +190,99 @@ std::size_t TenantManager::size() const {
 }
 
 Result<nlohmann::json> TenantManager::create(const TenantSpec& spec) {
+  auto r = start_tenant(spec);
+  if (r) (void)save_state();
+  return r;
+}
+
+namespace {
+
+nlohmann::json spec_json(const TenantSpec& s) {
+  nlohmann::json j = {{"name", s.name}, {"tokens", s.tokens}, {"quota", quota_json(s.quota)}};
+  if (!s.root.empty()) j["root"] = s.root;
+  if (s.group) j["group"] = *s.group;
+  if (s.workers != 0) j["workers"] = s.workers;
+  return j;
+}
+
+}  // namespace
+
+Status TenantManager::load_state() {
+  if (opt_.state_file.empty()) return {};
+  auto log = component_logger("executor");
+  const std::string& path = opt_.state_file;
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT) return {};  // first start: nothing kept yet
+    return sys_error(Errc::io, "tenants state " + path + ": cannot read", errno);
+  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  nlohmann::json j;
+  if (parse_json_bounded(text, j, JsonLimits{}) != JsonFault::none || !j.is_object())
+    return make_error(Errc::invalid_argument, "tenants state " + path + ": not a JSON object (fix or remove it)");
+  if (j.contains("tenants")) {
+    if (!j["tenants"].is_array()) return make_error(Errc::invalid_argument, "tenants state " + path + ": \"tenants\" must be an array");
+    for (const auto& tj : j["tenants"]) {
+      auto spec = parse_tenant(tj, "");
+      if (!spec) return make_error(spec.error().code, "tenants state " + path + ": " + spec.error().message);
+      if (declared_.count(spec->name)) {
+        log->warn("tenants state {}: tenant {} is declared in the tenants file now; the file's wins", path, spec->name);
+        continue;
+      }
+      if (auto r = start_tenant(*spec); !r) return make_error(r.error().code, "tenants state " + path + ": " + r.error().message);
+    }
+  }
+  if (j.contains("quotas") && j["quotas"].is_object()) {
+    for (const auto& [name, qj] : j["quotas"].items()) {
+      auto t = find(name);
+      if (!t || !declared_.count(name)) continue;  // no longer declared: its change goes with it
+      TenantQuota q = t->spec().quota;
+      if (auto s = parse_quota(qj, q); !s) return make_error(s.error().code, "tenants state " + path + ": " + name + ": " + s.error().message);
+      t->set_quota(q);
+      std::lock_guard lock(mu_);
+      overrides_[name] = q;
+    }
+  }
+  log->info("tenants state {}: restored", path);
+  return {};
+}
+
+Status TenantManager::save_state() const {
+  if (opt_.state_file.empty()) return {};
+  std::lock_guard save(save_mu_);
+  nlohmann::json tenants = nlohmann::json::array();
+  nlohmann::json quotas = nlohmann::json::object();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [n, t] : tenants_)
+      if (!declared_.count(n)) tenants.push_back(spec_json(t->spec()));
+    for (const auto& [n, q] : overrides_)
+      if (tenants_.count(n)) quotas[n] = quota_json(q);
+  }
+  const std::string text = nlohmann::json{{"tenants", tenants}, {"quotas", quotas}}.dump(2) + "\n";
+  // Written beside the file and renamed over it: a crash leaves the old state or the new one.
+  const std::string tmp = opt_.state_file + ".tmp";
+  Status st;
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    st = sys_error(Errc::io, "tenants state: open " + tmp, errno);
+  } else {
+    std::size_t off = 0;
+    while (st && off < text.size()) {
+      const ssize_t n = write(fd, text.data() + off, text.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) st = sys_error(Errc::io, "tenants state: write " + tmp, errno);
+      else off += static_cast<std::size_t>(n);
+    }
+    if (st && fsync(fd) != 0) st = sys_error(Errc::io, "tenants state: fsync " + tmp, errno);
+    close(fd);
+    if (st && rename(tmp.c_str(), opt_.state_file.c_str()) != 0) st = sys_error(Errc::io, "tenants state: rename to " + opt_.state_file, errno);
+  }
+  if (!st) component_logger("executor")->error("{} (the change is served but will not survive a restart)", st.error().describe());
+  return st;
+}
+
+Result<nlohmann::json> TenantManager::start_tenant(const TenantSpec& spec) {
   if (auto s = validate_tenant_name(spec.name); !s) return s.error();
   auto rel = tenant_relative_root(opt_.base.workspace, spec);
   if (!rel) return rel.error();
@@ -229,6 +329,11 @@ Result<nlohmann::json> TenantManager::update_quota(const std::string& name, cons
   auto t = find(name);
   if (!t) return make_error(Errc::not_found, "no tenant " + name);
   t->set_quota(q);
+  {
+    std::lock_guard lock(mu_);
+    if (declared_.count(name)) overrides_[name] = q;
+  }
+  (void)save_state();
   return t->describe();
 }
 
@@ -271,9 +376,14 @@ Status TenantManager::remove(const std::string& name, bool purge) {
       if (st) st = remove_tree_at(parent, slash == std::string::npos ? rel : rel.substr(slash + 1), 0);
     }
   }
-  std::lock_guard lock(mu_);
-  tenants_.erase(name);
-  starting_.erase(name);
+  {
+    std::lock_guard lock(mu_);
+    tenants_.erase(name);
+    starting_.erase(name);
+    overrides_.erase(name);
+    declared_.erase(name);  // re-created through the API, it is kept in the state file
+  }
+  (void)save_state();
   component_logger("executor")->info("tenant {} deleted{}", name, purge ? (st ? " and its files purged" : " (purge failed)") : "; its files are kept");
   return st;
 }

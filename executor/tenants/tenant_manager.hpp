@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct TenantManagerOptions {
   ExecutorOptions base;             // see Tenant::start
   std::uint32_t max_workers = 64;   // live worker processes over all tenants
   std::uint32_t max_tenants = 1000;
+  // Where tenants created through the admin API (with their tokens) and quota changes of
+  // declared tenants are kept, so that a restarted executor serves them again ("": nowhere,
+  // they last as long as the process). Written atomically (0600) after every such change.
+  std::string state_file;
 };
 
 class TenantManager {
@@ -44,7 +49,8 @@ class TenantManager {
   // constant time per token, so timing says nothing about which one nearly matched).
   std::shared_ptr<Tenant> find_by_token(std::string_view bearer) const;
 
-  Result<nlohmann::json> create(const TenantSpec& spec);  // Errc::busy if the name or a token is taken
+  // Errc::busy if the name or a token is taken. Saved to the state file, if any.
+  Result<nlohmann::json> create(const TenantSpec& spec);
   nlohmann::json list() const;                            // {"tenants": [describe()...], "volume": ..., "workers": ...}
   Result<nlohmann::json> update_quota(const std::string& name, const TenantQuota& q);
   Status drain(const std::string& name);
@@ -60,7 +66,15 @@ class TenantManager {
 
  private:
   TenantManager() = default;
+  Result<nlohmann::json> start_tenant(const TenantSpec& spec);
+  // Reads the state file (absent: nothing to do) and serves what it holds.
+  Status load_state();
+  // Writes the state file from the tenants now served; logs (and returns) a failure.
+  Status save_state() const;
   TenantManagerOptions opt_;
+  std::set<std::string> declared_;                 // names from the --tenants file (under mu_)
+  std::map<std::string, TenantQuota> overrides_;   // quota changes of declared tenants (under mu_)
+  mutable std::mutex save_mu_;                     // one writer of the state file at a time
   std::shared_ptr<WorkerBudget> budget_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Tenant>> tenants_;

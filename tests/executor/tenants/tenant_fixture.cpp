@@ -23,10 +23,20 @@ TenantExecutor::TenantExecutor(const std::string& tag, std::vector<std::string> 
   write_file(dirs.outside() + "/secret.txt", "OUTSIDE-SECRET");
   std::vector<std::string> args = {"--tenants", dirs.base() + "/tenants.json", "--admin-token-file", dirs.base() + "/admin.token"};
   args.insert(args.end(), extra.begin(), extra.end());
+  args_ = args;
   ex = std::make_unique<ExecutorProcess>(dirs.ws(), channel, args);
 }
 
 bool TenantExecutor::start(std::string* why) { return dirs.ok() && ex->start(why); }
+
+bool TenantExecutor::restart(std::string* why) {
+  if (const int rc = ex->stop(); rc != 0) {
+    if (why) *why = "the executor exited with " + std::to_string(rc) + "\n" + ex->stderr_text();
+    return false;
+  }
+  ex = std::make_unique<ExecutorProcess>(dirs.ws(), channel, args_);
+  return ex->start(why);
+}
 
 HttpAnswer TenantExecutor::request(const std::string& method, const std::string& path, const std::string& token,
                                    const std::string& body, const std::string& session) const {

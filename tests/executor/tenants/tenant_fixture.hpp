@@ -39,6 +39,8 @@ class TenantExecutor {
   // from files).
   explicit TenantExecutor(const std::string& tag, std::vector<std::string> extra = {}, std::string tenants_json = "");
   bool start(std::string* why);
+  // Stops the executor (SIGTERM, exit 0 expected) and starts a new one with the same flags.
+  bool restart(std::string* why);
 
   SandboxDirs dirs;
   std::string channel;
@@ -60,6 +62,9 @@ class TenantExecutor {
     return request(method, path, kAdminToken, body);
   }
   std::unique_ptr<Client> shm_client(const std::string& tenant) const;
+
+ private:
+  std::vector<std::string> args_;
 };
 
 // The text of a CallToolResult (its first content block), "" if none.
