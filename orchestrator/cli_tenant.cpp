@@ -37,7 +37,7 @@ struct Flags {
   std::string connect, root, group;
   std::string admin_token;
   std::vector<std::string> tokens;
-  std::optional<std::uint64_t> bytes, files, calls;
+  std::optional<std::uint64_t> bytes, files, calls, workers;
   bool purge = false;
   std::uint64_t timeout_ms = 30'000;
   std::vector<std::string> positional;
@@ -93,6 +93,7 @@ int run(const Flags& f) {
         if (numeric) body["group"] = std::stoull(f.group);
         else body["group"] = f.group;
       }
+      if (f.workers) body["workers"] = *f.workers;
       if (!quota.empty()) body["quota"] = quota;
       return http.Post("/admin/tenants", headers, body.dump(), "application/json");
     }
@@ -137,6 +138,7 @@ int main(int argc, char** argv) {
   app.add_option_function<std::string>("--quota-bytes", [&f](const std::string& v) { f.bytes = cli::parse_u64("--quota-bytes", v); });
   app.add_option_function<std::string>("--quota-files", [&f](const std::string& v) { f.files = cli::parse_u64("--quota-files", v); });
   app.add_option_function<std::string>("--calls-in-flight", [&f](const std::string& v) { f.calls = cli::parse_u64("--calls-in-flight", v, 0, 4096); });
+  app.add_option_function<std::string>("--workers", [&f](const std::string& v) { f.workers = cli::parse_u64("--workers", v, 1, 64); });
   app.add_flag("--purge", f.purge);
   cli::number(app, "--timeout-ms", f.timeout_ms, 1, 3'600'000);
   // argv[1] is "tenant": parse from there as the program name. COMMAND [NAME] are left over.

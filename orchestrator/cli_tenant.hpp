@@ -21,12 +21,14 @@ Options:
   --root DIR              create: root beneath the workspace              [default: NAME]
   --token-file F          create: the tenant's bearer token(s), one per line
   --group GID|NAME        create: segment 0660 with this group
+  --workers N             create: the size of its worker pool  [default: the executor's --workers]
   --quota-bytes N         create/update: bytes the tenant's files may use
   --quota-files N         create/update: files and directories it may have
   --calls-in-flight N     create/update: its concurrent calls (HTTP, /mcp; shm: lanes)
   --purge                 delete: remove the tenant's files too
   --timeout-ms N          request deadline (delete waits for calls to drain) [default: 30000]
-Exit status: 0 ok, 1 the executor refused (reason on stderr), 2 transport or usage error.
+Exit status: 0 ok, 1 the executor refused (reason on stderr), 2 transport or usage error
+(the admin token refused, HTTP 401/403, included).
 )";
 
 int main(int argc, char** argv);
