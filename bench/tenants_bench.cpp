@@ -50,6 +50,7 @@ read_text_file 4 KiB p50/p99 over shm alone and while another tenant saturates i
   --load-threads N   client threads saturating the neighbour's pool               [default: 4]
   --workers N        workers per tenant (serve --workers)                          [default: 2]
   --idle-seconds N   how long to measure idle CPU                                  [default: 5]
+  --worker-slice-us N the executor's --worker-slice-us                             [default: 0]
   --executor PATH    shmcp-executor           [default: next to shmcp-bench, or ../executor]
   -h, --help         this text
 )";
@@ -112,7 +113,7 @@ struct Exec {
 }  // namespace
 
 int tenants_bench(int argc, char** argv) {
-  std::uint64_t n_tenants = 200, n_cold = 20, calls = 20000, load_threads = 4, workers = 2, idle_s = 5;
+  std::uint64_t n_tenants = 200, n_cold = 20, calls = 20000, load_threads = 4, workers = 2, idle_s = 5, slice_us = 0;
   std::string exe;
   CLI::App app("shmcp-bench tenants", "shmcp-bench tenants");
   cli::configure(app, kHelp);
@@ -122,6 +123,7 @@ int tenants_bench(int argc, char** argv) {
   cli::number(app, "--load-threads", load_threads, 1, 64);
   cli::number(app, "--workers", workers, 1, 64);
   cli::number(app, "--idle-seconds", idle_s, 1, 600);
+  cli::number(app, "--worker-slice-us", slice_us, 0, 100'000);
   app.add_option("--executor", exe);
   cli::parse_or_exit("shmcp-bench tenants", app, argc, argv);
   if (exe.empty()) {
@@ -149,7 +151,7 @@ int tenants_bench(int argc, char** argv) {
   std::vector<std::string> args = {exe, "serve", "--workspace", ws, "--channel", channel, "--tenants", base + "/tenants.json",
                                    "--admin-token-file", base + "/admin.token", "--http", "127.0.0.1:0",
                                    "--workers", std::to_string(workers), "--tenant-idle-s", "3600",
-                                   "--max-workers", "64", "--log-level", "warn"};
+                                   "--max-workers", "64", "--worker-slice-us", std::to_string(slice_us), "--log-level", "warn"};
   // --log-level warn would hide the "HTTP on" line: keep info for it.
   args.back() = "info";
   ex.pid = fork();

@@ -41,6 +41,10 @@ struct ExecutorOptions {
   std::uint32_t workers = 1;
   channel::WaitMode wait = channel::WaitMode::adaptive;
   std::uint64_t spin_ns = 50'000;
+  // The workers' CFS/EEVDF slice (sched_setattr sched_runtime, Linux >= 6.12; 0: the kernel's
+  // default). A short slice lets a worker woken for a call preempt a busy one (another tenant's
+  // saturated pool) within it, instead of after a default slice of milliseconds.
+  std::uint64_t worker_slice_us = 0;
   std::string token;                          // from --token-file; empty = no auth
   bool read_only = false;
   bool allow_unsandboxed = false;

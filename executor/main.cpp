@@ -55,6 +55,9 @@ Options:
                           worker for the lowest latency; adaptive spins --spin-us then sleeps
                           on a futex)                                        [default: adaptive]
   --spin-us N             adaptive spin budget in microseconds                    [default: 50]
+  --worker-slice-us N     the workers' scheduler slice (Linux >= 6.12; 0: the kernel's, a few
+                          ms): a worker woken for a call preempts busy ones (another tenant's
+                          saturated pool) within N us                            [default: 0]
   --token-file F          require "Authorization: Bearer <token>" on HTTP (all but /health,
                           which then reports only its status without the token); the token
                           is F's first line
@@ -197,6 +200,7 @@ void add_common_options(CLI::App& app, ExecutorOptions& o) {
     o.wait = *m;
   });
   value(app, "--spin-us", [&o](const std::string& v) { o.spin_ns = cli::parse_u64("--spin-us", v, 0, 10'000'000) * 1000; });
+  cli::number(app, "--worker-slice-us", o.worker_slice_us, 0, 100'000);
   value(app, "--log-level", [&o](const std::string& v) {
     o.log_level = v;
     if (!set_log_level(v)) throw cli::UsageError("unknown log level '" + v + "'");

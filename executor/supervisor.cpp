@@ -143,6 +143,7 @@ Status Supervisor::spawn(std::uint32_t index) {
   wo.log_level = opt_.log_level;
   wo.test_hooks = opt_.test_hooks;  // test-only (see kTestHookForbiddenSyscall)
   wo.idle_exit_ms = opt_.lazy_workers ? opt_.idle_stop_ms : 0;
+  wo.slice_us = opt_.worker_slice_us;
   std::vector<std::string> args = to_argv(wo, opt_.worker_exe);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -16,7 +16,8 @@ std::vector<std::string> to_argv(const WorkerOptions& o, const std::string& exe)
                                 "--max-walk-ms", std::to_string(o.tools.max_walk_millis),
                                 "--call-timeout-ms", std::to_string(o.call_timeout_ms),
                                 "--max-call-timeout-ms", std::to_string(o.max_call_timeout_ms),
-                                "--log-level", o.log_level, "--idle-exit-ms", std::to_string(o.idle_exit_ms)};
+                                "--log-level", o.log_level, "--idle-exit-ms", std::to_string(o.idle_exit_ms),
+                                "--slice-us", std::to_string(o.slice_us)};
   if (o.quota_fd >= 0) {
     a.emplace_back("--quota-fd");
     a.emplace_back(std::to_string(o.quota_fd));
@@ -58,6 +59,7 @@ Result<WorkerOptions> parse_worker_options(int argc, const char* const* argv) {
   cli::number(app, "--max-call-timeout-ms", o.max_call_timeout_ms);
   app.add_option("--log-level", o.log_level);
   cli::number(app, "--idle-exit-ms", o.idle_exit_ms);
+  cli::number(app, "--slice-us", o.slice_us, 0, 100'000);
   app.add_flag("--enable-test-hooks", o.test_hooks);
   try {
     app.parse(argc - 1, argv + 1);

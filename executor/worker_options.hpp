@@ -33,6 +33,7 @@ struct WorkerOptions {
   // A lazily started pool's worker exits (WorkerState::stopped) after this long without a
   // request; 0: serves until killed.
   std::uint64_t idle_exit_ms = 0;
+  std::uint64_t slice_us = 0;  // ExecutorOptions::worker_slice_us
 };
 
 // exe, "worker", then the options as flags.

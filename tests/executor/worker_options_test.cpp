@@ -41,6 +41,7 @@ void expect_same(const WorkerOptions& a, const WorkerOptions& b) {
   EXPECT_EQ(a.log_level, b.log_level);
   EXPECT_EQ(a.test_hooks, b.test_hooks);
   EXPECT_EQ(a.idle_exit_ms, b.idle_exit_ms);
+  EXPECT_EQ(a.slice_us, b.slice_us);
 }
 
 // Every field set away from its default, so a field the serialiser forgets fails the comparison.
@@ -68,6 +69,7 @@ WorkerOptions everything_changed() {
   o.log_level = "debug";
   o.test_hooks = true;
   o.idle_exit_ms = 2500;
+  o.slice_us = 150;
   return o;
 }
 
