@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #include "bench/benches.hpp"
 #include "bench/report.hpp"
 #include "channel/base/cli.hpp"
+#include "channel/ring.hpp"
 #include "orchestrator/client.hpp"
 
 namespace shmcp::bench {
@@ -51,9 +53,29 @@ read_text_file 4 KiB p50/p99 over shm alone and while another tenant saturates i
   --workers N        workers per tenant (serve --workers)                          [default: 2]
   --idle-seconds N   how long to measure idle CPU                                  [default: 5]
   --worker-slice-us N the executor's --worker-slice-us                             [default: 0]
+  --client-slice-us N the same slice for this program's calling threads (0: the kernel's)
+                                                                                [default: 0]
+  --load-wait MODE   how the neighbour's client threads wait for their responses: adaptive
+                     (spin, then sleep: they use CPU of their own besides the pool's) or block
+                     (sleep: the load is the neighbour's pool alone)        [default: adaptive]
   --executor PATH    shmcp-executor           [default: next to shmcp-bench, or ../executor]
   -h, --help         this text
 )";
+
+// The calling thread's scheduler slice (sched_setattr sched_runtime, Linux >= 6.12); best effort.
+void set_thread_slice(std::uint64_t slice_us) {
+  if (slice_us == 0) return;
+  struct {
+    std::uint32_t size, sched_policy;
+    std::uint64_t sched_flags;
+    std::int32_t sched_nice;
+    std::uint32_t sched_priority;
+    std::uint64_t sched_runtime, sched_deadline, sched_period;
+  } attr{};
+  attr.size = sizeof attr;
+  attr.sched_runtime = slice_us * 1000;  // SCHED_OTHER (0)
+  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) std::perror("shmcp-bench tenants: sched_setattr");
+}
 
 std::string self_dir() {
   char buf[4096];
@@ -113,7 +135,8 @@ struct Exec {
 }  // namespace
 
 int tenants_bench(int argc, char** argv) {
-  std::uint64_t n_tenants = 200, n_cold = 20, calls = 20000, load_threads = 4, workers = 2, idle_s = 5, slice_us = 0;
+  std::uint64_t n_tenants = 200, n_cold = 20, calls = 20000, load_threads = 4, workers = 2, idle_s = 5, slice_us = 0,
+                client_slice_us = 0;
   std::string exe;
   CLI::App app("shmcp-bench tenants", "shmcp-bench tenants");
   cli::configure(app, kHelp);
@@ -124,6 +147,13 @@ int tenants_bench(int argc, char** argv) {
   cli::number(app, "--workers", workers, 1, 64);
   cli::number(app, "--idle-seconds", idle_s, 1, 600);
   cli::number(app, "--worker-slice-us", slice_us, 0, 100'000);
+  cli::number(app, "--client-slice-us", client_slice_us, 0, 100'000);
+  channel::WaitMode load_wait = channel::WaitMode::adaptive;
+  app.add_option_function<std::string>("--load-wait", [&load_wait](const std::string& v) {
+    auto m = channel::parse_wait_mode(v);
+    if (!m) throw cli::UsageError(m.error().message);
+    load_wait = *m;
+  });
   app.add_option("--executor", exe);
   cli::parse_or_exit("shmcp-bench tenants", app, argc, argv);
   if (exe.empty()) {
@@ -226,6 +256,7 @@ int tenants_bench(int argc, char** argv) {
   }
 
   auto measure = [&](const char* label) {
+    set_thread_slice(client_slice_us);
     auto c = Client::connect("shm://" + channel + ".t1");
     std::vector<std::uint64_t> ns;
     if (!c) return summarize(label, "read_text_file_4k", ns);
@@ -249,7 +280,10 @@ int tenants_bench(int argc, char** argv) {
   std::vector<std::thread> load;
   for (std::uint64_t i = 0; i < load_threads; ++i)
     load.emplace_back([&] {
-      auto c = Client::connect("shm://" + channel + ".t0");
+      set_thread_slice(client_slice_us);
+      ClientOptions lo;
+      lo.wait = load_wait;
+      auto c = Client::connect("shm://" + channel + ".t0", lo);
       if (!c) return;
       while (!stop.load()) {
         auto r = (*c)->call("read_text_file", {{"path", "4k.txt"}});
@@ -263,8 +297,10 @@ int tenants_bench(int argc, char** argv) {
 
   std::vector<std::uint64_t> cold_copy = cold;
   Summary cold_s = summarize("tenant-cold", "first_call", cold_copy);
-  std::printf("shmcp-bench tenants: %llu tenants, %llu workers each (lazy), %u CPUs\n\n", static_cast<unsigned long long>(n_tenants),
-              static_cast<unsigned long long>(workers), std::thread::hardware_concurrency());
+  std::printf("shmcp-bench tenants: %llu tenants, %llu workers each (lazy), %u CPUs, worker slice %s, client slice %s\n\n",
+              static_cast<unsigned long long>(n_tenants), static_cast<unsigned long long>(workers), std::thread::hardware_concurrency(),
+              slice_us ? (std::to_string(slice_us) + " us").c_str() : "default",
+              client_slice_us ? (std::to_string(client_slice_us) + " us").c_str() : "default");
   std::printf("%-44s %14s\n", "measure", "value");
   std::printf("%-44s %11.1f s\n", "create all tenants (admin API)", create_s);
   std::printf("%-44s %10.1f KiB\n", "executor RSS per idle tenant", static_cast<double>(rss1 - std::min(rss1, rss0)) / static_cast<double>(n_tenants));
