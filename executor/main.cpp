@@ -260,8 +260,8 @@ sigset_t block_shutdown_signals() {
 }
 
 // The client the HTTP and MCP frontends call the workers through. Their requests carry no
-// deadline of their own, so --call-timeout-ms is theirs (the client's default of 30 s used to
-// apply instead); they wait for responses the way the workers wait for requests (--wait,
+// deadline of their own, so --call-timeout-ms is theirs (not the client library's default of
+// 30 s); they wait for responses the way the workers wait for requests (--wait,
 // --spin-us), so `--wait block` really means no spinning anywhere.
 ClientOptions frontend_client_options(const ExecutorOptions& o) {
   ClientOptions co;
