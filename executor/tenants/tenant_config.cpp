@@ -141,7 +141,7 @@ Result<TenantSpec> parse_tenant(const nlohmann::json& j, const std::string& base
   if (j.contains("workers")) {
     const auto& w = j["workers"];
     if (!w.is_number_unsigned() || w.get<std::uint64_t>() < 1 || w.get<std::uint64_t>() > channel::kMaxWorkers)
-      return where(Error{Errc::invalid_argument, "\"workers\" must be an integer from 1 to " + std::to_string(channel::kMaxWorkers)});
+      return where(Error{Errc::invalid_argument, std::string("\"workers\" must be an integer from 1 to ").append(std::to_string(channel::kMaxWorkers))});
     t.workers = static_cast<std::uint32_t>(w.get<std::uint64_t>());
   }
   if (j.contains("quota"))

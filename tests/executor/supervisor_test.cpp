@@ -323,7 +323,7 @@ TEST_F(SupervisorTest, WorkerKilledWhileIdleIsRespawnedAndClientsCarryOn) {
 
 // se.slice of a process in /proc/PID/sched (Linux >= 6.12), in ns; 0 if the kernel shows none.
 std::uint64_t sched_slice_ns(pid_t pid) {
-  const std::string text = read_file("/proc/" + std::to_string(pid) + "/sched");
+  const std::string text = read_file(std::string("/proc/").append(std::to_string(pid)).append("/sched"));
   const auto at = text.find("se.slice");
   if (at == std::string::npos) return 0;
   const auto colon = text.find(':', at);

@@ -18,7 +18,7 @@ class TenantCli : public ::testing::Test {
     std::string why;
     ASSERT_TRUE(t.start(&why)) << why;
     admin_file = t.dirs.base() + "/admin.token";  // written by the fixture
-    url = "http://127.0.0.1:" + std::to_string(t.ex->port());
+    url = std::string("http://127.0.0.1:").append(std::to_string(t.ex->port()));
   }
   ProcessResult tenant(std::vector<std::string> args, bool with_connection = true) {
     args.insert(args.begin(), {cli_binary(), "tenant"});

@@ -309,7 +309,7 @@ TEST(TenantAdmin, ATenantsWorkersFieldSizesItsPool) {
     callers.emplace_back([&, i] {
       const std::string& token = i % 2 == 0 ? kAliceToken : kBobToken;
       while (!stop.load())
-        if (t.execute(token, "write_file", {{"path", "f" + std::to_string(i)}, {"content", std::string(1 << 16, 'x')}}).status != 200) ++failures;
+        if (t.execute(token, "write_file", {{"path", std::string("f").append(std::to_string(i))}, {"content", std::string(1 << 16, 'x')}}).status != 200) ++failures;
     });
   bool bob_grew = false;
   const bool grew = eventually([&] {

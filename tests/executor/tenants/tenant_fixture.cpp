@@ -31,7 +31,7 @@ bool TenantExecutor::start(std::string* why) { return dirs.ok() && ex->start(why
 
 bool TenantExecutor::restart(std::string* why) {
   if (const int rc = ex->stop(); rc != 0) {
-    if (why) *why = "the executor exited with " + std::to_string(rc) + "\n" + ex->stderr_text();
+    if (why) *why = std::string("the executor exited with ").append(std::to_string(rc)).append("\n").append(ex->stderr_text());
     return false;
   }
   ex = std::make_unique<ExecutorProcess>(dirs.ws(), channel, args_);
