@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +31,7 @@
 #include "bench/benches.hpp"
 #include "bench/report.hpp"
 #include "channel/base/cli.hpp"
+#include "channel/base/sched_slice.hpp"
 #include "channel/ring.hpp"
 #include "orchestrator/client.hpp"
 
@@ -62,19 +62,11 @@ read_text_file 4 KiB p50/p99 over shm alone and while another tenant saturates i
   -h, --help         this text
 )";
 
-// The calling thread's scheduler slice (sched_setattr sched_runtime, Linux >= 6.12); best effort.
-void set_thread_slice(std::uint64_t slice_us) {
+// This thread's scheduler slice (--client-slice-us); 0 keeps the kernel's.
+void set_thread_slice_us(std::uint64_t slice_us) {
   if (slice_us == 0) return;
-  struct {
-    std::uint32_t size, sched_policy;
-    std::uint64_t sched_flags;
-    std::int32_t sched_nice;
-    std::uint32_t sched_priority;
-    std::uint64_t sched_runtime, sched_deadline, sched_period;
-  } attr{};
-  attr.size = sizeof attr;
-  attr.sched_runtime = slice_us * 1000;  // SCHED_OTHER (0)
-  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) std::perror("shmcp-bench tenants: sched_setattr");
+  if (const int err = set_thread_slice(slice_us * 1000); err != 0)
+    std::fprintf(stderr, "shmcp-bench tenants: sched_setattr: %s\n", std::strerror(err));
 }
 
 std::string self_dir() {
@@ -256,7 +248,7 @@ int tenants_bench(int argc, char** argv) {
   }
 
   auto measure = [&](const char* label) {
-    set_thread_slice(client_slice_us);
+    set_thread_slice_us(client_slice_us);
     auto c = Client::connect("shm://" + channel + ".t1");
     std::vector<std::uint64_t> ns;
     if (!c) return summarize(label, "read_text_file_4k", ns);
@@ -280,7 +272,7 @@ int tenants_bench(int argc, char** argv) {
   std::vector<std::thread> load;
   for (std::uint64_t i = 0; i < load_threads; ++i)
     load.emplace_back([&] {
-      set_thread_slice(client_slice_us);
+      set_thread_slice_us(client_slice_us);
       ClientOptions lo;
       lo.wait = load_wait;
       auto c = Client::connect("shm://" + channel + ".t0", lo);

@@ -4,7 +4,6 @@
 #include "executor/worker.hpp"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "channel/base/log.hpp"
+#include "channel/base/sched_slice.hpp"
 #include "channel/messages.hpp"
 #include "channel/server_endpoint.hpp"
 #include "executor/executor.hpp"
@@ -101,23 +101,6 @@ struct Dispatched {
 // Before the sandbox: takes over the control region (the log goes there from then on), ties the
 // worker's life to the supervisor's, attaches to the channel and drops write access to it. Logs
 // and returns null on failure.
-// The scheduler slice of this process (see ExecutorOptions::worker_slice_us). Best effort: a kernel
-// without custom slices (< 6.12) ignores or refuses it, which costs latency, not safety.
-void set_slice(std::uint64_t slice_us, spdlog::logger& log) {
-  struct {
-    std::uint32_t size, sched_policy;
-    std::uint64_t sched_flags;
-    std::int32_t sched_nice;
-    std::uint32_t sched_priority;
-    std::uint64_t sched_runtime, sched_deadline, sched_period;
-  } attr{};  // struct sched_attr, SCHED_ATTR_SIZE_VER0 (glibc 2.36 has no wrapper)
-  attr.size = sizeof attr;
-  attr.sched_policy = SCHED_OTHER;
-  attr.sched_runtime = slice_us * 1000;
-  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0)
-    log.warn("sched_setattr (slice {} us): {}; the kernel's default slice stays", slice_us, errno_name(errno));
-}
-
 std::shared_ptr<channel::Segment> set_up(const WorkerOptions& args, spdlog::logger& log) {
   // The control region first: from here on every line reaches the supervisor's log through it
   // (this process's stderr is /dev/null).
@@ -136,7 +119,10 @@ std::shared_ptr<channel::Segment> set_up(const WorkerOptions& args, spdlog::logg
   signal(SIGTERM, SIG_IGN);
   // Resolve the time zone now: after Landlock, /etc/localtime is out of reach.
   tzset();
-  if (args.slice_us != 0) set_slice(args.slice_us, log);  // before seccomp, which denies sched_setattr
+  // Before seccomp, which denies sched_setattr. Best effort: an older kernel costs latency, not safety.
+  if (args.slice_us != 0)
+    if (const int err = set_thread_slice(args.slice_us * 1000); err != 0)
+      log.warn("sched_setattr (slice {} us): {}; the kernel's default slice stays", args.slice_us, errno_name(err));
 
   auto seg = channel::Segment::attach(args.channel, 2'000'000'000ull, args.shm_dir);
   if (!seg) {

@@ -1,7 +1,9 @@
 #include "executor/tenants/tenant_config.hpp"
 
 #include <grp.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -149,15 +151,24 @@ Result<TenantSpec> parse_tenant(const nlohmann::json& j, const std::string& base
   return t;
 }
 
-Result<std::vector<TenantSpec>> load_tenants_file(const std::string& path) {
+Result<nlohmann::json> read_json_file(const std::string& path, const std::string& what) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0)
+    return sys_error(errno == ENOENT ? Errc::not_found : Errc::io, "cannot read " + what + " " + path, errno);
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::not_found, "cannot read --tenants file " + path);
+  if (!in) return make_error(Errc::io, "cannot read " + what + " " + path);
   std::ostringstream ss;
   ss << in.rdbuf();
-  const std::string text = ss.str();
   nlohmann::json j;
-  if (const JsonFault f = parse_json_bounded(text, j, {kMaxJsonDepth, kMaxTenantsFileBytes}); f != JsonFault::none)
-    return make_error(Errc::invalid_argument, path + ": " + std::string(describe(f)) + " JSON");
+  if (const JsonFault f = parse_json_bounded(ss.str(), j, {kMaxJsonDepth, kMaxTenantsFileBytes}); f != JsonFault::none)
+    return make_error(Errc::invalid_argument, what + " " + path + ": " + std::string(describe(f)) + " JSON");
+  return j;
+}
+
+Result<std::vector<TenantSpec>> load_tenants_file(const std::string& path) {
+  auto parsed = read_json_file(path, "--tenants file");
+  if (!parsed) return parsed.error();
+  const nlohmann::json& j = *parsed;
   if (!j.is_object() || !j.contains("tenants") || !j["tenants"].is_array())
     return make_error(Errc::invalid_argument, path + ": expected {\"tenants\": [...]}");
   const auto slash = path.rfind('/');

@@ -58,6 +58,9 @@ Result<TenantSpec> parse_tenant(const nlohmann::json& j, const std::string& base
 Status parse_quota(const nlohmann::json& j, TenantQuota& q);
 // The whole --tenants file; duplicate names and tokens are errors.
 Result<std::vector<TenantSpec>> load_tenants_file(const std::string& path);
+// A JSON file of the tenants file's kind (its size and depth limits), `what` naming it in errors;
+// Errc::not_found if it does not exist.
+Result<nlohmann::json> read_json_file(const std::string& path, const std::string& what);
 
 nlohmann::json quota_json(const TenantQuota& q);
 

@@ -7,16 +7,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
 #include <future>
-#include <iterator>
 #include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "channel/base/log.hpp"
-#include "orchestrator/bounded_json.hpp"
 #include "sandbox/open_how.hpp"
 #include "sandbox/workspace.hpp"
 
@@ -211,15 +208,11 @@ Status TenantManager::load_state() {
   if (opt_.state_file.empty()) return {};
   auto log = component_logger("executor");
   const std::string& path = opt_.state_file;
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return {};  // first start: nothing kept yet
-    return sys_error(Errc::io, "tenants state " + path + ": cannot read", errno);
-  }
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  nlohmann::json j;
-  if (parse_json_bounded(text, j, JsonLimits{}) != JsonFault::none || !j.is_object())
-    return make_error(Errc::invalid_argument, "tenants state " + path + ": not a JSON object (fix or remove it)");
+  auto parsed = read_json_file(path, "tenants state");
+  if (!parsed && parsed.error().code == Errc::not_found) return {};  // first start: nothing kept yet
+  if (!parsed) return parsed.error();
+  const nlohmann::json& j = *parsed;
+  if (!j.is_object()) return make_error(Errc::invalid_argument, "tenants state " + path + ": not a JSON object (fix or remove it)");
   if (j.contains("tenants")) {
     if (!j["tenants"].is_array()) return make_error(Errc::invalid_argument, "tenants state " + path + ": \"tenants\" must be an array");
     for (const auto& tj : j["tenants"]) {
