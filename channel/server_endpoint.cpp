@@ -21,9 +21,9 @@ void ServerEndpoint::make_response_rings() {
   for (std::uint32_t i = 0; i < seg_->lane_count(); ++i) response_rings_.push_back(seg_->response_ring(i));
 }
 
-bool ServerEndpoint::follow_epoch() {
+void ServerEndpoint::follow_epoch() {
   const std::uint64_t now = seg_->current_epoch();
-  if (now == epoch_) return false;
+  if (now == epoch_) return;
   // The segment was shrunk and put back (Segment::restore_size): the lanes past the cut lost
   // their rings and owner words, and every client of the old epoch reconnects and resets the lane
   // it claims. Nothing of ours is valid any more: drop the lane (only if it is still ours: a
@@ -31,7 +31,6 @@ bool ServerEndpoint::follow_epoch() {
   epoch_ = now;
   release_current();
   make_response_rings();
-  return true;
 }
 
 ServerEndpoint::~ServerEndpoint() {

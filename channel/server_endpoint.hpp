@@ -65,8 +65,8 @@ class ServerEndpoint {
   bool try_take(std::uint32_t lane) noexcept;
   void make_response_rings();
   // If the owner re-epoched the segment since we last looked: adopt the new epoch, give up the
-  // current lane and forget cached ring positions. True if it did. Same thread as next().
-  bool follow_epoch();
+  // current lane and forget cached ring positions. Same thread as next().
+  void follow_epoch();
   // next()'s first half: keeps the current lane while it has a request and the batch allows,
   // else spins or sleeps until a lane with a pending request is taken. On success current_ is
   // set; Errc::closed once `stop` is set.
