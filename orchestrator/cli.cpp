@@ -217,7 +217,12 @@ Summary time_calls(std::uint64_t n, const std::function<bool()>& fn, std::uint64
 
 int cmd_ping(const Args& a) {
   auto c = connect_or_exit(a.connect, a, kPingHelp);
-  for (int i = 0; i < 100; ++i) (void)c->ping();  // warm-up
+  for (int i = 0; i < 100; ++i) {  // warm-up, untimed; a failure ends it as in the timed loop
+    if (auto r = c->ping(); !r) {
+      std::fprintf(stderr, "shmcp: ping (warm-up) to %s failed: %s\n", c->url().c_str(), r.error().describe().c_str());
+      return 2;
+    }
+  }
   Summary s;
   s.us.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(a.count, 1u << 20)));
   const auto t0 = std::chrono::steady_clock::now();

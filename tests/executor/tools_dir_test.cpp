@@ -79,6 +79,13 @@ TEST_F(DirTools, ListWithSizesBySizeIsDescendingAndStable) {
             "Combined size: 2 B");
 }
 
+TEST_F(DirTools, DotDotThroughAMissingDirectoryIsNormalisedLexicallyAsTheReferenceDoes) {
+  // `a` does not exist: the reference normalises <root>/a/../sub to <root>/sub and lists it.
+  const std::string expected = ok("list_directory_with_sizes", {{"path", "sub"}, {"sortBy", "size"}});
+  EXPECT_EQ(ok("list_directory_with_sizes", {{"path", "a/../sub"}, {"sortBy", "size"}}), expected);
+  EXPECT_EQ(ok("list_directory_with_sizes", {{"path", root_ + "/a/../sub"}, {"sortBy", "size"}}), expected);
+}
+
 TEST_F(DirTools, ListWithSizesFormatsSizesLikeFormatSize) {
   dir("s");
   file("s/a", "");
