@@ -217,25 +217,22 @@ Summary time_calls(std::uint64_t n, const std::function<bool()>& fn, std::uint64
 
 int cmd_ping(const Args& a) {
   auto c = connect_or_exit(a.connect, a, kPingHelp);
-  for (int i = 0; i < 100; ++i) {  // warm-up, untimed; a failure ends it as in the timed loop
-    if (auto r = c->ping(); !r) {
-      std::fprintf(stderr, "shmcp: ping (warm-up) to %s failed: %s\n", c->url().c_str(), r.error().describe().c_str());
-      return 2;
-    }
-  }
+  // A transport error means the executor is gone or unusable: the remaining pings would only
+  // time the failure, so stop at the first one (a warm-up failure is reported as the first ping's).
+  auto failed = [&](std::uint64_t i, const Error& e) {
+    std::fprintf(stderr, "shmcp: ping %llu of %llu to %s failed: %s\n", static_cast<unsigned long long>(i + 1),
+                 static_cast<unsigned long long>(a.count), c->url().c_str(), e.describe().c_str());
+    return 2;
+  };
+  for (int i = 0; i < 100; ++i)  // warm-up, untimed
+    if (auto r = c->ping(); !r) return failed(0, r.error());
   Summary s;
   s.us.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(a.count, 1u << 20)));
   const auto t0 = std::chrono::steady_clock::now();
   for (std::uint64_t i = 0; i < a.count; ++i) {
     const auto t = std::chrono::steady_clock::now();
     auto r = c->ping();
-    if (!r) {
-      // A transport error means the executor is gone or unusable: the remaining pings would only
-      // time the failure, so stop at the first one.
-      std::fprintf(stderr, "shmcp: ping %llu of %llu to %s failed: %s\n", static_cast<unsigned long long>(i + 1),
-                   static_cast<unsigned long long>(a.count), c->url().c_str(), r.error().describe().c_str());
-      return 2;
-    }
+    if (!r) return failed(i, r.error());
     s.us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t).count());
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
