@@ -51,65 +51,92 @@ void json_reply(httplib::Response& res, int status, const nlohmann::json& j) {
   res.set_content(to_json_text(j), "application/json");
 }
 
+}  // namespace
+
 // cpp-httplib's default pool has a few threads behind an unbounded FIFO, so a dozen connections
 // that send nothing hold every thread for the keep-alive timeout and queue all others (GET /health
 // included) behind them. Here every accepted connection gets a thread at once, up to `max`
-// threads (reused); only connections beyond that wait. Called by the listen thread (enqueue,
-// shutdown); run() on the pool's own threads.
+// threads (reused). At most `max` more accepted connections wait for a thread; beyond that
+// enqueue() blocks the listen thread, so further peers wait in the kernel's listen backlog and
+// past it are not accepted at all: the sockets the executor holds are bounded (2 x max).
+// Shared by the pool (which cpp-httplib owns and deletes when listen returns) and the frontend
+// (whose stop() must wake a listen thread blocked in enqueue before the server can stop).
+// enqueue/shutdown run on the listen thread, run() on the pool's threads, release() on any.
+struct ConnectionPoolState {
+  explicit ConnectionPoolState(std::size_t cap) : max(std::max<std::size_t>(cap, 1)) {}
+  const std::size_t max;
+  std::mutex mu;
+  std::condition_variable work;   // a job was queued, or the pool is stopping
+  std::condition_variable room;   // a queued job was taken, or the frontend is stopping
+  std::deque<std::function<void()>> jobs;
+  std::vector<std::thread> threads;
+  std::size_t idle = 0;
+  bool stopping = false;  // shutdown(): run what is queued, then exit
+  bool released = false;  // the frontend is stopping: enqueue no longer waits for room
+
+  void release() {
+    {
+      std::lock_guard lock(mu);
+      released = true;
+    }
+    room.notify_all();
+  }
+};
+
+namespace {
+
 class ConnectionPool final : public httplib::TaskQueue {
  public:
-  explicit ConnectionPool(std::size_t max) : max_(std::max<std::size_t>(max, 1)) {}
+  explicit ConnectionPool(std::shared_ptr<ConnectionPoolState> s) : s_(std::move(s)) {}
   ~ConnectionPool() override { shutdown(); }
 
   void enqueue(std::function<void()> fn) override {
-    std::lock_guard lock(mu_);
-    jobs_.push_back(std::move(fn));
+    std::unique_lock lock(s_->mu);
+    // Backpressure: the listen thread accepts nothing more until a waiting connection is taken.
+    s_->room.wait(lock, [&] { return s_->jobs.size() < s_->max || s_->released; });
+    s_->jobs.push_back(std::move(fn));
     // Invariant: every queued connection has an idle thread to take it, unless the cap is reached.
-    if (jobs_.size() > idle_ && threads_.size() < max_) {
+    if (s_->jobs.size() > s_->idle && s_->threads.size() < s_->max) {
       try {
-        threads_.emplace_back([this] { run(); });
+        s_->threads.emplace_back([this] { run(); });
         return;
       } catch (const std::system_error&) {
         // Out of threads (RLIMIT_NPROC, memory): the connection waits for a running one.
       }
     }
-    cv_.notify_one();
+    s_->work.notify_one();
   }
 
   // Runs the connections still queued (the server is stopping: they close at once) and joins.
   void shutdown() override {
     {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      stopping_ = true;
+      std::lock_guard lock(s_->mu);
+      if (s_->stopping) return;
+      s_->stopping = true;
     }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
+    s_->work.notify_all();
+    for (auto& t : s_->threads) t.join();
+    s_->threads.clear();
   }
 
  private:
   void run() {
-    std::unique_lock lock(mu_);
+    std::unique_lock lock(s_->mu);
     for (;;) {
-      ++idle_;
-      cv_.wait(lock, [&] { return !jobs_.empty() || stopping_; });
-      --idle_;
-      if (jobs_.empty()) return;
-      auto fn = std::move(jobs_.front());
-      jobs_.pop_front();
+      ++s_->idle;
+      s_->work.wait(lock, [&] { return !s_->jobs.empty() || s_->stopping; });
+      --s_->idle;
+      if (s_->jobs.empty()) return;
+      auto fn = std::move(s_->jobs.front());
+      s_->jobs.pop_front();
+      s_->room.notify_one();
       lock.unlock();
       fn();  // serves one connection until it closes, then closes its socket
       lock.lock();
     }
   }
 
-  const std::size_t max_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  std::size_t idle_ = 0;
-  bool stopping_ = false;
+  std::shared_ptr<ConnectionPoolState> s_;
 };
 
 // The one gate in front of every endpoint: a browser-borne request (foreign Origin, or a Host that
@@ -265,7 +292,8 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(std::shared_ptr<HttpBa
   srv.set_read_timeout(opts.io_timeout_ms / 1000, (opts.io_timeout_ms % 1000) * 1000);
   srv.set_write_timeout(opts.io_timeout_ms / 1000, (opts.io_timeout_ms % 1000) * 1000);
   srv.set_keep_alive_timeout(opts.idle_timeout_s);
-  srv.new_task_queue = [max = opts.max_connections] { return new ConnectionPool(max); };
+  f->pool_ = std::make_shared<ConnectionPoolState>(opts.max_connections);
+  srv.new_task_queue = [pool = f->pool_] { return new ConnectionPool(pool); };
 
   auto gate = std::make_shared<const Gate>(Gate{opts.host, opts.allowed_hosts});
   srv.set_pre_routing_handler([gate, backend](const httplib::Request& req, httplib::Response& res) {
@@ -385,6 +413,7 @@ Result<std::unique_ptr<HttpFrontend>> HttpFrontend::start(std::shared_ptr<HttpBa
 }
 
 void HttpFrontend::stop() {
+  if (pool_) pool_->release();
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }

@@ -65,9 +65,10 @@ struct HttpOptions {
   std::string token;                    // empty: no bearer token required
   std::vector<std::string> allowed_hosts;  // Host names accepted besides IP literals, localhost, host
   std::size_t max_body_bytes = std::size_t{64} << 20;  // larger request bodies get 413
-  // Connections served at once, one thread each; more wait (queued, in accept order) until one
-  // ends. Idle and stalled connections end by the timeouts below, so a slot is never held forever
-  // by a peer that sends nothing.
+  // Connections served at once, one thread each; as many more wait (accepted, in accept order)
+  // until one ends, and beyond those the executor stops accepting (the kernel's listen backlog
+  // holds the rest). Idle and stalled connections end by the timeouts below, so a slot is never
+  // held forever by a peer that sends nothing.
   std::size_t max_connections = 128;
   int io_timeout_ms = 5000;             // a read or write making no progress for this long ends the connection
   int idle_timeout_s = 5;               // a connection waiting for its (next) request this long is closed
@@ -105,6 +106,8 @@ class HttpBackend {
 std::shared_ptr<HttpBackend> make_workspace_backend(Supervisor& sup, std::shared_ptr<Client> client, McpHttpHandler mcp,
                                                     std::string token);
 
+struct ConnectionPoolState;
+
 class HttpFrontend {
  public:
   // Binds opts.host:opts.port (Errc::io with the reason if it can't) and serves on a background
@@ -117,6 +120,7 @@ class HttpFrontend {
  private:
   HttpFrontend() = default;
   std::unique_ptr<httplib::Server> server_;
+  std::shared_ptr<ConnectionPoolState> pool_;
   std::thread thread_;
   int port_ = 0;
 };

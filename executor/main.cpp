@@ -66,8 +66,9 @@ Options:
                           host; any other name is refused with 403 (DNS rebinding)
   --max-body-bytes N      larger HTTP request bodies are refused with 413     [default: 67108864]
   --http-max-connections N
-                          HTTP connections served at once (one thread each); more wait until
-                          one closes                                             [default: 128]
+                          HTTP connections served at once (one thread each); as many more
+                          wait accepted, and beyond those new connections are not accepted
+                          until one closes (the kernel's backlog holds them)     [default: 128]
   --http-io-timeout-ms N  an HTTP read or write that makes no progress this long closes the
                           connection                                            [default: 5000]
   --http-idle-timeout-s N an HTTP connection that sends no (next) request this long is closed

@@ -9,11 +9,12 @@
 
 namespace shmcp::testing {
 
-int http_get(int port, const std::string& path, std::string* body) {
+int http_get(int port, const std::string& path, std::string* body, int timeout_ms) {
   httplib::Client cli("127.0.0.1", port);
-  cli.set_connection_timeout(5, 0);
-  cli.set_read_timeout(5, 0);
-  cli.set_write_timeout(5, 0);
+  const auto t = std::chrono::milliseconds(timeout_ms);
+  cli.set_connection_timeout(t);
+  cli.set_read_timeout(t);
+  cli.set_write_timeout(t);
   cli.set_keep_alive(false);
   const auto res = cli.Get(path);
   if (!res) return 0;

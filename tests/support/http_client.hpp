@@ -6,9 +6,10 @@
 
 namespace shmcp::testing {
 
-// GET http://127.0.0.1:port<path> on a fresh connection (5 s timeouts). Returns the status code,
-// 0 when no response came (refused, timed out), and fills *body.
-int http_get(int port, const std::string& path, std::string* body = nullptr);
+// GET http://127.0.0.1:port<path> on a fresh connection (connect, read and write timeouts of
+// timeout_ms each). Returns the status code, 0 when no response came (refused, timed out), and
+// fills *body.
+int http_get(int port, const std::string& path, std::string* body = nullptr, int timeout_ms = 5000);
 
 // The value of one Prometheus series (exact name and labels) from GET /metrics; -1 if absent.
 double metric(int port, const std::string& series);

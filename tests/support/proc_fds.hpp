@@ -11,4 +11,7 @@ namespace shmcp::testing {
 // must be canonical). -1 if /proc/PID/fd cannot be read.
 int open_handles_on(pid_t pid, const std::string& path);
 
+// How many of process `pid`'s descriptors are sockets; -1 if /proc/PID/fd cannot be read.
+int open_sockets(pid_t pid);
+
 }  // namespace shmcp::testing
