@@ -17,11 +17,13 @@
 namespace shmcp::executor::detail {
 
 Result<std::vector<DirEntry>> read_dir(int dirfd, std::uint64_t max_entries, bool* truncated,
-                                       std::string_view display) {
+                                       std::string_view display, CallDeadline* deadline) {
   std::vector<DirEntry> out;
   if (truncated) *truncated = false;
   alignas(8) char buf[32768];
   while (true) {
+    // Once per buffer (up to ~1,000 entries, some with an fstatat each).
+    if (deadline != nullptr && deadline->expired()) return fail("deadline passed", Errc::timeout);
     long n = ::syscall(SYS_getdents64, dirfd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -53,6 +55,7 @@ Result<std::vector<DirEntry>> read_dir(int dirfd, std::uint64_t max_entries, boo
     }
     if (truncated && *truncated) break;
   }
+  if (deadline != nullptr && deadline->expired()) return fail("deadline passed", Errc::timeout);
   std::sort(out.begin(), out.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
   return out;
 }

@@ -56,9 +56,9 @@ struct WalkLimits {
   std::string notice() const { return truncated.empty() ? "" : "\n[truncated: " + truncated + "]"; }
 };
 
-Result<std::vector<DirEntry>> read_limited(int fd, WalkLimits& w, std::string_view display) {
+Result<std::vector<DirEntry>> read_limited(const Ctx& c, int fd, WalkLimits& w, std::string_view display) {
   bool cut = false;
-  auto entries = read_dir(fd, w.remaining(), &cut, display);
+  auto entries = read_dir(fd, w.remaining(), &cut, display, c.deadline);
   if (entries) {
     w.seen += entries->size();
     if (cut) w.note("entry limit of " + std::to_string(w.opts.max_walk_entries) + " reached");
@@ -87,7 +87,7 @@ struct TreeWalk {
 
   // Appends JSON.stringify(children, null, 2) of the directory `fd` at nesting `level`.
   Status emit(int fd, const std::string& rel, const std::string& display, std::size_t level, std::uint32_t depth) {
-    auto entries = read_limited(fd, limits, display);
+    auto entries = read_limited(c, fd, limits, display);
     if (!entries) return entries.error();
     bool first = true;
     for (const auto& e : *entries) {
@@ -137,7 +137,7 @@ struct SearchWalk {
   std::vector<std::string> results;
 
   void walk(int fd, const std::string& rel, const std::string& raw_display, std::uint32_t depth) {
-    auto entries = read_limited(fd, limits, raw_display);
+    auto entries = read_limited(c, fd, limits, raw_display);
     if (!entries) return;  // like the reference: an unreadable subdirectory is skipped
     for (const auto& e : *entries) {
       if (c.expired()) return;  // search_files reports the timeout
@@ -199,7 +199,7 @@ Result<Listing> open_listing(const Ctx& c, std::string_view path) {
   auto fd = c.ws.open(*name, O_RDONLY | O_DIRECTORY);
   if (!fd) return fail(ws_error_message(fd.error(), "scandir", name->display));
   Listing l{std::move(*name), std::move(*fd), {}, false};
-  auto entries = read_dir(l.fd.get(), c.opts.max_walk_entries, &l.cut, l.name.display);
+  auto entries = read_dir(l.fd.get(), c.opts.max_walk_entries, &l.cut, l.name.display, c.deadline);
   if (!entries) return fail(entries.error().message);
   l.entries = std::move(*entries);
   return l;
@@ -214,6 +214,7 @@ CallResult list_directory(const Ctx& c, std::string_view path) {
   const bool cut = l->cut;
   std::string out;
   for (const auto& e : entries) {
+    if (c.tick(1 + e.name.size() / 16)) return CallResult::error("deadline passed");
     if (!out.empty()) out.push_back('\n');
     out.append(e.type == DT_DIR ? "[DIR] " : "[FILE] ").append(utf8_sanitize(e.name));
   }

@@ -123,9 +123,9 @@ struct DirEntry {
 };
 
 // Reads every entry of an open directory fd (excluding "." and ".."), sorted by byte order.
-// Stops after max_entries; `truncated` tells.
+// Stops after max_entries; `truncated` tells. Errc::timeout once `deadline` (if any) has passed.
 Result<std::vector<DirEntry>> read_dir(int dirfd, std::uint64_t max_entries, bool* truncated,
-                                       std::string_view display);
+                                       std::string_view display, CallDeadline* deadline);
 // Opens an entry known to be a real directory below `dirfd`, not following symlinks and not
 // leaving dirfd or crossing a mount (openat2 RESOLVE_BENEATH | NO_SYMLINKS | NO_XDEV).
 Result<sandbox::UniqueFd> open_subdir(int dirfd, std::string_view name, std::string_view display);

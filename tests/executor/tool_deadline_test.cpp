@@ -4,17 +4,22 @@
 // that carry no deadline of their own (unless a case says otherwise), so a call has the
 // executor's 300 ms (and the test waits for the answer as long as it takes).
 //
-// Each case asserts the outcome only: the call is answered Timeout with the worker's own message,
-// the worker's pid is unchanged and no worker was restarted; then a normal call of the same tool
-// succeeds on the same worker (positive control). Nothing asserts how fast anything is.
-#include <optional>
-#include <vector>
-#include <string>
+// Each case asserts that the call is answered Timeout with the worker's own message no later than
+// 100 ms after its deadline (the bound: the tools poll the deadline often enough that the
+// answer is not held up by the rest of the work), the worker's pid is unchanged and no worker was
+// restarted; then a normal call of the same tool succeeds on the same worker (positive control).
+// The 100 ms is measured conservatively (from before the request is sent, so a call on the
+// executor's default timeout is charged for its own queueing too); the work each case asks for
+// takes seconds to minutes, so the bound tells polling from not polling on any machine.
 #include <sys/stat.h>
-
-#include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "channel/channel.hpp"
@@ -27,12 +32,15 @@ using namespace shmcp::testing;
 namespace {
 
 constexpr const char* kToolGaveUp = "the call's deadline passed before the tool finished";
+constexpr std::uint64_t kExecutorTimeoutMs = 300;
+constexpr std::int64_t kLateBoundMs = 100;
 
 struct Answer {
   wire::Status status = wire::Status::Internal;
   std::string error;
   bool is_error = false;
   std::string text;
+  std::int64_t late_ms = 0;  // how long after the call's deadline (at the latest) the answer came
 };
 
 class ToolDeadlineTest : public ::testing::Test {
@@ -40,7 +48,7 @@ class ToolDeadlineTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_FALSE(ws_.path().empty());
     ASSERT_TRUE(write_file(ws_ / "small.txt", "alpha\nbeta\ngamma\n"));
-    ex_.emplace(ws_.path(), unique_channel("deadline"), std::vector<std::string>{"--workers", "1", "--call-timeout-ms", "300"});
+    ex_.emplace(ws_.path(), unique_channel("deadline"), std::vector<std::string>{"--workers", "1", "--call-timeout-ms", std::to_string(kExecutorTimeoutMs)});
     std::string why;
     ASSERT_TRUE(ex_->start(&why)) << why;
     auto seg = channel::Segment::attach(ex_->channel(), 2'000'000'000ull);
@@ -58,9 +66,14 @@ class ToolDeadlineTest : public ::testing::Test {
     Answer a;
     flatbuffers::FlatBufferBuilder fbb;
     const std::uint64_t id = lane_->next_id();
-    const std::uint64_t deadline = budget_ms == 0 ? 0 : channel::monotonic_ns() + budget_ms * 1'000'000ull;
+    const std::uint64_t sent = channel::monotonic_ns();
+    const std::uint64_t deadline = budget_ms == 0 ? 0 : sent + budget_ms * 1'000'000ull;
     channel::build_json_request(fbb, id, deadline, tool, args.dump());
     auto got = lane_->call(id, channel::bytes_of(fbb), channel::Deadline::within(60'000'000'000ull), {});
+    // Without a deadline of its own the call gets the executor's, counted from when a worker
+    // takes it: later than `sent`, so this overstates the lateness, never understates it.
+    const std::uint64_t due = deadline != 0 ? deadline : sent + kExecutorTimeoutMs * 1'000'000ull;
+    a.late_ms = (static_cast<std::int64_t>(channel::monotonic_ns()) - static_cast<std::int64_t>(due)) / 1'000'000;
     EXPECT_TRUE(got.ok()) << got.error().describe();
     if (!got) return a;
     auto r = channel::verify_response(*got);
@@ -79,6 +92,7 @@ class ToolDeadlineTest : public ::testing::Test {
     const Answer a = call(tool, args, budget_ms);
     EXPECT_EQ(a.status, wire::Status::Timeout) << tool << " answered " << a.error << a.text.substr(0, 200);
     EXPECT_NE(a.error.find(kToolGaveUp), std::string::npos) << a.error;
+    EXPECT_LE(a.late_ms, kLateBoundMs) << tool << " answered " << a.late_ms << " ms after its deadline";
     expect_worker_alive();
   }
 
@@ -171,6 +185,41 @@ TEST_F(ToolDeadlineTest, SearchFilesWithAHostileGlobTimesOut) {
   // Positive control: an ordinary glob over the same entries.
   const std::string found = ok("search_files", {{"path", "many"}, {"pattern", "*00007"}});
   EXPECT_EQ(found, ex_->workspace() + "/many/" + std::string(240, 'x') + "00007");
+  expect_worker_alive();
+}
+
+// list_directory_with_sizes stats every entry through the workspace, following symlinks: here
+// each of 1,000 entries is a symlink into a chain of 30 links, each hop of which walks ~900 path
+// components down and back up (legal, beneath the root). ~27,000 lookups per entry, so the
+// listing takes seconds, but any one entry only milliseconds: the deadline is polled per entry.
+TEST_F(ToolDeadlineTest, ListingWithSizesThroughDeepSymlinkChainsTimesOut) {
+  std::string deep = ws_ / "deep";
+  ASSERT_EQ(::mkdir(deep.c_str(), 0755), 0);
+  std::string down, up;
+  for (int i = 0; i < 450; ++i) {
+    deep += "/d";
+    ASSERT_EQ(::mkdir(deep.c_str(), 0755), 0) << i;
+    down += "/d";
+    up += "/..";
+  }
+  ASSERT_EQ(::mkdir((ws_ / "chain").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(("../deep" + down).c_str(), (ws_ / "chain/L0").c_str()), 0);
+  for (int k = 1; k < 30; ++k) {
+    const std::string target = "../deep" + down + up + "/../chain/L" + std::to_string(k - 1);
+    ASSERT_LT(target.size(), 4096u);
+    ASSERT_EQ(::symlink(target.c_str(), (ws_ / ("chain/L" + std::to_string(k))).c_str()), 0) << k;
+  }
+  ASSERT_EQ(::mkdir((ws_ / "links").c_str(), 0755), 0);
+  for (int i = 0; i < 1000; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "links/e%05d", i);
+    ASSERT_EQ(::symlink("../chain/L29", (ws_ / name).c_str()), 0) << i;
+  }
+  expect_tool_timeout("list_directory_with_sizes", {{"path", "links"}});
+  // Positive control: the chain itself (30 entries) lists, each link's target a directory.
+  const std::string out = ok("list_directory_with_sizes", {{"path", "chain"}}, 10'000);
+  EXPECT_NE(out.find("L29"), std::string::npos) << out;
+  EXPECT_NE(out.find("Total: 30 files, 0 directories"), std::string::npos) << out;
   expect_worker_alive();
 }
 
