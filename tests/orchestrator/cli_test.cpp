@@ -1,9 +1,13 @@
 // The `shmcp` command line, run as a real process against a real executor: call (exit 0 / 1 / 2),
 // tools, ping percentiles, health, and --help for every subcommand.
+#include <signal.h>
+
 #include <algorithm>
+#include <chrono>
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -178,6 +182,29 @@ TEST_F(CliTest, PingStopsAtTheFirstTransportErrorAndExits2) {
   EXPECT_EQ(r.err.rfind("shmcp: ping ", 0), 0u) << r.err;
   EXPECT_NE(r.err.find(" of 50000000 to " + ex_->shm_url() + " failed: "), std::string::npos) << r.err;
   EXPECT_EQ(count_char(r.err, '\n'), 1u) << r.err;
+}
+
+// The executor stops answering before ping's first call (its supervisor and worker are frozen
+// with SIGSTOP, so the segment still looks alive and connect succeeds): the first warm-up ping
+// times out and ping ends there, reporting it as ping 1, instead of going through the 99 other
+// warm-up pings (99 more timeouts, 30 s here) and then the timed ones.
+TEST_F(CliTest, PingStopsAtAFailedWarmUpPing) {
+  std::vector<pid_t> frozen = ex_->worker_pids();
+  frozen.push_back(ex_->pid());
+  for (pid_t p : frozen) ASSERT_EQ(::kill(p, SIGSTOP), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = shmcp({"ping", "--connect", ex_->shm_url(), "--count", "5", "--timeout-ms", "300"});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  for (pid_t p : frozen) ::kill(p, SIGCONT);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "shmcp: ping 1 of 5 to " + ex_->shm_url() + " failed: timeout: deadline exceeded\n");
+  // One timeout, not a hundred: a generous bound that only a warm-up going on after its first
+  // failure (99 x 300 ms more) could exceed.
+  EXPECT_LT(took, std::chrono::seconds(15));
+  // Positive control: thawed, the same executor answers pings.
+  r = shmcp({"ping", "--connect", ex_->shm_url(), "--count", "5"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 TEST_F(CliTest, HealthExits0AndPrintsStatus) {
