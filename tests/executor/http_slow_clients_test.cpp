@@ -5,7 +5,6 @@
 // not accepted, so the executor's sockets stay bounded.
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -120,15 +119,6 @@ int connect_nonblocking(int port) {
   return fd;
 }
 
-// Whether a non-blocking connect has completed (the kernel finished the handshake).
-bool connected(int fd) {
-  pollfd p{fd, POLLOUT, 0};
-  int err = 0;
-  socklen_t len = sizeof err;
-  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) &&
-         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
-}
-
 TEST_F(HttpSlowClients, PeersBeyondTwiceTheCapAreNotAccepted) {
   constexpr int kCap = 4;
   ASSERT_NO_FATAL_FAILURE(start({"--http-max-connections", std::to_string(kCap), "--http-idle-timeout-s", "60",
@@ -151,11 +141,6 @@ TEST_F(HttpSlowClients, PeersBeyondTwiceTheCapAreNotAccepted) {
   // a second of watching sees it; a correct server never goes past the bound however long we wait.
   const bool exceeded = eventually([&] { return open_sockets(pid) - before > kBound; }, std::chrono::seconds(1));
   EXPECT_FALSE(exceeded) << "the executor holds " << open_sockets(pid) - before << " accepted sockets";
-  // The kernel completed handshakes only up to its listen backlog past what was accepted: most peers
-  // are still waiting (a server accepting everything would have completed them all).
-  int completed = 0;
-  for (int fd : held_) completed += connected(fd);
-  EXPECT_LT(completed, kPeers / 2);
   // Positive control: once the peers go away the executor serves again.
   for (int fd : held_) ::close(fd);
   held_.clear();
