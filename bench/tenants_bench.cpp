@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -58,9 +60,22 @@ read_text_file 4 KiB p50/p99 over shm alone and while another tenant saturates i
   --load-wait MODE   how the neighbour's client threads wait for their responses: adaptive
                      (spin, then sleep: they use CPU of their own besides the pool's) or block
                      (sleep: the load is the neighbour's pool alone)        [default: adaptive]
+  --cgroup DIR       a cgroup v1 cpu hierarchy directory (e.g. /sys/fs/cgroup/cpu): the
+                     executor runs with --tenant-cgroup (a group per tenant's workers), and
+                     the neighbour's client threads and the measured one each get a group of
+                     their own, as separate orchestrator containers would      [default: none]
   --executor PATH    shmcp-executor           [default: next to shmcp-bench, or ../executor]
   -h, --help         this text
 )";
+
+// Moves the calling thread into a cgroup v1 group (its `tasks` file takes thread ids); "" does
+// nothing.
+void join_thread_group(const std::string& group) {
+  if (group.empty()) return;
+  std::ofstream tasks(group + "/tasks");
+  tasks << static_cast<long>(::syscall(SYS_gettid)) << std::flush;
+  if (!tasks) std::fprintf(stderr, "shmcp-bench tenants: cannot join cgroup %s\n", group.c_str());
+}
 
 // This thread's scheduler slice (--client-slice-us); 0 keeps the kernel's.
 void set_thread_slice_us(std::uint64_t slice_us) {
@@ -129,7 +144,7 @@ struct Exec {
 int tenants_bench(int argc, char** argv) {
   std::uint64_t n_tenants = 200, n_cold = 20, calls = 20000, load_threads = 4, workers = 2, idle_s = 5, slice_us = 0,
                 client_slice_us = 0;
-  std::string exe;
+  std::string exe, cgroup;
   CLI::App app("shmcp-bench tenants", "shmcp-bench tenants");
   cli::configure(app, kHelp);
   cli::number(app, "--tenants", n_tenants, 2, 4096);
@@ -140,6 +155,7 @@ int tenants_bench(int argc, char** argv) {
   cli::number(app, "--idle-seconds", idle_s, 1, 600);
   cli::number(app, "--worker-slice-us", slice_us, 0, 100'000);
   cli::number(app, "--client-slice-us", client_slice_us, 0, 100'000);
+  app.add_option("--cgroup", cgroup);
   channel::WaitMode load_wait = channel::WaitMode::adaptive;
   app.add_option_function<std::string>("--load-wait", [&load_wait](const std::string& v) {
     auto m = channel::parse_wait_mode(v);
@@ -176,6 +192,23 @@ int tenants_bench(int argc, char** argv) {
                                    "--max-workers", "64", "--worker-slice-us", std::to_string(slice_us), "--log-level", "warn"};
   // --log-level warn would hide the "HTTP on" line: keep info for it.
   args.back() = "info";
+  // Groups under --cgroup: executor/ (the tenants' groups), load/ and probe/ (calling threads).
+  std::string cg_base, cg_load, cg_probe;
+  if (!cgroup.empty()) {
+    if (::access((cgroup + "/tasks").c_str(), W_OK) != 0 || ::access((cgroup + "/cpu.shares").c_str(), F_OK) != 0) {
+      std::fprintf(stderr, "shmcp-bench tenants: --cgroup %s is not a writable cgroup v1 cpu hierarchy directory\n", cgroup.c_str());
+      return 2;
+    }
+    cg_base = cgroup + "/shmcp-bench-" + std::to_string(::getpid());
+    cg_load = cg_base + "/load";
+    cg_probe = cg_base + "/probe";
+    for (const auto& d : {cg_base, cg_base + "/executor", cg_load, cg_probe})
+      if (::mkdir(d.c_str(), 0755) != 0) {
+        std::fprintf(stderr, "shmcp-bench tenants: mkdir %s: %s\n", d.c_str(), std::strerror(errno));
+        return 2;
+      }
+    args.insert(args.end() - 2, {"--tenant-cgroup", cg_base + "/executor"});
+  }
   ex.pid = fork();
   if (ex.pid == 0) {
     const int fd = open(ex.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -194,6 +227,10 @@ int tenants_bench(int argc, char** argv) {
       waitpid(ex.pid, &st, 0);
     }
     (void)std::system(("rm -rf '" + base + "'").c_str());
+    if (!cg_base.empty()) {
+      join_thread_group(cgroup);  // the measuring thread leaves probe/
+      for (const auto& d : {cg_probe, cg_load, cg_base + "/executor", cg_base}) ::rmdir(d.c_str());
+    }
   };
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (ex.port == 0 && std::chrono::steady_clock::now() < give_up) {
@@ -249,6 +286,7 @@ int tenants_bench(int argc, char** argv) {
 
   auto measure = [&](const char* label) {
     set_thread_slice_us(client_slice_us);
+    join_thread_group(cg_probe);
     auto c = Client::connect("shm://" + channel + ".t1");
     std::vector<std::uint64_t> ns;
     if (!c) return summarize(label, "read_text_file_4k", ns);
@@ -273,6 +311,7 @@ int tenants_bench(int argc, char** argv) {
   for (std::uint64_t i = 0; i < load_threads; ++i)
     load.emplace_back([&] {
       set_thread_slice_us(client_slice_us);
+      join_thread_group(cg_load);
       ClientOptions lo;
       lo.wait = load_wait;
       auto c = Client::connect("shm://" + channel + ".t0", lo);

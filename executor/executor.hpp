@@ -23,6 +23,7 @@ namespace shmcp::executor {
 
 inline constexpr const char* kVersion = "0.1.0";
 inline constexpr int kExitSandboxFailed = 78;  // worker could not apply the sandbox (EX_CONFIG)
+inline constexpr int kExitCgroupFailed = 79;   // a forked worker could not join its tenant's cgroup
 // TEST-ONLY pseudo-tool, served only with `serve --enable-test-hooks` (off by default; an unknown
 // tool otherwise): the worker makes a syscall the seccomp filter kills (unshare), so tests can
 // check what a sandbox violation mid-call does (error answer, metric, respawn).
@@ -45,6 +46,10 @@ struct ExecutorOptions {
   // default). A short slice lets a worker woken for a call preempt a busy one (another tenant's
   // saturated pool) within it, instead of after a default slice of milliseconds.
   std::uint64_t worker_slice_us = 0;
+  // serve --tenant-cgroup: the directory each tenant's CPU group is made in (tenants only).
+  std::string tenant_cgroup;
+  // The cgroup.procs file every worker joins before exec (a tenant's CPU group; empty: none).
+  std::string worker_cgroup_procs;
   std::string token;                          // from --token-file; empty = no auth
   bool read_only = false;
   bool allow_unsandboxed = false;

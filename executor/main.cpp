@@ -23,6 +23,7 @@
 #include "executor/worker.hpp"
 #include "executor/http.hpp"
 #include "executor/mcp.hpp"
+#include "executor/tenants/cpu_group.hpp"
 #include "executor/tenants/tenant_backend.hpp"
 #include "executor/tenants/tenant_manager.hpp"
 
@@ -110,6 +111,10 @@ Tenants (one executor, many isolated workspaces; see README "Tenants"):
   --max-workers N         worker processes over all tenants; a tenant over the cap waits for
                           others to idle                                          [default: 64]
   --tenant-idle-s N       a tenant's workers stop after N s without a call         [default: 60]
+  --tenant-cgroup DIR     put each tenant's workers in a cgroup DIR/shmcp.NAME.TENANT of equal
+                          CPU weight, so tenants share the CPUs per tenant, not per busy
+                          thread (DIR: a writable cgroup v2 directory, or a cgroup v1 cpu
+                          hierarchy directory; checked at start)
 
   --enable-test-hooks     TEST-ONLY, never in production: workers serve the pseudo-tools
                           __shmcp_test_forbidden_syscall (makes a syscall the sandbox kills
@@ -167,6 +172,7 @@ struct TenantFlags {
   std::string state_file;
   std::uint32_t max_workers = 64;
   std::uint64_t idle_s = 60;
+  std::string cgroup;
 };
 
 std::string read_token_file(const std::string& flag, const std::string& f) {
@@ -216,6 +222,7 @@ void add_serve_options(CLI::App& app, ExecutorOptions& o, HttpOptions& ho, std::
   value(app, "--admin-token-file", [&tf](const std::string& f) { tf.admin_token = read_token_file("--admin-token-file", f); });
   cli::number(app, "--max-workers", tf.max_workers, 1, 4096);
   cli::number(app, "--tenant-idle-s", tf.idle_s, 1, 86400);
+  app.add_option("--tenant-cgroup", tf.cgroup);
   app.add_option("--channel", o.channel);
   value(app, "--http", [&o](const std::string& v) {
     const auto colon = v.rfind(':');
@@ -300,6 +307,13 @@ int serve_tenants(ExecutorOptions o, HttpOptions ho, const TenantFlags& tf) {
   if (!specs) {
     log->critical("{}", specs.error().describe());
     return 2;
+  }
+  if (!tf.cgroup.empty()) {
+    if (auto st = CpuGroup::check_parent(tf.cgroup); !st) {
+      log->critical("{}", st.error().describe());
+      return 2;
+    }
+    o.tenant_cgroup = tf.cgroup;
   }
   TenantManagerOptions to;
   to.base = o;
@@ -440,6 +454,7 @@ int main(int argc, char** argv) {
     }
     if (!tenant_flags.admin_token.empty()) cli::usage_error(kProg, cmd, "--admin-token-file needs --tenants");
     if (!tenant_flags.state_file.empty()) cli::usage_error(kProg, cmd, "--tenants-state needs --tenants");
+    if (!tenant_flags.cgroup.empty()) cli::usage_error(kProg, cmd, "--tenant-cgroup needs --tenants");
     return serve(std::move(serve_o), std::move(ho));
   }
   if (&cmd == mcp_cmd) {

@@ -37,6 +37,7 @@ constexpr int kWorkerControlFd = 4;
 constexpr int kWorkerQuotaFd = 5;
 
 std::string describe_exit(int st) {
+  if (WIFEXITED(st) && WEXITSTATUS(st) == kExitCgroupFailed) return "could not join its cgroup (exit code 79)";
   if (WIFSIGNALED(st)) return std::string("killed by signal ") + sigabbrev_np(WTERMSIG(st));
   if (WIFEXITED(st)) return "exited with code " + std::to_string(WEXITSTATUS(st));
   return "stopped";
@@ -165,6 +166,14 @@ Status Supervisor::spawn(std::uint32_t index) {
   const int ws_fd = ws_fd_.get();
   const int control_fd = seg_->control_fd();
   const int quota_fd = quota_fd_.get();
+  // The tenant's CPU group, joined by the child itself before exec, so no instruction of the
+  // worker runs outside it.
+  sandbox::UniqueFd cgroup;
+  if (!opt_.worker_cgroup_procs.empty()) {
+    cgroup = sandbox::UniqueFd(open(opt_.worker_cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!cgroup) return sys_error(Errc::io, "open " + opt_.worker_cgroup_procs, errno);
+  }
+  const int cgroup_fd = cgroup.get();
 
   const pid_t pid = fork();
   if (pid < 0) return sys_error(Errc::io, "fork worker", errno);
@@ -172,6 +181,7 @@ Status Supervisor::spawn(std::uint32_t index) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) _exit(kExitCgroupFailed);
     // Async-signal-safe calls only. None of the supervisor's descriptors survives but these
     // (everything else is close-on-exec); stdio becomes /dev/null.
     const int null_fd = open("/dev/null", O_RDWR);

@@ -90,6 +90,12 @@ Result<std::shared_ptr<Tenant>> Tenant::start(const ExecutorOptions& base, const
   o.quota_files = spec.quota.files;
   o.count_usage = true;  // usage is reported, and quotas can be set later (admin API)
   t->channel_ = o.channel;
+  if (!base.tenant_cgroup.empty()) {
+    auto g = CpuGroup::create(base.tenant_cgroup, "shmcp." + o.channel);
+    if (!g) return make_error(g.error().code, "tenant " + spec.name + ": " + g.error().message);
+    t->cpu_group_ = std::move(*g);
+    o.worker_cgroup_procs = t->cpu_group_.procs_file();
+  }
   auto sup = Supervisor::start(o, std::move(budget));
   if (!sup) return make_error(sup.error().code, "tenant " + spec.name + ": " + sup.error().message);
   t->sup_ = std::move(*sup);
@@ -176,6 +182,7 @@ void Tenant::stop() {
     }
     if (mcp) mcp->close();  // parked GET long polls (roots) end now
     if (sup_) sup_->stop();
+    cpu_group_.remove();  // its workers have been reaped
   });
 }
 

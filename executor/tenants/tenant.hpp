@@ -15,6 +15,7 @@
 #include "channel/base/result.hpp"
 #include "executor/executor.hpp"
 #include "executor/supervisor.hpp"
+#include "executor/tenants/cpu_group.hpp"
 #include "executor/tenants/tenant_config.hpp"
 #include "executor/worker_budget.hpp"
 #include "orchestrator/client.hpp"
@@ -71,6 +72,7 @@ class Tenant {
   std::string name_, root_, channel_, shm_dir_;
   mutable std::mutex mu_;  // spec_, client_, mcp_
   TenantSpec spec_;
+  CpuGroup cpu_group_;  // its workers' cgroup (serve --tenant-cgroup), removed after they stop
   std::unique_ptr<Supervisor> sup_;
   std::shared_ptr<Client> client_;
   std::shared_ptr<McpHttp> mcp_;
