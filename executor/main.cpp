@@ -124,6 +124,7 @@ Tenants (one executor, many isolated workspaces; see README "Tenants"):
 )";
 
 constexpr const char* kMcpHelp = R"(Usage: shmcp-executor mcp [--workspace] DIR [options]
+       shmcp-executor mcp --connect URL [--token-file F] [--call-timeout-ms N] [--log-level LEVEL]
 
 Speaks MCP (JSON-RPC 2.0, one message per line) on stdin/stdout for the workspace DIR, like the
 reference MCP filesystem server, with the same sandboxed workers as `serve`. Logs go to stderr.
@@ -131,7 +132,14 @@ Exits at end of input. A client that declares the roots capability is asked for 
 (roots/list); they narrow the workspace (roots outside it are ignored; none valid: nothing is
 allowed). The same holds on `serve`'s /mcp.
 
+With --connect it starts no workers: it is an MCP stdio front for a running executor, whose
+channel (shm://CHANNEL, or a tenant's shm://CHANNEL.TENANT) or HTTP URL it calls. Every call is
+then served by that executor's (or tenant's) sandboxed workers, beneath its root, which roots
+can only narrow; it is how an MCP client that launches stdio servers reaches a tenant.
+
 Options:
+  --connect URL           serve through a running executor instead of starting workers
+  --token-file F          the bearer token for an http:// URL (a tenant's token)
   --workers N, --read-only, --call-timeout-ms N, --max-read-bytes N, --quota-bytes N,
   --quota-files N, --allow-hardlinks, --allow-unsandboxed, --wait MODE, --spin-us N,
   --shm-dir DIR, --log-level LEVEL (default: warn)
@@ -375,6 +383,39 @@ int serve(ExecutorOptions o, HttpOptions ho) {
   return 0;
 }
 
+// The root a running executor's channel serves (its list_allowed_directories), for roots narrowing.
+Result<std::string> served_root(Client& c) {
+  auto r = c.call("list_allowed_directories", nlohmann::json::object());
+  if (!r) return r.error();
+  const std::string text = r->text();
+  constexpr std::string_view kHead = "Allowed directories:\n";
+  if (r->is_error || text.rfind(kHead, 0) != 0 || text.find('\n', kHead.size()) != std::string::npos)
+    return make_error(Errc::internal, "unexpected list_allowed_directories answer: " + text.substr(0, 200));
+  return text.substr(kHead.size());
+}
+
+// mcp --connect: an MCP stdio front for a running executor (a tenant's channel, say).
+int mcp_connect_command(const ExecutorOptions& o, const std::string& url, const std::string& token) {
+  signal(SIGPIPE, SIG_IGN);
+  auto log = component_logger("executor");
+  ClientOptions co = frontend_client_options(o);
+  co.token = token;
+  auto c = Client::connect(url, co);
+  if (!c) {
+    log->critical("cannot connect to {}: {}", url, c.error().describe());
+    return 1;
+  }
+  std::shared_ptr<Client> client = std::move(*c);
+  auto root = served_root(*client);
+  if (!root) {
+    log->critical("{}: {}", url, root.error().describe());
+    return 1;
+  }
+  McpSession session(make_tool_text_caller(client));
+  return run_stdio_fd(session, STDIN_FILENO, STDOUT_FILENO, o.wait == channel::WaitMode::block ? 0 : o.spin_ns,
+                      make_roots_support(client, *root));
+}
+
 int mcp_command(ExecutorOptions o) {  // not "mcp": that would clash with namespace executor::mcp
   std::random_device rd;
   o.channel = "mcp-" + std::to_string(getpid()) + "-" + std::to_string(rd());
@@ -435,6 +476,9 @@ int main(int argc, char** argv) {
   CLI::App* mcp_cmd = app.add_subcommand("mcp");
   cli::configure(*mcp_cmd, kMcpHelp);
   add_common_options(*mcp_cmd, mcp_o);
+  std::string mcp_connect, mcp_token;
+  mcp_cmd->add_option("--connect", mcp_connect);
+  value(*mcp_cmd, "--token-file", [&mcp_token](const std::string& f) { mcp_token = read_token_file("--token-file", f); });
 
   CLI::App* version_cmd = app.add_subcommand("version");
   cli::configure(*version_cmd, kTopHelp);
@@ -459,6 +503,12 @@ int main(int argc, char** argv) {
   }
   if (&cmd == mcp_cmd) {
     std::size_t next = 0;
+    if (!mcp_connect.empty()) {
+      if (!mcp_o.workspace.empty() || !mcp_dirs.empty())
+        cli::usage_error(kProg, cmd, "--connect serves a running executor's root: give no workspace");
+      return mcp_connect_command(mcp_o, mcp_connect, mcp_token);
+    }
+    if (!mcp_token.empty()) cli::usage_error(kProg, cmd, "--token-file needs --connect");
     if (mcp_o.workspace.empty() && next < mcp_dirs.size()) mcp_o.workspace = mcp_dirs[next++];
     if (next < mcp_dirs.size()) cli::usage_error(kProg, cmd, "unknown option '" + mcp_dirs[next] + "'");
     if (mcp_o.workspace.empty()) cli::usage_error(kProg, cmd, "a workspace directory is required");

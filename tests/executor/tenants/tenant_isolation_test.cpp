@@ -19,6 +19,8 @@
 
 #include "tests/executor/tenants/tenant_fixture.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/stdio_mcp.hpp"
 
 namespace shmcp::testing {
 namespace {
@@ -147,6 +149,35 @@ TEST_F(TenantIsolation, McpCallsOfOneTenantNeverReachAnother) {
   HttpAnswer cross = t.mcp_call(kBobToken, session, "read_text_file", {{"path", "secret.txt"}});
   EXPECT_NE(cross.status, 200) << cross.body;
   EXPECT_EQ(cross.body.find(kAliceSecret), std::string::npos);
+}
+
+// An MCP client that launches stdio servers reaches a tenant through `shmcp-executor mcp
+// --connect shm://CHANNEL.TENANT` (over shm) or `--connect http://... --token-file` (over HTTP):
+// either way the calls are alice's, beneath alice's root. (The attacks rewrite abs-link, so each
+// form gets a fresh fixture: one test each.)
+void expect_stdio_front_isolated(const std::vector<std::string>& connect, const std::function<void(const Caller&)>& own,
+                                 const std::function<void(const Caller&)>& attacks) {
+  std::vector<std::string> argv = {executor_binary(), "mcp"};
+  argv.insert(argv.end(), connect.begin(), connect.end());
+  StdioMcp mcp(argv);
+  ASSERT_TRUE(mcp.started());
+  ASSERT_TRUE(mcp.initialize()) << mcp.stderr_text();
+  Caller call = [&](const std::string& tool, const nlohmann::json& args) { return mcp.call_tool(tool, args); };
+  own(call);
+  attacks(call);
+  const int st = mcp.finish();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st << mcp.stderr_text();
+}
+
+TEST_F(TenantIsolation, StdioMcpFrontOverShmNeverReachesAnotherTenant) {
+  expect_stdio_front_isolated({"--connect", t.shm_url("alice")},
+                              [&](const Caller& c) { expect_own_root_served(c); }, [&](const Caller& c) { expect_all_denied(c); });
+}
+
+TEST_F(TenantIsolation, StdioMcpFrontOverHttpNeverReachesAnotherTenant) {
+  expect_stdio_front_isolated({"--connect", "http://127.0.0.1:" + std::to_string(t.ex->port()), "--token-file",
+                               t.dirs.base() + "/alice.token"},
+                              [&](const Caller& c) { expect_own_root_served(c); }, [&](const Caller& c) { expect_all_denied(c); });
 }
 
 TEST_F(TenantIsolation, TokensSelectTheirTenantAndNothingElseOpensACall) {
