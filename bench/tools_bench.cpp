@@ -337,7 +337,7 @@ void sleep_until(std::uint64_t t) {
   for (;;) {
     const std::uint64_t now = now_ns();
     if (now >= t) return;
-    if (t - now > 200'000) {  // sleep most of a long gap, spin the rest: nanosleep overshoots ~60 us
+    if (t - now > 200'000) {  // sleep most of a long gap, spin the rest: nanosleep overshoots by tens of us
       const std::uint64_t ns = t - now - 100'000;
       timespec ts{static_cast<time_t>(ns / kSecond), static_cast<long>(ns % kSecond)};
       nanosleep(&ts, nullptr);

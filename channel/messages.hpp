@@ -43,8 +43,8 @@ void build_write_file_request(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t
 void build_status_response(flatbuffers::FlatBufferBuilder& fbb, std::uint64_t id, wire::Status status,
                            std::string_view error);
 
-// The empty call's two messages, without a builder: each build costs ~20 ns, a twentieth of an
-// empty round trip. A ping request is always the same bytes (build_ping_request(fbb, 0, 0): the
+// The empty call's two messages, without a builder: a build is a sizeable fraction of an empty
+// round trip. A ping request is always the same bytes (build_ping_request(fbb, 0, 0): the
 // id travels in the slot header), and a pong differs from its template only in the id.
 std::span<const std::byte> ping_request_bytes() noexcept;
 // True if `bytes` are exactly ping_request_bytes(): such a request is known valid, so a receiver

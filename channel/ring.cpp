@@ -32,9 +32,9 @@ template <class Ready, class WorthWaking>
 Status wait_until(Ready&& ready, WorthWaking&& worth_waking, AtomicU32& waiting, AtomicU32& word,
                   const WaitPolicy& policy, Deadline& deadline, const PeerCheck& check) {
   if (ready()) return {};
-  // Spinning waits read the clock only every 64 polls (about a microsecond): most waits end before
-  // the first read, and a clock read (~17 ns here) is a twentieth of an empty round trip. So the spin
-  // budget and the first peer check count from the first read, at most one such interval late.
+  // Spinning waits read the clock only every 64 polls: most waits end before the first read, and
+  // a clock read is a sizeable fraction of an empty round trip. So the spin budget and the first
+  // peer check count from the first read, at most one such interval late.
   std::uint64_t next_check = 0;
   std::uint64_t deadline_ns = 0;
   auto periodic = [&](std::uint64_t now) -> Status {

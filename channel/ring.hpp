@@ -42,8 +42,8 @@ std::uint64_t monotonic_ns() noexcept;
 // When a wait gives up: at an absolute CLOCK_MONOTONIC time (0 = never), or `within(ns)` of the
 // first clock read a wait of the call makes. Waits read the clock only once they have polled for a
 // while, so a call whose peer answers promptly never reads it: with a budget instead of an
-// absolute time, such a call reads no clock at all (~17 ns each on the development VM, a
-// twentieth of an empty round trip). A budget is fixed in place when first resolved, so every wait that is
+// absolute time, such a call reads no clock at all (a clock read is a sizeable fraction of an
+// empty round trip). A budget is fixed in place when first resolved, so every wait that is
 // given the same object (by reference) shares it: a call's send and receive together get `ns`.
 class Deadline {
  public:

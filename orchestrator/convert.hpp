@@ -28,8 +28,7 @@ Status append_result_json(std::string& out, const wire::Response& r, bool state_
                           nlohmann::json::error_handler_t handler = nlohmann::json::error_handler_t::strict);
 
 // Exactly j.dump(-1, ' ', false, handler), several times faster on long strings: nlohmann escapes
-// byte by byte (for a 4 KiB read_text_file result, whose text appears twice, that was ~40 us of
-// an HTTP /execute call); here runs of bytes that need no escaping are appended whole. A string
+// byte by byte (a read_text_file result carries its text twice); here runs of bytes that need no escaping are appended whole. A string
 // that is not valid UTF-8 is handed to nlohmann's own escaping, so its handler decides (strict:
 // throws json::type_error, as dump() would). Every frontend that writes results as JSON uses it.
 std::string to_json_text(const nlohmann::json& j,

@@ -239,7 +239,6 @@ Status drop_capabilities(LockdownReport& report) {
     }
   }
   if (bounding_incomplete) {
-    log().warn("capability bounding set not cleared: EPERM (no CAP_SETPCAP)");
     report.warnings.emplace_back("capability bounding set not cleared (EPERM: no CAP_SETPCAP)");
   }
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
@@ -517,8 +516,7 @@ Result<LockdownReport> lock_down(const Workspace& workspace, const LockdownOptio
   if (ll) {
     report.landlock_abi = *ll;
   } else if (options.allow_unsandboxed) {
-    log().warn("continuing WITHOUT Landlock (allow_unsandboxed): {}", ll.error().message);
-    report.warnings.push_back("Landlock not applied: " + ll.error().message);
+    report.warnings.push_back("running WITHOUT Landlock (allow_unsandboxed): " + ll.error().message);
   } else {
     return make_error(ll.error().code, "refusing to run without Landlock: " + ll.error().message,
                       ll.error().sys_errno);
@@ -530,8 +528,7 @@ Result<LockdownReport> lock_down(const Workspace& workspace, const LockdownOptio
     report.seccomp = true;
     detail::require_sealed_open_how();
   } else if (options.allow_unsandboxed) {
-    log().warn("continuing WITHOUT seccomp (allow_unsandboxed): {}", s.error().message);
-    report.warnings.push_back("seccomp not applied: " + s.error().message);
+    report.warnings.push_back("running WITHOUT seccomp (allow_unsandboxed): " + s.error().message);
   } else {
     return make_error(s.error().code, "refusing to run without seccomp: " + s.error().message,
                       s.error().sys_errno);

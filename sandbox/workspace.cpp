@@ -309,10 +309,8 @@ int open_beneath_root(int root_fd, std::string_view root, const std::string& rel
 
 Error map_open_errno(int err, const std::string& display, std::string_view what) {
   if (err == EXDEV || err == ELOOP) {
-    log().debug("openat2 beneath workspace refused {}: {}", display, errno_name(err));
     return symlink_error(display, err);
   }
-  log().debug("openat2 {} failed: {}", display, errno_name(err));
   std::string msg(what);
   msg += " '";
   msg += display;
@@ -440,7 +438,6 @@ Result<Workspace::Parent> Workspace::open_parent(std::string_view user_path) con
     std::string parent_display = n->display.substr(0, n->display.rfind('/'));
     if (parent_display.empty()) parent_display = "/";
     if (err == ENOENT) {
-      log().debug("open_parent {}: {}", parent_display, errno_name(err));
       return make_error(Errc::not_found, "Parent directory does not exist: " + parent_display, err);
     }
     return map_open_errno(err, parent_display, "open directory");

@@ -1,8 +1,7 @@
 // The 14 MCP filesystem tools, implemented against a sandbox::Workspace.
 //
 // Output text matches the reference server (@modelcontextprotocol/server-filesystem 2026.8.31)
-// byte for byte on benign input; see ../shared/mcp-filesystem-tools.md and docs in
-// executor/TOOLS.md for the deliberate differences. These functions run inside sandboxed worker
+// byte for byte on benign input; executor/TOOLS.md lists the deliberate differences. These functions run inside sandboxed worker
 // processes (seccomp + Landlock), so they use only *at syscalls on handles from the Workspace:
 // no std::filesystem, no absolute-name opens, no threads, no exec.
 //
@@ -94,8 +93,8 @@ class Tools {
   CallResult write_file(std::string_view path, std::string_view content);
 
   // With defer on, read_text_file leaves the file's handle open until close_deferred(): a worker
-  // closes it after the response is on its way, which takes the close (~0.17 us, an eighth of
-  // the 4 KiB read's syscalls) off the caller's wait. Off by default; the worker turns it on.
+  // closes it after the response is on its way, which takes the close (a fair share of the
+  // 4 KiB read's syscalls) off the caller's wait. Off by default; the worker turns it on.
   void defer_close(bool defer) { defer_close_ = defer; }
   // A call narrowed to several roots (the worker's Request.roots): call() resolves each path of
   // read_multiple_files and move_file beneath the root that holds it; every other path beneath

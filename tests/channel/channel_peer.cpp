@@ -232,8 +232,8 @@ int run_hostile_server(const std::string& name, std::uint64_t seed) {
   Segment& s = **seg;
   ServerEndpoint ep(*seg, 0);
   const WaitPolicy policy{};
-  // `round` counts answered requests only: counting failed next() calls too (as it did) made which
-  // kinds of garbage a client ever saw depend on timing (under TSan, every call could get kind 0/1).
+  // `round` counts answered requests only: counting failed next() calls too would make which
+  // kinds of garbage a client ever sees depend on timing (under TSan, every call could get kind 0/1).
   for (std::uint64_t next_round = 0; !g_stop.load();) {
     auto in = ep.next(policy, &g_stop);
     if (!in) {

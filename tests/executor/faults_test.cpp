@@ -666,9 +666,8 @@ TEST(FaultsTest, ClientWritingRandomBytesOverTheWholeSegmentBreaksNothingForGood
   // later than its deadline plus 100 ms, the contract, not counting the time this thread waited
   // for a CPU (see runqueue_wait). (Most end well before their deadline: the client notices an
   // overwritten lane or header at its next check and gives up at once.) The deadline is long
-  // enough that a loaded machine holding the workers off a CPU does not expire a call (with
-  // 300 ms it did, once in some 50 runs next to CPU hogs): the executor would rightly count that in
-  // shmcp_call_timeouts_total, which must stay 0 below.
+  // enough that a loaded machine holding the workers off a CPU does not expire a call: the
+  // executor would rightly count that in shmcp_call_timeouts_total, which must stay 0 below.
   constexpr auto kDeadline = std::chrono::milliseconds(1'000);
   constexpr auto kOverrunBound = std::chrono::milliseconds(100);
   int calls = 0, ok = 0, timeouts = 0;

@@ -41,7 +41,7 @@ namespace {
 constexpr std::size_t kBigFile = 48u << 20;  // far larger than a response ring; under max message
 // The held call of the shutdown tests: still far larger than a response ring (so the worker is
 // stuck in its reply until the test reads), but small enough to stream within the executor's
-// 10 s drain on a loaded machine (48 MiB took longer there, and the drain ended the call).
+// 10 s drain on a loaded machine (a larger one may not, and the drain would end the call).
 constexpr std::size_t kDrainFile = 8u << 20;
 
 bool await_log(const ExecutorProcess& ex, const std::string& needle, int timeout_ms = 10'000) {
