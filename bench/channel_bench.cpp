@@ -28,9 +28,9 @@
 // "Empty call" includes the FlatBuffers work on both sides: the client builds a Ping request and
 // verifies the response; the server verifies the request and builds a status response.
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -44,10 +44,11 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <httplib.h>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <httplib.h>
 
 #include "bench/benches.hpp"
 #include "channel/base/cpu_relax.hpp"

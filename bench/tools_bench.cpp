@@ -23,8 +23,8 @@
 // descendants (the sandboxed workers), read before and after each case.
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <ftw.h>
+#include <linux/openat2.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -48,13 +48,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
-#include <simdjson.h>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include "bench/benches.hpp"
 #include "channel/base/cli.hpp"

@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "channel/layout.hpp"
 #include "channel/base/result.hpp"
+#include "channel/layout.hpp"
 
 namespace shmcp::channel {
 

@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "channel/messages_generated.h"
 #include "channel/base/result.hpp"
+#include "channel/messages_generated.h"
 
 namespace shmcp::channel {
 

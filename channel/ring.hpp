@@ -16,9 +16,9 @@
 #include <span>
 #include <vector>
 
+#include "channel/base/result.hpp"
 #include "channel/layout.hpp"
 #include "channel/wait_mode.hpp"
-#include "channel/base/result.hpp"
 
 namespace shmcp::channel {
 

@@ -1,3 +1,5 @@
+#include "channel/segment.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -10,7 +12,6 @@
 #include <cstring>
 #include <random>
 
-#include "channel/segment.hpp"
 #include "channel/base/log.hpp"
 
 namespace shmcp::channel {

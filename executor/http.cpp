@@ -1,7 +1,5 @@
 #include "executor/http.hpp"
 
-#include <httplib.h>
-
 #include <bit>
 #include <condition_variable>
 #include <cstdio>
@@ -10,13 +8,14 @@
 #include <optional>
 #include <system_error>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "channel/base/log.hpp"
-#include "executor/status.hpp"
-#include "executor/supervisor.hpp"
 #include "executor/http_guard.hpp"
 #include "executor/stats.hpp"
+#include "executor/status.hpp"
+#include "executor/supervisor.hpp"
 #include "orchestrator/bounded_json.hpp"
 #include "orchestrator/convert.hpp"
 

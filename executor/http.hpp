@@ -14,10 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "channel/base/result.hpp"
 #include "orchestrator/client.hpp"
-
-#include <nlohmann/json.hpp>
 
 namespace httplib {
 class Server;

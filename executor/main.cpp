@@ -19,13 +19,13 @@
 #include "channel/base/cli.hpp"
 #include "channel/base/log.hpp"
 #include "executor/executor.hpp"
-#include "executor/supervisor.hpp"
-#include "executor/worker.hpp"
 #include "executor/http.hpp"
 #include "executor/mcp.hpp"
+#include "executor/supervisor.hpp"
 #include "executor/tenants/cpu_group.hpp"
 #include "executor/tenants/tenant_backend.hpp"
 #include "executor/tenants/tenant_manager.hpp"
+#include "executor/worker.hpp"
 
 using namespace shmcp;
 using namespace shmcp::executor;

@@ -1,9 +1,9 @@
 #include "executor/stats.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <bit>
 #include <cstdio>
+
+#include <nlohmann/json.hpp>
 
 #include "executor/tools/tools.hpp"
 

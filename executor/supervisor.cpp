@@ -1,3 +1,5 @@
+#include "executor/supervisor.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -7,13 +9,11 @@
 #include <cstring>
 #include <string_view>
 
-#include "executor/supervisor.hpp"
-
 #include "channel/base/log.hpp"
 #include "channel/server_endpoint.hpp"
 #include "executor/stats.hpp"
-#include "executor/worker_options.hpp"
 #include "executor/worker_log.hpp"
+#include "executor/worker_options.hpp"
 
 namespace shmcp::executor {
 

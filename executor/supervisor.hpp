@@ -16,8 +16,8 @@
 #include "channel/base/result.hpp"
 #include "channel/segment.hpp"
 #include "executor/executor.hpp"
-#include "executor/worker_budget.hpp"
 #include "executor/tools/quota.hpp"
+#include "executor/worker_budget.hpp"
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::executor {

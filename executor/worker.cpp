@@ -23,12 +23,12 @@
 #include "channel/messages.hpp"
 #include "channel/server_endpoint.hpp"
 #include "executor/executor.hpp"
-#include "executor/status.hpp"
 #include "executor/stats.hpp"
-#include "executor/worker_options.hpp"
-#include "executor/worker_log.hpp"
-#include "orchestrator/bounded_json.hpp"
+#include "executor/status.hpp"
 #include "executor/tools/quota.hpp"
+#include "executor/worker_log.hpp"
+#include "executor/worker_options.hpp"
+#include "orchestrator/bounded_json.hpp"
 #include "sandbox/lockdown.hpp"
 
 namespace shmcp::executor {

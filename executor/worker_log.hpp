@@ -3,13 +3,13 @@
 // needs an output stream of its own, and one log format covers the whole executor.
 #pragma once
 
-#include <spdlog/details/null_mutex.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/spdlog.h>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "channel/control.hpp"
 

@@ -1,7 +1,5 @@
 #include "orchestrator/cli_tenant.hpp"
 
-#include <httplib.h>
-
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -9,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "channel/base/cli.hpp"

@@ -1,10 +1,10 @@
 #include "orchestrator/client.hpp"
 
-#include <httplib.h>
-#include <simdjson.h>
-
 #include <mutex>
 #include <vector>
+
+#include <httplib.h>
+#include <simdjson.h>
 
 #include "channel/channel.hpp"
 #include "channel/messages.hpp"

@@ -67,25 +67,27 @@
 // Known limit: Landlock does not mediate stat/readlink/access, so a compromised worker can learn
 // metadata (not content) of files outside the workspace through newfstatat/readlinkat with an
 // absolute path. Seccomp can't tell: the path is behind a pointer.
+#include "sandbox/lockdown.hpp"
+
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <seccomp.h>
 #include <stdio.h>  // RENAME_NOREPLACE
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstddef>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -93,7 +95,6 @@
 #include <spdlog/spdlog.h>
 
 #include "channel/base/log.hpp"
-#include "sandbox/lockdown.hpp"
 #include "sandbox/open_how.hpp"
 
 namespace shmcp::sandbox {

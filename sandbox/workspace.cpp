@@ -17,6 +17,8 @@
 //     The rewritten path is then opened with openat2 and the same flags again, so the rewrite only
 //     ever chooses *which* in-workspace name to ask for: a link swapped mid-walk can make the open
 //     fail or land on another in-workspace file, never leave the workspace.
+#include "sandbox/workspace.hpp"
+
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -35,7 +37,6 @@
 
 #include "channel/base/log.hpp"
 #include "sandbox/open_how.hpp"
-#include "sandbox/workspace.hpp"
 
 namespace shmcp::sandbox {
 

@@ -9,8 +9,6 @@
 // CLI11 print them verbatim. Header-only; link shmcp_cli (not part of the installed client).
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +17,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 namespace shmcp::cli {
 

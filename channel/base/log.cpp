@@ -1,8 +1,8 @@
 #include "channel/base/log.hpp"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-
 #include <mutex>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace shmcp {
 

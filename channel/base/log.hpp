@@ -3,9 +3,9 @@
 // thread (no async logger, no periodic flusher).
 #pragma once
 
-#include <spdlog/spdlog.h>
-
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 namespace shmcp {
 std::shared_ptr<spdlog::logger> component_logger(const std::string& component);

@@ -28,8 +28,8 @@
 #include <type_traits>
 
 #include "channel/base/result.hpp"
-#include "channel/layout.hpp"
 #include "channel/base/unique_fd.hpp"
+#include "channel/layout.hpp"
 
 namespace shmcp::executor {
 

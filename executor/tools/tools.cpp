@@ -1,7 +1,7 @@
 // Tool dispatch: argument validation against the reference input schemas, tools/list, and the
 // CallToolResult encoding. The tools themselves live in tools_read.cpp, tools_write.cpp and
 // tools_dir.cpp.
-#include <nlohmann/json.hpp>
+#include "executor/tools/tools.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -10,7 +10,8 @@
 #include <new>
 #include <utility>
 
-#include "executor/tools/tools.hpp"
+#include <nlohmann/json.hpp>
+
 #include "executor/tools/tools_internal.hpp"
 
 namespace shmcp::executor {

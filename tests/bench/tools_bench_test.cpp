@@ -2,13 +2,13 @@
 // each requested transport and operation, and reports them as a table, results.json and an SVG.
 // Asserts what a user relies on (exit status, the JSON's shape and consistency, the files, the
 // summary and its targets section, clear errors), never how fast anything was.
-#include <gtest/gtest.h>
-
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/support/executor_process.hpp"
 

@@ -1,12 +1,12 @@
 // Wire message encoding and verification: the receiver's only defence against a corrupt or
 // hostile peer. Every rejected buffer must be an error value, never a crash or an OOB read (the
 // ASan build runs these same tests).
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "channel/messages.hpp"
 

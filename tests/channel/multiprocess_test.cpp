@@ -5,21 +5,21 @@
 // No assertion here is about speed. The time bounds are contracts: a call in flight when the
 // executor dies fails within 250 ms (plus scheduling slack on a loaded 2-core machine), and an
 // idle adaptive server uses about 0% CPU.
-#include <gtest/gtest.h>
-#include <sys/mman.h>
-
-#include <cstdlib>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "channel/channel.hpp"
 #include "tests/support/eventually.hpp"

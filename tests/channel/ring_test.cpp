@@ -1,7 +1,5 @@
 // Ring logic on a plain in-process buffer: no segment, no second process. The ring is built over
 // memory we own so that tests can play a dead or hostile peer by writing slot headers directly.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +7,8 @@
 #include <new>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "channel/ring.hpp"
 

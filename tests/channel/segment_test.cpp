@@ -1,7 +1,6 @@
 // The named segment: creation, attach, header checks, permissions, stale-segment cleanup, lane
 // leases. Everything here is single-process except the stale-segment case, which needs an
 // executor that dies (a forked child, SIGKILLed).
-#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -12,6 +11,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "channel/channel.hpp"
 #include "tests/support/eventually.hpp"

@@ -2,7 +2,6 @@
 // its mode, a too-small filesystem, a missing or relative directory, a planted symlink, a stale
 // segment of a killed executor, and liveness both ways (OFD leases) across real processes.
 // The directory is a fresh one under the build tree, so it is disk-backed like an ECS task volume.
-#include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -15,6 +14,8 @@
 #include <cstring>
 #include <string>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "channel/channel.hpp"
 #include "tests/support/eventually.hpp"

@@ -11,29 +11,29 @@
 //
 // The /dev/shm and disk-full tests need root (mount namespaces, tmpfs); they skip without it.
 #include <dirent.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <fcntl.h>
-#include <unistd.h>
-#include <algorithm>
-#include <cstring>
-#include <cstdio>
-#include <chrono>
-#include <vector>
-#include <string>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "channel/channel.hpp"

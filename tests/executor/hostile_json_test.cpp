@@ -3,20 +3,20 @@
 // and deeply nested tool arguments written straight into the channel. Each case asserts the exact
 // refusal, that the executor (and its workers) are still the same processes, and that a normal
 // call succeeds afterwards (positive control).
-#include <unistd.h>
-#include <sys/prctl.h>
-#include <thread>
-#include <sstream>
-#include <optional>
-#include <vector>
-#include <string>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "channel/channel.hpp"

@@ -4,10 +4,10 @@
 // before anything runs; GET /health stays reachable (probes) but reveals only the status to
 // callers that may not see more. Requests are written byte by byte over raw sockets.
 #include <optional>
-#include <vector>
 #include <string>
-#include <gtest/gtest.h>
+#include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/executor_process.hpp"

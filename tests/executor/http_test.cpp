@@ -1,15 +1,14 @@
 // The executor's HTTP frontend, against a real `shmcp-executor serve` process: POST /execute
 // (CallToolResult JSON, isError results, 400s), GET /health, GET /metrics and --token-file auth.
-#include <sstream>
 #include <optional>
-#include <vector>
+#include <regex>
+#include <sstream>
 #include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <httplib.h>
-
 #include <nlohmann/json.hpp>
-
-#include <regex>
 
 #include "tests/support/executor_process.hpp"
 

@@ -1,12 +1,11 @@
 // McpHttp: the Streamable HTTP transport as pure functions (no sockets), with a fake ToolCaller.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "executor/mcp.hpp"

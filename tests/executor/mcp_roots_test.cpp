@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -19,12 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "channel/base/log.hpp"
-
 #include "executor/mcp.hpp"
 #include "orchestrator/client.hpp"
 #include "tests/support/eventually.hpp"

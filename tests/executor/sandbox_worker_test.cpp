@@ -1,24 +1,24 @@
 // The sandbox as applied to the REAL worker processes of a running `shmcp-executor serve`, seen
 // from outside through /proc, and a positive control: every one of the 14 tools completes under
 // the filter through the channel (large files, a 2,000-entry directory), with no worker killed.
-#include <signal.h>
-#include <sstream>
-#include <cstdio>
-#include <optional>
-#include <chrono>
-#include <cstdlib>
-#include <vector>
-#include <string>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "orchestrator/client.hpp"
 #include "tests/support/executor_process.hpp"

@@ -3,10 +3,10 @@
 // changes made outside the tools, the metrics, and no quota without the options.
 #include <sys/stat.h>
 
-#include <gtest/gtest.h>
-
 #include <memory>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "executor/supervisor.hpp"
 #include "orchestrator/client.hpp"

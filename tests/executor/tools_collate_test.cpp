@@ -1,9 +1,9 @@
 // list_directory_with_sizes' name order: ICU root collation as Node's localeCompare gives it.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "executor/tools/collate.hpp"
 

@@ -1,7 +1,7 @@
 // The bounded minimatch subset ({dot: true}) used by search_files and directory_tree.
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "executor/tools/glob.hpp"
 

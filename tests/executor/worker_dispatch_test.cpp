@@ -6,12 +6,12 @@
 //
 // The requests are built by hand with the FlatBuffers builder and sent on a raw lane, as a hostile
 // client would.
-#include <optional>
-#include <vector>
-#include <string>
-#include <gtest/gtest.h>
-
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
 
 #include "channel/channel.hpp"
 #include "tests/support/executor_process.hpp"

@@ -1,10 +1,10 @@
 // Worker log lines cross the channel to the supervisor: delivered in order with their level,
 // bounded (overflow counted, never blocking), and a corrupt ring is survived.
-#include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
-
 #include <memory>
 #include <sstream>
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include "executor/worker_log.hpp"
 

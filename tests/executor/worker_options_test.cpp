@@ -1,11 +1,11 @@
 // The worker's command line: what the supervisor serialises (to_argv) the worker parses back
 // (parse_worker_options) field for field, and a malformed command line is refused with a reason.
-#include "executor/worker_options.hpp"
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
-#include <string>
-#include <vector>
+#include "executor/worker_options.hpp"
 
 namespace shmcp::executor {
 namespace {

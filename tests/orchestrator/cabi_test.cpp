@@ -1,11 +1,12 @@
 // The C ABI (orchestrator/shmcp.h), used from C++ only through the header, against a real executor.
 #include <signal.h>
+
 #include <cstring>
 #include <optional>
-#include <vector>
 #include <string>
-#include <gtest/gtest.h>
+#include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "channel/base/result.hpp"

@@ -2,7 +2,6 @@
 // command through the real binary, its JSON output, exit codes (0 done, 1 refused, 2 usage or
 // transport) and that what it did is what the executor now serves.
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "tests/executor/tenants/tenant_fixture.hpp"

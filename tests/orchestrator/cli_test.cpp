@@ -6,13 +6,11 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
-
-#include <thread>
 
 #include "tests/support/executor_process.hpp"
 

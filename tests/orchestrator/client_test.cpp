@@ -4,21 +4,21 @@
 //
 // Stalled workers are made with SIGSTOP: a stopped worker takes no request, so a call waits for
 // exactly as long as its deadline allows, independent of machine speed.
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <optional>
+
 #include <atomic>
 #include <chrono>
-#include <vector>
+#include <optional>
 #include <string>
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
-
 #include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "channel/channel.hpp"
 #include "orchestrator/client.hpp"

@@ -3,11 +3,11 @@
 // the interop tests compare those bytes. Checked against dump() on edge cases and on random
 // documents, for each error handler. append_result_json, which writes a result straight from the
 // wire response, must give the same bytes as that DOM path (response_to_result + to_json_text).
-#include <gtest/gtest.h>
-
 #include <functional>
 #include <random>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "channel/messages.hpp"
 #include "orchestrator/convert.hpp"

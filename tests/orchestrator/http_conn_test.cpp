@@ -6,12 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "orchestrator/http_conn.hpp"
 

@@ -11,8 +11,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/ipc.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
@@ -31,6 +31,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -40,7 +41,6 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <chrono>
 #include <optional>
 #include <string>
 #include <thread>

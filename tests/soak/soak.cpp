@@ -11,6 +11,7 @@
 // leaked lanes (/health lanes_in_use is 0 once the clients are gone). Prints a report and writes it
 // to --report. scripts/soak.sh builds and runs it.
 #include <dirent.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>

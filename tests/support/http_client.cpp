@@ -1,9 +1,9 @@
 #include "tests/support/http_client.hpp"
 
-#include <httplib.h>
-
 #include <chrono>
 #include <sstream>
+
+#include <httplib.h>
 
 #include "tests/support/process.hpp"
 

@@ -1,7 +1,6 @@
 // Tenant declarations (the --tenants file and admin API bodies), tenant roots, and the merged
 // Prometheus exposition: pure functions, no processes.
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "executor/tenants/tenant.hpp"

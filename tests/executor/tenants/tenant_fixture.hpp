@@ -6,12 +6,11 @@
 //   BASE/tenants.json, BASE/{alice,bob,admin}.token
 #pragma once
 
-#include <httplib.h>
-
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/client.hpp"
