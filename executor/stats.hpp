@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "channel/control.hpp"
-#include "executor/tools/quota.hpp"
+#include "executor/tools/tools.hpp"
 
 namespace shmcp::executor {
 

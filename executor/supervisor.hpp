@@ -16,7 +16,7 @@
 #include "channel/base/result.hpp"
 #include "channel/segment.hpp"
 #include "executor/executor.hpp"
-#include "executor/tools/quota.hpp"
+#include "executor/tools/tools.hpp"
 #include "executor/worker_budget.hpp"
 #include "sandbox/workspace.hpp"
 

@@ -25,7 +25,7 @@
 #include "executor/executor.hpp"
 #include "executor/stats.hpp"
 #include "executor/status.hpp"
-#include "executor/tools/quota.hpp"
+#include "executor/tools/tools.hpp"
 #include "executor/worker_log.hpp"
 #include "executor/worker_options.hpp"
 #include "orchestrator/bounded_json.hpp"

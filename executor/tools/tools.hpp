@@ -17,11 +17,11 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "executor/tools/call_deadline.hpp"
+#include "executor/tools/quota.hpp"  // part of this library's interface: the storage quota block
 #include "sandbox/workspace.hpp"
 
 namespace shmcp::executor {
 
-class WorkspaceQuota;
 
 struct ContentBlock {
   enum class Kind : std::uint8_t { text = 0, image = 1, audio = 2, resource = 3 };
