@@ -3,7 +3,7 @@
 // directory this process may create groups in (root with cgroup v2, or a cgroup v1 cpu hierarchy);
 // where there is none, the cases that need one are skipped and say why. A directory that is not
 // a cgroup is refused at start wherever the suite runs.
-#include <sys/stat.h>
+#include <sys/stat.h>  // mkdir
 #include <unistd.h>
 
 #include <fstream>
@@ -19,18 +19,13 @@
 namespace shmcp::testing {
 namespace {
 
-bool exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
-}
-
 // A fresh parent group for this test (removed by the destructor), or none.
 class CgroupParent {
  public:
   CgroupParent() {
     for (const std::string base : {"/sys/fs/cgroup", "/sys/fs/cgroup/cpu"}) {
-      const bool usable = exists(base + "/cgroup.procs") &&
-                          (exists(base + "/cpu.shares") || read_file(base + "/cgroup.controllers").find("cpu") != std::string::npos);
+      const bool usable = path_exists(base + "/cgroup.procs") &&
+                          (path_exists(base + "/cpu.shares") || read_file(base + "/cgroup.controllers").find("cpu") != std::string::npos);
       if (!usable || ::access(base.c_str(), W_OK) != 0) continue;
       const std::string dir = base + "/shmcp-test-" + std::to_string(::getpid());
       if (::mkdir(dir.c_str(), 0755) == 0) {
@@ -69,8 +64,8 @@ TEST(TenantCgroup, EachTenantsWorkersRunInItsOwnGroupWhichGoesWithTheTenant) {
   ASSERT_TRUE(t.start(&why)) << why;
   const std::string alice_group = parent.dir() + "/shmcp." + t.channel + ".alice";
   const std::string bob_group = parent.dir() + "/shmcp." + t.channel + ".bob";
-  ASSERT_TRUE(exists(alice_group)) << alice_group;
-  ASSERT_TRUE(exists(bob_group)) << bob_group;
+  ASSERT_TRUE(path_exists(alice_group)) << alice_group;
+  ASSERT_TRUE(path_exists(bob_group)) << bob_group;
   EXPECT_TRUE(pids_in(alice_group).empty());  // pools start with their first call
   for (const std::string tenant : {"alice", "bob"}) {
     auto c = t.shm_client(tenant);
@@ -88,10 +83,10 @@ TEST(TenantCgroup, EachTenantsWorkersRunInItsOwnGroupWhichGoesWithTheTenant) {
   for (const auto& g : {alice_group, bob_group})
     for (pid_t p : pids_in(g)) EXPECT_NE(p, t.ex->pid());
   ASSERT_EQ(t.admin("DELETE", "/admin/tenants/bob").status, 200);
-  EXPECT_FALSE(exists(bob_group));
-  EXPECT_TRUE(exists(alice_group));
+  EXPECT_FALSE(path_exists(bob_group));
+  EXPECT_TRUE(path_exists(alice_group));
   EXPECT_EQ(t.ex->stop(), 0) << t.ex->stderr_text();
-  EXPECT_FALSE(exists(alice_group));
+  EXPECT_FALSE(path_exists(alice_group));
 }
 
 TEST(TenantCgroup, ADirectoryThatIsNotACgroupIsRefusedAtStart) {
